@@ -1,0 +1,41 @@
+# workbench — every target builds the venv from the project's own files on first use.
+PY ?= python3.12
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PYTHONHASHSEED := 0
+
+.PHONY: demo test lint unit notebooks bench lab clean-venv lock
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (pyenv: .python-version selects 3.12)"; exit 2; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/wb demo --quiet
+
+test: lint unit notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check workbench strategies tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+notebooks: $(STAMP)
+	WORKBENCH_STORE=:memory: $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks all
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks --no-browser
+
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean-venv:
+	rm -rf $(VENV)
