@@ -1,0 +1,214 @@
+"""The DuckDB market-data store: one file, versioned schema, transactional writes.
+
+>>> store = Store.open(":memory:")
+>>> store.info()["bars"]
+0
+
+The store is the single source of truth every other capability reads from: ingest writes into
+it, the engine bridge, the IB simulator and the vol toolkit read from it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from workbench.store.ledger import LedgerMixin
+from workbench.store.model import Instrument
+from workbench.store.reads import ReadsMixin
+from workbench.store.schema import MIGRATIONS
+from workbench.store.writes import WritesMixin
+
+DEFAULT_PATH = Path("data") / "workbench.duckdb"
+COUNTED_TABLES = {
+    "instruments": "instruments",
+    "bars": "bars",
+    "quotes": "quotes",
+    "trades": "trades",
+    "chain_snapshots": "chain_snapshots",
+    "chain_rows": "chain_rows",
+    "open_interest": "open_interest",
+    "corporate_actions": "corporate_actions",
+    "revisions": "revisions",
+    "ingests": "ingest_log",
+    "requests": "request_ledger",
+}
+
+
+def resolve_path(path: str | os.PathLike | None) -> str:
+    """``path`` if given, else ``$WORKBENCH_STORE``, else ``data/workbench.duckdb``."""
+    if path is None:
+        path = os.environ.get("WORKBENCH_STORE") or DEFAULT_PATH
+    return str(path)
+
+
+class _CoverageMixin:
+    """Calendar coverage and the request ledger, as methods on :class:`Store`."""
+
+    def present_dates(self, instrument_id: str, bar_size: str, start: Any, end: Any) -> list:
+        from workbench.store.calendars import present_dates
+
+        return present_dates(self, instrument_id, bar_size, start, end)
+
+    def missing_windows(self, instrument_ids: str | list[str], bar_size: str, start: Any, end: Any) -> Any:
+        from workbench.store.calendars import missing_windows
+
+        return missing_windows(self, instrument_ids, bar_size, start, end)
+
+
+class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
+    """A handle on one DuckDB store file (or ``:memory:``)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+        self.con = con
+        self.path = path
+        self._tx_depth = 0
+        self._lock = threading.RLock()
+        self._batch = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
+        """Open (creating and migrating if needed) the store at ``path``."""
+        resolved = resolve_path(path)
+        if resolved != ":memory:":
+            Path(resolved).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(resolved, read_only=read_only)
+        store = cls(con, resolved)
+        if not read_only:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r}, schema v{self.schema_version})"
+
+    # -- schema ----------------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0]
+        return int(row[0])
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations, each atomically. Returns the versions applied."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description VARCHAR, "
+            "applied_at TIMESTAMPTZ DEFAULT now())"
+        )
+        current = self.schema_version
+        applied = []
+        for version, description, sql in sorted(MIGRATIONS):
+            if version <= current:
+                continue
+            with self.transaction():
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_version (version, description) VALUES (?, ?)",
+                                 [version, description])
+            applied.append(version)
+        return applied
+
+    # -- transactions ----------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing block; nested blocks join the outermost transaction."""
+        with self._lock:
+            outer = self._tx_depth == 0
+            if outer:
+                self.con.execute("BEGIN TRANSACTION")
+            self._tx_depth += 1
+            try:
+                yield self.con
+            except BaseException:
+                self._tx_depth -= 1
+                if outer:
+                    self.con.execute("ROLLBACK")
+                raise
+            self._tx_depth -= 1
+            if outer:
+                self.con.execute("COMMIT")
+
+    # -- instruments -----------------------------------------------------------------------------
+    def upsert_instruments(self, instruments: list[Instrument]) -> int:
+        """Insert new instruments; an existing id with different terms is an error, not an overwrite."""
+        added = 0
+        with self.transaction():
+            for inst in sorted(set(instruments), key=lambda i: i.instrument_id):
+                existing = self.find_instrument(inst.instrument_id)
+                if existing is None:
+                    row = inst.to_row()
+                    cols = ", ".join(f'"{c}"' for c in row)
+                    self.con.execute(f"INSERT INTO instruments ({cols}) VALUES ({', '.join('?' * len(row))})",
+                                     list(row.values()))
+                    added += 1
+                elif _terms(existing) != _terms(inst):
+                    raise ValueError(
+                        f"instrument {inst.instrument_id}: terms differ from the stored definition "
+                        f"(stored {_terms(existing)}, new {_terms(inst)})"
+                    )
+        return added
+
+    def find_instrument(self, instrument_id: str) -> Instrument | None:
+        cur = self.con.execute("SELECT * EXCLUDE (created_at) FROM instruments WHERE instrument_id = ?",
+                               [instrument_id])
+        row = next(iter(cur.fetchall()), None)
+        if row is None:
+            return None
+        names = [d[0] for d in cur.description]
+        return Instrument(**dict(zip(names, row, strict=True)))
+
+    def instrument(self, instrument_id: str) -> Instrument:
+        found = self.find_instrument(instrument_id)
+        if found is None:
+            raise KeyError(f"unknown instrument {instrument_id!r}; `wb store info` lists what is stored")
+        return found
+
+    def instruments(self, asset_class: str | None = None, underlying: str | None = None) -> pd.DataFrame:
+        sql = "SELECT * EXCLUDE (created_at) FROM instruments WHERE 1=1"
+        params: list[Any] = []
+        if asset_class:
+            sql += " AND asset_class = ?"
+            params.append(asset_class)
+        if underlying:
+            sql += " AND underlying = ?"
+            params.append(underlying)
+        return self.con.execute(sql + " ORDER BY instrument_id", params).df()
+
+    # -- overview --------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """Row counts per table and event-time ranges; what `wb store info` prints."""
+        out: dict[str, Any] = {"path": self.path, "schema_version": self.schema_version}
+        for key, table in COUNTED_TABLES.items():
+            out[key] = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+        ranges = {}
+        for table in ("bars", "quotes", "trades"):
+            lo, hi = self.con.execute(f"SELECT min(ts_event), max(ts_event) FROM {table}").fetchall()[0]
+            if lo is not None:
+                ranges[table] = [pd.Timestamp(lo, unit="ns", tz="UTC").isoformat(),
+                                 pd.Timestamp(hi, unit="ns", tz="UTC").isoformat()]
+        lo, hi = self.con.execute("SELECT min(as_of), max(as_of) FROM chain_snapshots").fetchall()[0]
+        if lo is not None:
+            ranges["chain_snapshots"] = [pd.Timestamp(lo, unit="ns", tz="UTC").isoformat(),
+                                         pd.Timestamp(hi, unit="ns", tz="UTC").isoformat()]
+        out["ranges"] = ranges
+        out["chain_rows"] = out["chain_rows"]
+        return out
+
+
+def _terms(inst: Instrument) -> tuple:
+    row = inst.to_row()
+    row.pop("source", None)
+    return tuple(sorted((k, str(v)) for k, v in row.items()))

@@ -1,0 +1,261 @@
+"""Idempotent, revision-aware writes.
+
+Every write goes through :meth:`WritesMixin._merge`, inside the current ingest batch:
+
+- rows whose key is new are inserted,
+- rows identical to what is stored are counted as unchanged (re-ingesting a file is a no-op),
+- rows whose key exists with different values are *revisions*: the stored row is kept and the
+  new values are recorded in ``revisions`` with the ingest id, never silently overwritten.
+
+A batch is one transaction: if anything in it fails, the store is exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+
+BAR_VALUES = ("open", "high", "low", "close", "volume")
+QUOTE_VALUES = ("bid", "ask", "bid_size", "ask_size", "exchange")
+TRADE_VALUES = ("price", "size", "exchange", "condition")
+CHAIN_VALUES = ("expiry", "strike", "right", "bid", "ask", "bid_size", "ask_size", "last", "volume",
+                "open_interest", "iv", "delta", "gamma", "vega", "theta", "rho", "forward")
+CHAIN_OPTIONAL = tuple(c for c in CHAIN_VALUES if c not in ("expiry", "strike", "right"))
+BAR_SIZES = ("1s", "5s", "1min", "5min", "15min", "30min", "1h", "1d")
+
+
+@dataclass
+class MergeCounts:
+    """What one write did: ``inserted + unchanged + revised == rows_in``."""
+
+    rows_in: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    revised: int = 0
+
+    def __iadd__(self, other: MergeCounts) -> MergeCounts:
+        self.rows_in += other.rows_in
+        self.inserted += other.inserted
+        self.unchanged += other.unchanged
+        self.revised += other.revised
+        return self
+
+
+@dataclass
+class IngestBatch:
+    """An open ingest: one transaction and one ``ingest_log`` row."""
+
+    ingest_id: int
+    source: str
+    counts: MergeCounts = field(default_factory=MergeCounts)
+    repairs: dict[str, int] = field(default_factory=dict)
+
+    def repaired(self, policy: str, n: int) -> None:
+        if n:
+            self.repairs[policy] = self.repairs.get(policy, 0) + int(n)
+
+
+def to_arrow(frame: Any) -> pa.Table:
+    if isinstance(frame, pa.Table):
+        return frame
+    if isinstance(frame, pl.DataFrame):
+        return frame.to_arrow()
+    if isinstance(frame, pd.DataFrame):
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    raise TypeError(f"expected a pandas/polars DataFrame or pyarrow Table, got {type(frame).__name__}")
+
+
+def _require(tbl: pa.Table, cols: tuple[str, ...], what: str) -> None:
+    missing = [c for c in cols if c not in tbl.column_names]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {', '.join(missing)} (have {', '.join(tbl.column_names)})")
+
+
+class WritesMixin:
+    con: Any
+    _batch: IngestBatch | None
+
+    @contextmanager
+    def ingest(self, source: str, path: str | None = None, sha256: str | None = None) -> Iterator[IngestBatch]:
+        """Open an ingest batch; nested writes join it. Commits and logs on success only."""
+        if self._batch is not None:  # joined by an outer batch
+            yield self._batch
+            return
+        with self.transaction():
+            ingest_id = int(self.con.execute("SELECT nextval('ingest_id_seq')").fetchall()[0][0])
+            batch = IngestBatch(ingest_id, source)
+            started = datetime.now(UTC)
+            self._batch = batch
+            try:
+                yield batch
+            finally:
+                self._batch = None
+            c = batch.counts
+            self.con.execute(
+                "INSERT INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'OK', ?, ?)",
+                [ingest_id, source, path, sha256, c.rows_in, c.inserted, c.unchanged, c.revised,
+                 json.dumps(batch.repairs, sort_keys=True), started, datetime.now(UTC)],
+            )
+
+    # -- public writes ---------------------------------------------------------------------------
+    def write_bars(self, instrument_id: str, bar_size: str, frame: Any, *, price_type: str = "TRADE",
+                   source: str = "user") -> MergeCounts:
+        """Bars with columns ts_event (UTC ns, bar open), open, high, low, close, volume."""
+        if bar_size not in BAR_SIZES:
+            raise ValueError(f"bar_size {bar_size!r} not in {BAR_SIZES}")
+        tbl = to_arrow(frame)
+        _require(tbl, ("ts_event", "open", "high", "low", "close", "volume"), f"bars for {instrument_id}")
+        consts = {"instrument_id": instrument_id, "bar_size": bar_size, "price_type": price_type}
+        return self._merge("bars", consts, ("ts_event",), BAR_VALUES, tbl, source)
+
+    def write_quotes(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
+        """Top-of-book quotes: ts_event, bid, ask, bid_size, ask_size [, seq, exchange]."""
+        tbl = _with_seq(_with_optional(to_arrow(frame), ("exchange",), pa.string()))
+        _require(tbl, ("ts_event", "bid", "ask", "bid_size", "ask_size"), f"quotes for {instrument_id}")
+        consts = {"instrument_id": instrument_id}
+        return self._merge("quotes", consts, ("ts_event", "seq"), QUOTE_VALUES, tbl, source)
+
+    def write_trades(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
+        """Trades: ts_event, price, size [, seq, exchange, condition]."""
+        tbl = _with_seq(_with_optional(to_arrow(frame), ("exchange", "condition"), pa.string()))
+        _require(tbl, ("ts_event", "price", "size"), f"trades for {instrument_id}")
+        consts = {"instrument_id": instrument_id}
+        return self._merge("trades", consts, ("ts_event", "seq"), TRADE_VALUES, tbl, source)
+
+    def write_open_interest(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
+        tbl = to_arrow(frame)
+        _require(tbl, ("ts_event", "open_interest"), f"open interest for {instrument_id}")
+        consts = {"instrument_id": instrument_id}
+        return self._merge("open_interest", consts, ("ts_event",), ("open_interest",), tbl, source)
+
+    def write_corporate_actions(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
+        """Split/dividend factors: date, price_factor, split_factor [, reference_price]."""
+        tbl = _with_optional(to_arrow(frame), ("reference_price",), pa.float64())
+        _require(tbl, ("date", "price_factor", "split_factor"), f"factors for {instrument_id}")
+        consts = {"instrument_id": instrument_id}
+        values = ("price_factor", "split_factor", "reference_price")
+        return self._merge("corporate_actions", consts, ("date",), values, tbl, source, with_ingest_id=False)
+
+    def write_chain(self, underlying: str, as_of: int, underlying_price: float | None, frame: Any, *,
+                    source: str = "user") -> MergeCounts:
+        """One option-chain snapshot: per contract instrument_id, expiry, strike, right and quotes/greeks."""
+        tbl = _with_optional(to_arrow(frame), CHAIN_OPTIONAL, pa.float64())
+        _require(tbl, ("instrument_id", "expiry", "strike", "right"), f"chain {underlying}@{as_of}")
+        with self.ingest(source) as batch:
+            row = self.con.execute(
+                "SELECT snapshot_id FROM chain_snapshots WHERE underlying = ? AND as_of = ? AND source = ?",
+                [underlying, int(as_of), source]).fetchall()
+            row = row[0] if row else None
+            if row is None:
+                snap = int(self.con.execute("SELECT nextval('snapshot_id_seq')").fetchall()[0][0])
+                self.con.execute("INSERT INTO chain_snapshots VALUES (?, ?, ?, ?, ?, ?)",
+                                 [snap, underlying, int(as_of), underlying_price, source, batch.ingest_id])
+            else:
+                snap = int(row[0])
+            return self._merge("chain_rows", {"snapshot_id": snap}, ("instrument_id",), CHAIN_VALUES, tbl,
+                               source, with_ingest_id=False)
+
+    # -- the merge -------------------------------------------------------------------------------
+    def _merge(self, table: str, key_consts: dict[str, Any], keys: tuple[str, ...], values: tuple[str, ...],
+               tbl: pa.Table, source: str, *, with_ingest_id: bool = True) -> MergeCounts:
+        """Merge ``tbl`` into ``table`` under the key ``key_consts + keys`` (see module doc)."""
+        with self.ingest(source) as batch:
+            counts = MergeCounts(rows_in=tbl.num_rows)
+            if tbl.num_rows == 0:
+                return counts
+            tags = {"source": source} if table != "chain_rows" else {}
+            if with_ingest_id:
+                tags["ingest_id"] = batch.ingest_id
+            all_keys = (*key_consts, *keys)
+            self.con.register("_wb_stage", tbl)
+            try:
+                consts_sql = ", ".join(f"{_lit(v)} AS {_q(k)}" for k, v in {**key_consts, **tags}.items())
+                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _wb_s AS SELECT {consts_sql}, "
+                                 f"{', '.join(_q(c) for c in (*keys, *values))} FROM _wb_stage")
+            finally:
+                self.con.unregister("_wb_stage")
+            try:
+                self._check_unique(table, all_keys)
+                target = f"(SELECT * FROM {table} WHERE " + " AND ".join(
+                    f"{_q(k)} = {_lit(v)}" for k, v in key_consts.items())
+                if "ts_event" in keys:
+                    lo, hi = self.con.execute("SELECT min(ts_event), max(ts_event) FROM _wb_s").fetchall()[0]
+                    target += f" AND ts_event BETWEEN {int(lo)} AND {int(hi)}"
+                target += ")"
+                cols = ", ".join(_q(c) for c in (*all_keys, *values, *tags))
+                join = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in all_keys)
+                matched = int(self.con.execute(f"SELECT count(*) FROM _wb_s s JOIN {target} t ON {join}").fetchall()[0][0])
+                if matched:
+                    differs = " OR ".join(f"s.{_q(v)} IS DISTINCT FROM t.{_q(v)}" for v in values)
+                    key_obj = ", ".join(f"'{k}': s.{_q(k)}" for k in all_keys)
+                    old_obj = ", ".join(f"'{v}': t.{_q(v)}" for v in values)
+                    new_obj = ", ".join(f"'{v}': s.{_q(v)}" for v in values)
+                    counts.revised = int(self.con.execute(
+                        f"INSERT INTO revisions (table_name, key, old_values, new_values, ingest_id) "
+                        f"SELECT '{table}', to_json({{{key_obj}}}), to_json({{{old_obj}}}), to_json({{{new_obj}}}), "
+                        f"{batch.ingest_id} FROM _wb_s s JOIN {target} t ON {join} WHERE {differs}").fetchall()[0][0])
+                    self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wb_s s "
+                                     f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})")
+                else:
+                    self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wb_s")
+                counts.inserted = tbl.num_rows - matched
+                counts.unchanged = matched - counts.revised
+            finally:
+                self.con.execute("DROP TABLE IF EXISTS _wb_s")
+            batch.counts += counts
+            return counts
+
+    def _check_unique(self, table: str, all_keys: tuple[str, ...]) -> None:
+        key_sql = ", ".join(_q(k) for k in all_keys)
+        dup = self.con.execute(f"SELECT {key_sql}, count(*) AS n FROM _wb_s GROUP BY ALL HAVING n > 1 "
+                               f"ORDER BY ALL LIMIT 1").fetchall()
+        dup = dup[0] if dup else None
+        if dup is not None:
+            raise ValueError(f"{table}: duplicate key {dict(zip(all_keys, dup[:-1], strict=True))} "
+                             f"appears {dup[-1]} times in one write")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        raise TypeError(f"unsupported constant {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _with_optional(tbl: pa.Table, cols: tuple[str, ...], typ: pa.DataType) -> pa.Table:
+    for c in cols:
+        if c not in tbl.column_names:
+            tbl = tbl.append_column(c, pa.nulls(tbl.num_rows, typ))
+    return tbl
+
+
+def _with_seq(tbl: pa.Table) -> pa.Table:
+    """Number events sharing a timestamp in arrival order (0, 1, 2…) unless the source gave seq."""
+    if "seq" in tbl.column_names:
+        return tbl
+    ts = tbl.column("ts_event").to_numpy()
+    n = len(ts)
+    seq = np.zeros(n, dtype=np.int32)
+    if n:
+        same = np.empty(n, dtype=bool)
+        same[0] = False
+        same[1:] = ts[1:] == ts[:-1]
+        # running count within each run of equal timestamps (input is time-ordered)
+        idx = np.arange(n)
+        run_start = np.maximum.accumulate(np.where(same, 0, idx))
+        seq = (idx - run_start).astype(np.int32)
+    return tbl.append_column("seq", pa.array(seq))
