@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks [all|SUITE ...]`, one JSON line per metric."""

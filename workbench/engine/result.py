@@ -1,0 +1,142 @@
+"""The result of one backtest: reports as frames, a PnL curve, and HTML output."""
+
+from __future__ import annotations
+
+import html
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from nautilus_trader.model.identifiers import Venue
+from plotly.subplots import make_subplots
+
+
+class BacktestResult:
+    """Fills, orders, positions, account, PnL curve and drawdown of one run (``arch``-style).
+
+    The underlying nautilus engine stays alive for :meth:`tearsheet`; call :meth:`close` to free it.
+    """
+
+    def __init__(self, engine: Any, venues: list[str], n_data: int, data: Any, venue: Any) -> None:
+        self.engine = engine
+        self.venues = venues
+        self.n_data = n_data
+        self.data_spec = data
+        self.venue_spec = venue
+        trader = engine.trader
+        self.orders = _frame(trader.generate_orders_report())
+        self.fills = _frame(trader.generate_fills_report())
+        self.positions = _frame(trader.generate_positions_report())
+        self.account = pd.concat([_frame(trader.generate_account_report(Venue(v))).assign(venue=v) for v in venues])
+        self.starting_balance = Decimal(venue.starting_balance)
+
+    # -- derived series --------------------------------------------------------------------------
+    def equity_curve(self) -> pd.Series:
+        """Account total balance over event time (realised PnL net of commissions)."""
+        if self.account.empty or "total" not in self.account:
+            return pd.Series(dtype=float, name="equity")
+        acc = self.account.copy()
+        acc["total"] = acc["total"].astype(float)
+        curve = acc.groupby(level=0)["total"].sum() if len(self.venues) > 1 else acc["total"]
+        return curve.rename("equity")
+
+    def drawdown(self) -> pd.Series:
+        eq = self.equity_curve()
+        return (eq / eq.cummax() - 1.0).rename("drawdown")
+
+    @property
+    def pnl(self) -> Decimal:
+        eq = self.equity_curve()
+        return Decimal(str(round(float(eq.iloc[-1]), 2))) - self.starting_balance if len(eq) else Decimal(0)
+
+    @property
+    def fill_rate(self) -> float:
+        """Share of submitted orders that (at least partly) filled."""
+        if self.orders.empty:
+            return 0.0
+        filled = pd.to_numeric(self.orders.get("filled_qty"), errors="coerce").fillna(0) > 0
+        return float(filled.mean())
+
+    # -- views -----------------------------------------------------------------------------------
+    def summary(self) -> pd.Series:
+        dd = self.drawdown()
+        stats = {
+            "data_events": self.n_data,
+            "orders": len(self.orders),
+            "fills": len(self.fills),
+            "fill_rate": round(self.fill_rate, 4),
+            "positions": len(self.positions),
+            "pnl": float(self.pnl),
+            "return_pct": round(float(self.pnl / self.starting_balance * 100), 4),
+            "max_drawdown_pct": round(float(dd.min() * 100), 4) if len(dd) else 0.0,
+            "commissions": _commissions(self.fills),
+        }
+        return pd.Series(stats, name="backtest")
+
+    def to_frame(self) -> pd.DataFrame:
+        """Fills as a frame (the primary record of what happened)."""
+        return self.fills
+
+    def plot(self) -> go.Figure:
+        eq, dd = self.equity_curve(), self.drawdown()
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.05)
+        fig.add_trace(go.Scatter(x=eq.index, y=eq.values, name="equity", line={"width": 1.5}), row=1, col=1)
+        fig.add_trace(go.Scatter(x=dd.index, y=dd.values * 100, name="drawdown %", fill="tozeroy",
+                                 line={"color": "#d62728", "width": 1}), row=2, col=1)
+        fig.update_layout(height=480, margin={"l": 40, "r": 20, "t": 30, "b": 30}, template="plotly_white",
+                          title="Equity and drawdown")
+        return fig
+
+    def tearsheet(self, path: str | Path | None = None) -> str | None:
+        """Nautilus's own plotly tearsheet: HTML text, or written to ``path``."""
+        from nautilus_trader.analysis.tearsheet import create_tearsheet
+
+        return create_tearsheet(self.engine, output_path=str(path) if path else None,
+                                title="workbench backtest")
+
+    def to_html(self, path: str | Path, title: str = "workbench backtest") -> Path:
+        """A self-contained report: summary, equity/drawdown, fills; the nautilus tearsheet beside it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tear = path.with_name(path.stem + "_tearsheet.html")
+        self.tearsheet(tear)
+        summary = self.summary().to_frame().to_html(border=0)
+        fills = self.fills.head(200).to_html(border=0, max_cols=12)
+        body = (f"<h1>{html.escape(title)}</h1><h2>Summary</h2>{summary}"
+                f"{self.plot().to_html(full_html=False, include_plotlyjs='cdn')}"
+                f"<p><a href='{tear.name}'>Nautilus tearsheet</a></p><h2>Fills (first 200)</h2>{fills}")
+        path.write_text(_page(title, body), encoding="utf-8")
+        return path
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return f"BacktestResult(orders={s['orders']}, fills={s['fills']}, pnl={s['pnl']})"
+
+
+def _frame(df: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame() if df is None else df
+
+
+def _commissions(fills: pd.DataFrame) -> float:
+    if fills.empty or "commission" not in fills:
+        return 0.0
+    total = 0.0
+    for cell in fills["commission"]:
+        for money in (cell if isinstance(cell, list) else [cell]):
+            try:
+                total += float(str(money).split()[0])
+            except (ValueError, IndexError):
+                continue
+    return round(total, 4)
+
+
+def _page(title: str, body: str) -> str:
+    style = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}"
+             "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 8px;border-bottom:1px solid #eee}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{body}</body></html>")
