@@ -5,7 +5,8 @@ selection and returns a :class:`BacktestResult`; `export_catalog` writes a Parqu
 """
 
 from workbench.engine.backtest import backtest, build_engine, make_strategy
+from workbench.engine.catalog import export_catalog
 from workbench.engine.config import DataSpec, FillSpec, VenueSpec
 from workbench.engine.result import BacktestResult
 
-__all__ = ["BacktestResult", "DataSpec", "FillSpec", "VenueSpec", "backtest", "build_engine", "make_strategy"]
+__all__ = ["BacktestResult", "DataSpec", "FillSpec", "VenueSpec", "backtest", "build_engine", "export_catalog", "make_strategy"]

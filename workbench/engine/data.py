@@ -28,8 +28,8 @@ BAR_SPEC = {
 
 
 def _col(tbl: pa.Table, name: str, dtype: Any) -> np.ndarray:
-    arr = tbl.column(name).to_numpy()
-    return np.ascontiguousarray(arr, dtype=dtype)
+    # Writable: nautilus's Cython signatures take non-const memoryviews (Arrow buffers are read-only).
+    return np.require(tbl.column(name).to_numpy(), dtype, ["C", "W"])
 
 
 def quotes_from_arrow(tbl: pa.Table, instrument: NautilusInstrument) -> list[QuoteTick]:

@@ -11,6 +11,7 @@ it, the engine bridge, the IB simulator and the vol toolkit read from it.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -211,4 +212,4 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
 def _terms(inst: Instrument) -> tuple:
     row = inst.to_row()
     row.pop("source", None)
-    return tuple(sorted((k, str(v)) for k, v in row.items()))
+    return tuple(sorted((k, format(v.normalize(), "f") if isinstance(v, Decimal) else str(v)) for k, v in row.items()))

@@ -1,0 +1,76 @@
+"""Backtest run files (YAML in ``config/``): the same strategy entries a live node config uses.
+
+```yaml
+strategies:
+  - strategy_path: strategies.quote_reversion:QuoteReversion
+    config_path: strategies.quote_reversion:QuoteReversionConfig
+    config: {instrument_id: DEMO.XNAS}
+data: {instrument_ids: [DEMO.XNAS], start: 2024-03-04, end: 2024-03-09}
+venue: {starting_balance: 1000000, fill: {prob_fill_on_limit: 1.0, seed: 42}}
+report: data/reports/backtest.html
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from nautilus_trader.config import ImportableStrategyConfig
+
+from workbench.engine.config import DataSpec, FillSpec, VenueSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    strategies: tuple[ImportableStrategyConfig, ...]
+    data: DataSpec
+    venue: VenueSpec
+    report: Path | None = None
+
+
+class RunConfigError(ValueError):
+    pass
+
+
+def _venue(raw: dict[str, Any], where: str) -> VenueSpec:
+    raw = dict(raw or {})
+    known = {f.name for f in fields(VenueSpec)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise RunConfigError(f"{where}: venue: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if "fill" in raw:
+        raw["fill"] = FillSpec(**raw["fill"])
+    for key in ("starting_balance", "commission_per_unit"):
+        if raw.get(key) is not None:
+            raw[key] = Decimal(str(raw[key]))
+    return VenueSpec(**raw)
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Parse and validate a run file; errors name the file and the field."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise RunConfigError(f"{path}: cannot read: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise RunConfigError(f"{path}: expected a mapping at the top level")
+    for key in ("strategies", "data"):
+        if key not in doc:
+            raise RunConfigError(f"{path}: missing field {key!r}")
+    strategies = []
+    for i, entry in enumerate(doc["strategies"]):
+        try:
+            strategies.append(ImportableStrategyConfig(**entry))
+        except TypeError as exc:
+            raise RunConfigError(f"{path}: strategies[{i}]: {exc}") from exc
+    try:
+        data = DataSpec.coerce(doc["data"])
+    except (TypeError, KeyError) as exc:
+        raise RunConfigError(f"{path}: data: {exc}") from exc
+    report = doc.get("report")
+    return RunConfig(tuple(strategies), data, _venue(doc.get("venue"), str(path)), Path(report) if report else None)
