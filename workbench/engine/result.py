@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,25 @@ class BacktestResult:
         self.n_data = n_data
         self.data_spec = data
         self.venue_spec = venue
-        trader = engine.trader
-        self.orders = _frame(trader.generate_orders_report())
-        self.fills = _frame(trader.generate_fills_report())
-        self.positions = _frame(trader.generate_positions_report())
-        self.account = pd.concat([_frame(trader.generate_account_report(Venue(v))).assign(venue=v) for v in venues])
         self.starting_balance = Decimal(venue.starting_balance)
+
+    # Reports are built on first use: generating them costs as much as a short run itself.
+    @cached_property
+    def orders(self) -> pd.DataFrame:
+        return _frame(self.engine.trader.generate_orders_report())
+
+    @cached_property
+    def fills(self) -> pd.DataFrame:
+        return _frame(self.engine.trader.generate_fills_report())
+
+    @cached_property
+    def positions(self) -> pd.DataFrame:
+        return _frame(self.engine.trader.generate_positions_report())
+
+    @cached_property
+    def account(self) -> pd.DataFrame:
+        trader = self.engine.trader
+        return pd.concat([_frame(trader.generate_account_report(Venue(v))).assign(venue=v) for v in self.venues])
 
     # -- derived series --------------------------------------------------------------------------
     def equity_curve(self) -> pd.Series:

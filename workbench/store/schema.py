@@ -11,8 +11,10 @@ by the merge logic in :mod:`workbench.store.merge` instead, inside the same tran
 from __future__ import annotations
 
 CORE = """
+CREATE SEQUENCE instrument_key_seq START 1;
 CREATE TABLE instruments (
     instrument_id   VARCHAR PRIMARY KEY,
+    ikey            INTEGER NOT NULL UNIQUE DEFAULT nextval('instrument_key_seq'),
     symbol          VARCHAR NOT NULL,
     asset_class     VARCHAR NOT NULL,   -- EQUITY | INDEX | OPTION | FUTURE
     venue           VARCHAR NOT NULL,
@@ -54,7 +56,8 @@ CREATE TABLE bars (
     open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL, close DOUBLE NOT NULL,
     volume          DOUBLE NOT NULL,
     source          VARCHAR NOT NULL,
-    ingest_id       BIGINT NOT NULL
+    ingest_id       BIGINT NOT NULL,
+    ikey            INTEGER NOT NULL    -- instruments.ikey: integer scans for coverage queries
 );
 
 -- seq orders events that share a timestamp, in source order.

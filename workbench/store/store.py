@@ -11,10 +11,10 @@ it, the engine bridge, the IB simulator and the vol toolkit read from it.
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,7 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         if resolved != ":memory:":
             Path(resolved).parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(resolved, read_only=read_only)
+        con.execute("SET enable_progress_bar = false")
         store = cls(con, resolved)
         if not read_only:
             store.migrate()
@@ -163,7 +164,7 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         return added
 
     def find_instrument(self, instrument_id: str) -> Instrument | None:
-        cur = self.con.execute("SELECT * EXCLUDE (created_at) FROM instruments WHERE instrument_id = ?",
+        cur = self.con.execute("SELECT * EXCLUDE (created_at, ikey) FROM instruments WHERE instrument_id = ?",
                                [instrument_id])
         row = next(iter(cur.fetchall()), None)
         if row is None:
@@ -177,8 +178,15 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
             raise KeyError(f"unknown instrument {instrument_id!r}; `wb store info` lists what is stored")
         return found
 
+    def instrument_key(self, instrument_id: str) -> int:
+        """The integer key of a registered instrument; unknown ids are an error naming the id."""
+        rows = self.con.execute("SELECT ikey FROM instruments WHERE instrument_id = ?", [instrument_id]).fetchall()
+        if not rows:
+            raise KeyError(f"unknown instrument {instrument_id!r}: register it with upsert_instruments first")
+        return int(rows[0][0])
+
     def instruments(self, asset_class: str | None = None, underlying: str | None = None) -> pd.DataFrame:
-        sql = "SELECT * EXCLUDE (created_at) FROM instruments WHERE 1=1"
+        sql = "SELECT * EXCLUDE (created_at, ikey) FROM instruments WHERE 1=1"
         params: list[Any] = []
         if asset_class:
             sql += " AND asset_class = ?"

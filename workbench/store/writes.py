@@ -115,10 +115,12 @@ class WritesMixin:
         tbl = to_arrow(frame)
         _require(tbl, ("ts_event", "open", "high", "low", "close", "volume"), f"bars for {instrument_id}")
         consts = {"instrument_id": instrument_id, "bar_size": bar_size, "price_type": price_type}
-        return self._merge("bars", consts, ("ts_event",), BAR_VALUES, tbl, source)
+        tags = {"ikey": self.instrument_key(instrument_id)}
+        return self._merge("bars", consts, ("ts_event",), BAR_VALUES, tbl, source, extra_tags=tags)
 
     def write_quotes(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
         """Top-of-book quotes: ts_event, bid, ask, bid_size, ask_size [, seq, exchange]."""
+        self.instrument_key(instrument_id)  # unknown instruments are rejected, by name
         tbl = _with_seq(_with_optional(to_arrow(frame), ("exchange",), pa.string()))
         _require(tbl, ("ts_event", "bid", "ask", "bid_size", "ask_size"), f"quotes for {instrument_id}")
         consts = {"instrument_id": instrument_id}
@@ -126,12 +128,14 @@ class WritesMixin:
 
     def write_trades(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
         """Trades: ts_event, price, size [, seq, exchange, condition]."""
+        self.instrument_key(instrument_id)  # unknown instruments are rejected, by name
         tbl = _with_seq(_with_optional(to_arrow(frame), ("exchange", "condition"), pa.string()))
         _require(tbl, ("ts_event", "price", "size"), f"trades for {instrument_id}")
         consts = {"instrument_id": instrument_id}
         return self._merge("trades", consts, ("ts_event", "seq"), TRADE_VALUES, tbl, source)
 
     def write_open_interest(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
+        self.instrument_key(instrument_id)  # unknown instruments are rejected, by name
         tbl = to_arrow(frame)
         _require(tbl, ("ts_event", "open_interest"), f"open interest for {instrument_id}")
         consts = {"instrument_id": instrument_id}
@@ -139,6 +143,7 @@ class WritesMixin:
 
     def write_corporate_actions(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
         """Split/dividend factors: date, price_factor, split_factor [, reference_price]."""
+        self.instrument_key(instrument_id)  # unknown instruments are rejected, by name
         tbl = _with_optional(to_arrow(frame), ("reference_price",), pa.float64())
         _require(tbl, ("date", "price_factor", "split_factor"), f"factors for {instrument_id}")
         consts = {"instrument_id": instrument_id}
@@ -166,7 +171,8 @@ class WritesMixin:
 
     # -- the merge -------------------------------------------------------------------------------
     def _merge(self, table: str, key_consts: dict[str, Any], keys: tuple[str, ...], values: tuple[str, ...],
-               tbl: pa.Table, source: str, *, with_ingest_id: bool = True) -> MergeCounts:
+               tbl: pa.Table, source: str, *, with_ingest_id: bool = True,
+               extra_tags: dict[str, Any] | None = None) -> MergeCounts:
         """Merge ``tbl`` into ``table`` under the key ``key_consts + keys`` (see module doc)."""
         with self.ingest(source) as batch:
             counts = MergeCounts(rows_in=tbl.num_rows)
@@ -175,6 +181,7 @@ class WritesMixin:
             tags = {"source": source} if table != "chain_rows" else {}
             if with_ingest_id:
                 tags["ingest_id"] = batch.ingest_id
+            tags.update(extra_tags or {})
             all_keys = (*key_consts, *keys)
             self.con.register("_wb_stage", tbl)
             try:

@@ -1,0 +1,197 @@
+"""Foundation benchmarks (issue 2): ingest, store -> nautilus, backtest overhead, coverage queries.
+
+Each metric is measured beside its anchor in the same run. Goals: ingest >= 3M rows/s,
+store->nautilus >= 1.5M quotes/s, backtest overhead ratio >= 0.95, missing_windows <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench.store import Instrument, Store
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+
+
+def _metric(metric, value, unit, anchor, anchor_value, goal=None, higher_is_better=True):
+    ratio = (value / anchor_value) if anchor_value else None
+    if ratio is not None and not higher_is_better:
+        ratio = anchor_value / value if value else None
+    out = {"metric": metric, "value": round(value, 3), "unit": unit, "anchor": anchor,
+           "anchor_value": round(anchor_value, 3) if anchor_value is not None else None,
+           "ratio": round(ratio, 3) if ratio is not None else None}
+    if goal is not None:
+        out["goal"] = goal
+        out["meets"] = bool(value >= goal if higher_is_better else value <= goal)
+    return out
+
+
+def _best(fn, repeat=3):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, result
+
+
+def _quote_store(n: int) -> Store:
+    store = Store.open(":memory:")
+    store.upsert_instruments([Instrument.equity("BENCH")])
+    rng = np.random.default_rng(1)
+    ts = pd.Timestamp("2024-03-04 14:30", tz="UTC").value + np.arange(n, dtype=np.int64) * 20_000_000
+    mid = np.round(100 + np.cumsum(rng.normal(0, 0.01, n)), 2)
+    store.write_quotes("BENCH.XNAS", pd.DataFrame({"ts_event": ts, "bid": mid - 0.01, "ask": mid + 0.01,
+                                                   "bid_size": rng.integers(1, 20, n) * 100.0,
+                                                   "ask_size": rng.integers(1, 20, n) * 100.0}), source="bench")
+    return store
+
+
+def bench_ingest() -> dict:
+    from workbench.ingest import ingest_lean
+
+    files = sorted((REAL / "lean" / "equity" / "usa" / "tick").rglob("*.zip")) + \
+        sorted((REAL / "lean" / "equity" / "usa" / "minute").rglob("*.zip")) + \
+        sorted((REAL / "lean" / "equity" / "usa" / "second").rglob("*.zip"))
+
+    def ours():
+        store = Store.open(":memory:")
+        ingest_lean(store, files, quiet=True)
+        info = store.info()
+        rows = info["bars"] + info["quotes"] + info["trades"]
+        store.close()
+        return rows
+
+    def anchor():
+        # the naive path a user would write: pandas.read_csv per member, then DuckDB inserts
+        import zipfile
+
+        import duckdb
+
+        con = duckdb.connect()
+        rows = 0
+        for f in files:
+            with zipfile.ZipFile(f) as z:
+                for name in z.namelist():
+                    df = pd.read_csv(z.open(name), header=None)
+                    con.register("df", df)
+                    con.execute("CREATE OR REPLACE TABLE t AS SELECT * FROM df")
+                    con.unregister("df")
+                    rows += len(df)
+        con.close()
+        return rows
+
+    t, rows = _best(ours, 2)
+    ta, arows = _best(anchor, 2)
+    return _metric("ingest_rows_per_s", rows / t, "rows/s", "pandas.read_csv+duckdb insert", arows / ta, goal=3e6)
+
+
+def bench_store_to_nautilus(n: int = 1_000_000) -> dict:
+    from nautilus_trader.persistence.wranglers import QuoteTickDataWrangler
+
+    from workbench.engine.data import load_quotes
+    from workbench.engine.instruments import to_nautilus
+
+    store = _quote_store(n)
+    inst = to_nautilus(store.instrument("BENCH.XNAS"))
+    load_quotes(store, inst, end=1)  # JIT warm-up outside the timing (reported separately by numba cache)
+    t, quotes = _best(lambda: load_quotes(store, inst), 3)
+    assert len(quotes) == n
+
+    def wrangler():
+        df = store.read_quotes("BENCH.XNAS").rename(columns={"bid": "bid_price", "ask": "ask_price"})
+        df.index = pd.to_datetime(df.pop("ts_event"), utc=True)
+        return QuoteTickDataWrangler(inst).process(df.copy())
+
+    ta, wq = _best(wrangler, 2)
+    assert len(wq) == n and wq[n // 2] == quotes[n // 2]
+    store.close()
+    return _metric("store_to_nautilus_quotes_per_s", n / t, "quotes/s", "wrangler_quotes_per_s", n / ta, goal=1.5e6)
+
+
+def bench_backtest_overhead(n: int = 300_000) -> dict:
+    from decimal import Decimal
+
+    from nautilus_trader.examples.strategies.ema_cross import EMACross, EMACrossConfig
+    from nautilus_trader.model.data import BarType
+    from nautilus_trader.model.identifiers import InstrumentId
+
+    from workbench.engine import VenueSpec, backtest
+    from workbench.engine.backtest import build_engine
+    from workbench.engine.data import load_quotes
+    from workbench.engine.instruments import to_nautilus
+
+    store = _quote_store(n)
+    cfg = dict(instrument_id=InstrumentId.from_str("BENCH.XNAS"),
+               bar_type=BarType.from_str("BENCH.XNAS-1-MINUTE-BID-INTERNAL"), trade_size=Decimal(100),
+               subscribe_quote_ticks=False, request_bars=False)
+    venue = VenueSpec(commission_per_unit=None)
+
+    def ours():
+        r = backtest(EMACross(EMACrossConfig(**cfg)), ["BENCH.XNAS"], venue, store=store)
+        out = len(r.fills)
+        r.close()
+        return out
+
+    def raw():
+        # hand-built: same engine settings, quotes loaded once by the user, then the run
+        inst = to_nautilus(store.instrument("BENCH.XNAS"))
+        engine = build_engine(venue, ["XNAS"])
+        engine.add_instrument(inst)
+        engine.add_data(load_quotes(store, inst))
+        engine.add_strategy(EMACross(EMACrossConfig(**cfg)))
+        engine.run()
+        out = len(engine.trader.generate_fills_report())
+        engine.dispose()
+        return out
+
+    t, fills = _best(ours, 3)
+    ta, afills = _best(raw, 3)
+    assert fills == afills
+    store.close()
+    out = _metric("backtest_overhead_ratio", ta / t, "raw_time/workbench_time", "raw BacktestEngine seconds", ta,
+                  goal=0.95)
+    return out | {"ratio": out["value"], "workbench_seconds": round(t, 3)}
+
+
+def bench_missing_windows(symbols: int = 500, years: int = 20) -> dict:
+    from workbench.store.calendars import calendar
+
+    store = Store.open(":memory:")
+    insts = [Instrument.equity(f"S{i:03d}") for i in range(symbols)]
+    store.upsert_instruments(insts)
+    sessions = calendar("XNYS").sessions_in_range("2004-01-01", f"{2004 + years - 1}-12-31")
+    ts_all = sessions.tz_localize("America/New_York").as_unit("ns").asi8
+    rng = np.random.default_rng(5)
+    frames = []
+    for inst in insts:
+        keep = rng.random(len(ts_all)) > 0.01  # ~1% holes
+        frames.append(pd.DataFrame({"instrument_id": inst.instrument_id, "bar_size": "1d", "price_type": "TRADE",
+                                    "ts_event": ts_all[keep]}))
+    big = pd.concat(frames)
+    store.con.register("big", big)
+    store.con.execute("INSERT INTO bars SELECT b.instrument_id, bar_size, price_type, ts_event, 1, 1, 1, 1, 1, "
+                      "'bench', 0, i.ikey FROM big b JOIN instruments i USING (instrument_id)")
+    ids = [i.instrument_id for i in insts]
+    start, end = "2004-01-01", f"{2004 + years - 1}-12-31"
+    store.missing_windows(ids, "1d", start, end)  # warm the calendar cache
+    t, out = _best(lambda: store.missing_windows(ids, "1d", start, end), 3)
+    assert len(out) == symbols
+
+    def anchor():  # the per-symbol loop a user would write
+        return {i: store.missing_windows(i, "1d", start, end) for i in ids[:50]}
+
+    ta, _ = _best(anchor, 1)
+    store.close()
+    return _metric("missing_windows_ms", t * 1000, "ms", "per-symbol loop ms (scaled from 50)", ta * 1000 * symbols / 50,
+                   goal=50, higher_is_better=False)
+
+
+def run() -> list[dict]:
+    return [bench_ingest(), bench_store_to_nautilus(), bench_backtest_overhead(), bench_missing_windows()]
