@@ -59,3 +59,15 @@ def test_instrument_mapping():
     assert int(opt.multiplier) == 100 and opt.underlying == "GOOG"
     fut = to_nautilus(Instrument.future("ES", date(2013, 12, 20)))
     assert str(fut.id) == "ESZ13.XCME" and float(fut.price_increment) == 0.25 and int(fut.multiplier) == 50
+
+
+def test_ib_fixed_commissions():
+    from decimal import Decimal as D
+
+    from workbench.engine.fees import IBFixedFeeModel
+
+    fee = IBFixedFeeModel()
+    assert fee.commission(D(100), D(100), D(1), False) == D("1.00")      # minimum per order
+    assert fee.commission(D(1000), D(100), D(1), False) == D("5.00")     # $0.005/share, not rounded per share
+    assert fee.commission(D(10), D("0.50"), D(1), False) == D("0.05")    # capped at 1% of trade value
+    assert fee.commission(D(3), D(2), D(100), True) == D("1.95")         # $0.65/contract

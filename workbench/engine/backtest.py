@@ -15,7 +15,7 @@ from typing import Any
 
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
-from nautilus_trader.backtest.models import FillModel, LatencyModel, PerContractFeeModel
+from nautilus_trader.backtest.models import FillModel, LatencyModel
 from nautilus_trader.common.config import LoggingConfig
 from nautilus_trader.config import ImportableStrategyConfig, RiskEngineConfig
 from nautilus_trader.model.currencies import USD
@@ -27,6 +27,7 @@ from nautilus_trader.trading.strategy import Strategy
 
 from workbench.engine.config import DataSpec, VenueSpec
 from workbench.engine.data import load_bars, load_quotes, load_trades
+from workbench.engine.fees import IBFixedFeeModel
 from workbench.engine.instruments import to_nautilus
 from workbench.engine.result import BacktestResult
 
@@ -68,7 +69,7 @@ def build_engine(venue: VenueSpec, venues: Sequence[str], log_level: str = "ERRO
     for name in sorted(set(venues)):
         fill = FillModel(prob_fill_on_limit=venue.fill.prob_fill_on_limit, prob_slippage=venue.fill.prob_slippage,
                          random_seed=venue.fill.seed)
-        fee = PerContractFeeModel(Money(venue.commission_per_unit, ccy)) if venue.commission_per_unit else None
+        fee = IBFixedFeeModel(per_share=venue.commission_per_unit) if venue.commission_per_unit else None
         latency = LatencyModel(int(venue.latency_ms * 1_000_000)) if venue.latency_ms else None
         engine.add_venue(
             venue=Venue(name), oms_type=OmsType[venue.oms_type], account_type=AccountType[venue.account_type],

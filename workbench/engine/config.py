@@ -28,7 +28,7 @@ class VenueSpec:
     currency: str = "USD"
     book_type: str = "L1_MBP"
     fill: FillSpec = field(default_factory=FillSpec)
-    commission_per_unit: Decimal | None = Decimal("0.005")  # IB-like per share/contract
+    commission_per_unit: Decimal | None = Decimal("0.005")  # IB fixed: $/share, min $1 (None: free)
     latency_ms: float = 0.0
     bar_execution: bool = True
 

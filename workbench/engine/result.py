@@ -107,6 +107,8 @@ class BacktestResult:
         """Nautilus's own plotly tearsheet: HTML text, or written to ``path``."""
         from nautilus_trader.analysis.tearsheet import create_tearsheet
 
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         return create_tearsheet(self.engine, output_path=str(path) if path else None,
                                 title="workbench backtest")
 
