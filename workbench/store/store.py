@@ -145,23 +145,40 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
 
     # -- instruments -----------------------------------------------------------------------------
     def upsert_instruments(self, instruments: list[Instrument]) -> int:
-        """Insert new instruments; an existing id with different terms is an error, not an overwrite."""
-        added = 0
+        """Insert new instruments; an existing id with different terms is an error, not an overwrite.
+
+        One lookup and one insert for the whole list, so registering a chain of hundreds of
+        contracts costs about as much as registering one.
+        """
+        unique = sorted(set(instruments), key=lambda i: i.instrument_id)
+        for a, b in zip(unique, unique[1:], strict=False):
+            if a.instrument_id == b.instrument_id and _terms(a) != _terms(b):
+                raise ValueError(f"instrument {a.instrument_id}: given twice with different terms")
         with self.transaction():
-            for inst in sorted(set(instruments), key=lambda i: i.instrument_id):
-                existing = self.find_instrument(inst.instrument_id)
+            cur = self.con.execute("SELECT * EXCLUDE (created_at, ikey) FROM instruments WHERE instrument_id IN "
+                                   "(SELECT unnest(?))", [[i.instrument_id for i in unique]])
+            names = [d[0] for d in cur.description]
+            stored = {r[0]: Instrument(**dict(zip(names, r, strict=True))) for r in cur.fetchall()}
+            new: dict[str, Instrument] = {}
+            for inst in unique:
+                existing = stored.get(inst.instrument_id)
                 if existing is None:
-                    row = inst.to_row()
-                    cols = ", ".join(f'"{c}"' for c in row)
-                    self.con.execute(f"INSERT INTO instruments ({cols}) VALUES ({', '.join('?' * len(row))})",
-                                     list(row.values()))
-                    added += 1
+                    new.setdefault(inst.instrument_id, inst)
                 elif _terms(existing) != _terms(inst):
                     raise ValueError(
                         f"instrument {inst.instrument_id}: terms differ from the stored definition "
                         f"(stored {_terms(existing)}, new {_terms(inst)})"
                     )
-        return added
+            if new:
+                rows = pd.DataFrame([i.to_row() for i in new.values()])
+                cols = ", ".join(f'"{c}"' for c in rows.columns)
+                self.con.register("_wb_instruments", rows)
+                try:
+                    self.con.execute(f"INSERT INTO instruments ({cols}) SELECT {cols} FROM _wb_instruments "
+                                     "ORDER BY instrument_id")
+                finally:
+                    self.con.unregister("_wb_instruments")
+        return len(new)
 
     def find_instrument(self, instrument_id: str) -> Instrument | None:
         cur = self.con.execute("SELECT * EXCLUDE (created_at, ikey) FROM instruments WHERE instrument_id = ?",

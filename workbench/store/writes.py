@@ -126,6 +126,22 @@ class WritesMixin:
         consts = {"instrument_id": instrument_id}
         return self._merge("quotes", consts, ("ts_event", "seq"), QUOTE_VALUES, tbl, source)
 
+    def write_quotes_many(self, frame: Any, *, source: str = "user") -> MergeCounts:
+        """Quotes of many instruments in one merge: like :meth:`write_quotes` plus an ``instrument_id``
+        column (an option chain's quotes in one statement instead of one per contract)."""
+        tbl = _with_optional(to_arrow(frame), ("exchange",), pa.string())
+        _require(tbl, ("instrument_id", "ts_event", "bid", "ask", "bid_size", "ask_size"), "quotes")
+        ids = sorted(set(tbl.column("instrument_id").to_pylist()))
+        known = {r[0] for r in self.con.execute("SELECT instrument_id FROM instruments WHERE instrument_id IN "
+                                                "(SELECT unnest(?))", [ids]).fetchall()}
+        unknown = [i for i in ids if i not in known]
+        if unknown:  # rejected by name, like write_quotes
+            raise KeyError(f"unknown instrument(s) {', '.join(unknown[:5])}: register them with upsert_instruments first")
+        if "seq" not in tbl.column_names:  # a stable sort keeps arrival order within a timestamp
+            tbl = _with_seq(tbl.sort_by([("instrument_id", "ascending"), ("ts_event", "ascending")]),
+                            by="instrument_id")
+        return self._merge("quotes", {}, ("instrument_id", "ts_event", "seq"), QUOTE_VALUES, tbl, source)
+
     def write_trades(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
         """Trades: ts_event, price, size [, seq, exchange, condition]."""
         self.instrument_key(instrument_id)  # unknown instruments are rejected, by name
@@ -192,12 +208,13 @@ class WritesMixin:
                 self.con.unregister("_wb_stage")
             try:
                 self._check_unique(table, all_keys)
-                target = f"(SELECT * FROM {table} WHERE " + " AND ".join(
-                    f"{_q(k)} = {_lit(v)}" for k, v in key_consts.items())
+                conds = [f"{_q(k)} = {_lit(v)}" for k, v in key_consts.items()]
+                if "instrument_id" in keys:  # a multi-instrument write
+                    conds.append("instrument_id IN (SELECT DISTINCT instrument_id FROM _wb_s)")
                 if "ts_event" in keys:
                     lo, hi = self.con.execute("SELECT min(ts_event), max(ts_event) FROM _wb_s").fetchall()[0]
-                    target += f" AND ts_event BETWEEN {int(lo)} AND {int(hi)}"
-                target += ")"
+                    conds.append(f"ts_event BETWEEN {int(lo)} AND {int(hi)}")
+                target = f"(SELECT * FROM {table} WHERE {' AND '.join(conds)})"
                 cols = ", ".join(_q(c) for c in (*all_keys, *values, *tags))
                 join = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in all_keys)
                 matched = int(self.con.execute(f"SELECT count(*) FROM _wb_s s JOIN {target} t ON {join}").fetchall()[0][0])
@@ -250,7 +267,7 @@ def _with_optional(tbl: pa.Table, cols: tuple[str, ...], typ: pa.DataType) -> pa
     return tbl
 
 
-def _with_seq(tbl: pa.Table) -> pa.Table:
+def _with_seq(tbl: pa.Table, by: str | None = None) -> pa.Table:
     """Number events sharing a timestamp in arrival order (0, 1, 2…) unless the source gave seq."""
     if "seq" in tbl.column_names:
         return tbl
@@ -261,6 +278,9 @@ def _with_seq(tbl: pa.Table) -> pa.Table:
         same = np.empty(n, dtype=bool)
         same[0] = False
         same[1:] = ts[1:] == ts[:-1]
+        if by is not None:  # runs restart where the instrument changes
+            ids = tbl.column(by).to_numpy(zero_copy_only=False)
+            same[1:] &= ids[1:] == ids[:-1]
         # running count within each run of equal timestamps (input is time-ordered)
         idx = np.arange(n)
         run_start = np.maximum.accumulate(np.where(same, 0, idx))
