@@ -21,16 +21,29 @@ DEMO_STRATEGY = ImportableStrategyConfig(
 )
 
 
+SHORT_PUT = ImportableStrategyConfig(
+    strategy_path="strategies.short_put:ShortPutDeltaHedge",
+    config_path="strategies.short_put:ShortPutConfig",
+    config={"underlying_id": "DEMO.XNAS", "target_delta": -0.30, "contracts": 1},
+)
+
+
+FILL_COLUMNS = ["ts_event", "instrument_id", "order_side", "last_qty", "last_px", "commission", "liquidity_side"]
+
+
 @dataclass
 class DemoResult:
     report: Path
     market: Any
     health: Any
     backtest: Any
+    options: Any = None
 
     def summary(self) -> str:
-        return "\n\n".join([self.market.summary(), self.health.summary(), self.backtest.summary().to_string(),
-                            f"report: {self.report}"])
+        parts = [self.market.summary(), self.health.summary(), "quote reversion:\n" + self.backtest.summary().to_string()]
+        if self.options is not None:
+            parts.append("short put, delta-hedged:\n" + self.options.summary().to_string())
+        return "\n\n".join([*parts, f"report: {self.report}"])
 
 
 def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = print) -> DemoResult:
@@ -43,8 +56,10 @@ def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = pri
     market = generate_market(store, MarketConfig())
     log("2/4 checking data health ...")
     health = check_health(store, market.underlying_id)
-    log("3/4 backtesting strategies.quote_reversion on the demo quotes ...")
+    log("3/4 backtesting strategies.quote_reversion and strategies.short_put on the demo market ...")
     result = backtest(DEMO_STRATEGY, [market.underlying_id], store=store)
+    options = backtest(SHORT_PUT, {"instrument_ids": [market.underlying_id], "options_of": [market.underlying_id]},
+                       store=store)
     tear = out_dir / "demo_tearsheet.html"
     result.tearsheet(tear)
     log("4/4 writing the report ...")
@@ -53,8 +68,10 @@ def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = pri
         Section("Data health", text=health.summary()),
         Section("Backtest: quote mean reversion", table=result.summary(), figure=result.plot(),
                 html=f"<p><a href='{tear.name}'>NautilusTrader tearsheet</a></p>"),
-        Section("Fills (first 60)", table=result.fills.head(60)[
-            ["ts_event", "order_side", "last_qty", "last_px", "commission", "liquidity_side"]]),
+        Section("Fills (first 60)", table=result.fills.head(60)[FILL_COLUMNS]),
+        Section("Backtest: 30-delta weekly short put, delta-hedged", table=options.summary(),
+                figure=options.plot()),
+        Section("Option strategy fills", table=options.fills[FILL_COLUMNS]),
     ]
     report = write_report(out_dir / "demo.html", "workbench demo", sections)
-    return DemoResult(report, market, health, result)
+    return DemoResult(report, market, health, result, options)

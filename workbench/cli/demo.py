@@ -22,4 +22,5 @@ def _run(args: argparse.Namespace) -> int:
         result = run_demo(store, args.out, log=log)
         print(result.summary() if not args.quiet else f"report: {result.report}")
         result.backtest.close()
+        result.options.close()
     return 0

@@ -8,6 +8,7 @@ a nautilus ``BacktestEngine`` run -> a :class:`BacktestResult`.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from collections.abc import Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -103,6 +104,16 @@ def load_into(engine: BacktestEngine, store: Any, data: DataSpec) -> int:
     return count
 
 
+def expand_options(store: Any, data: DataSpec) -> DataSpec:
+    """Resolve ``options_of`` into the stored option ids of those underlyings."""
+    if not data.options_of:
+        return data
+    ids = list(data.instrument_ids)
+    for und in data.options_of:
+        ids += store.instruments(asset_class="OPTION", underlying=und)["instrument_id"].tolist()
+    return replace(data, instrument_ids=tuple(dict.fromkeys(ids)), options_of=())
+
+
 def backtest(
     strategy: Strategy | ImportableStrategyConfig | dict | Sequence[Any],
     data: DataSpec | dict | str | list,
@@ -122,6 +133,7 @@ def backtest(
     venue = venue or VenueSpec()
     data = DataSpec.coerce(data)
     store = store if store is not None else Store.open()
+    data = expand_options(store, data)
     specs = list(strategy) if isinstance(strategy, list | tuple) else [strategy]
     venues = [iid.rsplit(".", 1)[1] for iid in (*data.instrument_ids, *data.extra_instruments)]
     with isolated_global_random():

@@ -44,6 +44,7 @@ class DataSpec:
     trades: bool = False
     bars: tuple[str, ...] = ()
     extra_instruments: tuple[str, ...] = ()  # registered without data (e.g. options quoted later)
+    options_of: tuple[str, ...] = ()         # underlyings whose stored options (and quotes) join the run
 
     @staticmethod
     def coerce(value: DataSpec | dict | str | list) -> DataSpec:
@@ -56,4 +57,4 @@ class DataSpec:
         value = dict(value)
         ids = value.pop("instrument_ids")
         return DataSpec(tuple([ids] if isinstance(ids, str) else ids),
-                        **{k: tuple(v) if k in ("bars", "extra_instruments") else v for k, v in value.items()})
+                        **{k: tuple(v) if k in ("bars", "extra_instruments", "options_of") else v for k, v in value.items()})

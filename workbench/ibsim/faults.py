@@ -1,0 +1,125 @@
+"""Fault injection: make the simulated gateway misbehave the way real IB sometimes does.
+
+Faults are either immediate (call the method on :class:`Faults`) or scheduled on the simulated
+clock from a scenario file::
+
+    # scenario.yaml
+    - at: "+30s"                 # relative to simulator start (or an absolute ISO time, UTC)
+      action: drop_connection
+    - at: "+45s"
+      action: connectivity_loss
+      seconds: 10
+      data_lost: true            # 1101 instead of 1102 on restore
+    - at: "+0s"
+      action: reject_next_order
+      reason: "Simulated rejection"
+    - {at: "+0s", action: delay_fills, seconds: 2.5}
+    - {at: "+0s", action: duplicate_next_execution}
+    - {at: "+0s", action: stall_request, request: historical_data, seconds: 20}   # omit seconds: never answer
+
+Scenario files are read with ``yaml.safe_load`` (JSON is valid YAML).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from . import requests as rq
+
+NS = 1_000_000_000
+
+# Request names accepted by ``stall_request`` -> client message id.
+REQUEST_IDS = {
+    "market_data": rq.REQ_MKT_DATA, "place_order": rq.PLACE_ORDER, "cancel_order": rq.CANCEL_ORDER,
+    "open_orders": rq.REQ_OPEN_ORDERS, "executions": rq.REQ_EXECUTIONS, "contract_details": rq.REQ_CONTRACT_DATA,
+    "historical_data": rq.REQ_HISTORICAL_DATA, "positions": rq.REQ_POSITIONS,
+    "account_summary": rq.REQ_ACCOUNT_SUMMARY, "sec_def_opt_params": rq.REQ_SEC_DEF_OPT_PARAMS,
+    "head_timestamp": rq.REQ_HEAD_TIMESTAMP, "historical_ticks": rq.REQ_HISTORICAL_TICKS,
+    "completed_orders": rq.REQ_COMPLETED_ORDERS, "tick_by_tick": rq.REQ_TICK_BY_TICK_DATA,
+}
+ACTIONS = ("drop_connection", "connectivity_loss", "reject_next_order", "delay_fills", "duplicate_next_execution",
+           "stall_request")
+
+
+@dataclass(frozen=True)
+class ScheduledFault:
+    at_ns: int
+    action: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class Faults:
+    """Pending one-shot faults and the schedule; the gateway consults it on every request/cycle."""
+
+    schedule: list[ScheduledFault] = field(default_factory=list)
+    duplicate_next_execution: bool = False
+    stalls: dict[int, float | None] = field(default_factory=dict)  # msg id -> seconds (None = forever)
+
+    def stall_request(self, request: str, seconds: float | None = None) -> None:
+        if request not in REQUEST_IDS:
+            raise ValueError(f"stall_request: unknown request {request!r}; known: {', '.join(sorted(REQUEST_IDS))}")
+        self.stalls[REQUEST_IDS[request]] = seconds
+
+    def take_stall(self, msg_id: int) -> tuple[bool, float | None]:
+        if msg_id in self.stalls:
+            return True, self.stalls.pop(msg_id)
+        return False, None
+
+    def due(self, now_ns: int) -> list[ScheduledFault]:
+        ready = [f for f in self.schedule if f.at_ns <= now_ns]
+        self.schedule = [f for f in self.schedule if f.at_ns > now_ns]
+        return ready
+
+
+def _parse_at(value, start_ns: int, where: str) -> int:
+    if isinstance(value, (int, float)):
+        return start_ns + int(value * NS)
+    s = str(value).strip()
+    if s.startswith("+"):
+        try:
+            return start_ns + int(pd.Timedelta(s[1:]).value)
+        except ValueError as exc:
+            raise ValueError(f"{where}: bad relative time {s!r}: {exc}") from None
+    try:
+        ts = pd.Timestamp(s if not isinstance(value, datetime) else value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: bad time {s!r}: {exc}") from None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value)
+
+
+def load_scenario(path: str | Path, start_ns: int) -> list[ScheduledFault]:
+    """Read a scenario file into scheduled faults (validated: unknown actions or args are errors)."""
+    p = Path(path)
+    data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    if data is None:
+        return []
+    if isinstance(data, dict) and "faults" in data:
+        data = data["faults"]
+    if not isinstance(data, list):
+        raise ValueError(f"{p}: a scenario is a list of faults (or a mapping with a 'faults' list)")
+    out = []
+    for i, item in enumerate(data):
+        where = f"{p} fault #{i + 1}"
+        if not isinstance(item, dict) or "action" not in item:
+            raise ValueError(f"{where}: each fault needs an 'action' (one of {', '.join(ACTIONS)})")
+        action = item["action"]
+        if action not in ACTIONS:
+            raise ValueError(f"{where}: unknown action {action!r}; known: {', '.join(ACTIONS)}")
+        args = {k: v for k, v in item.items() if k not in ("at", "action")}
+        allowed = {"connectivity_loss": {"seconds", "data_lost"}, "reject_next_order": {"reason"},
+                   "delay_fills": {"seconds"}, "stall_request": {"request", "seconds"}}.get(action, set())
+        extra = set(args) - allowed
+        if extra:
+            raise ValueError(f"{where}: unexpected field(s) {sorted(extra)} for {action}")
+        if action == "stall_request" and args.get("request") not in REQUEST_IDS:
+            raise ValueError(f"{where}: stall_request needs request in {sorted(REQUEST_IDS)}")
+        out.append(ScheduledFault(_parse_at(item.get("at", 0), start_ns, where), action, args))
+    return sorted(out, key=lambda f: f.at_ns)

@@ -1,0 +1,243 @@
+"""What every ingest path shares: the per-file batch loop, progress bars, time zones, validation.
+
+One file is one store batch (:meth:`Store.ingest`): one transaction and one ``ingest_log`` row
+carrying the file's sha256 and the counts of every repair policy applied. A file whose bytes were
+already ingested successfully is skipped (``force=True`` re-reads it; the merge keeps the data
+unchanged either way), so running the same ingest twice leaves ``store.info()`` identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from workbench.ingest.errors import IngestError, locate_csv_error
+
+NS_PER_MS = 1_000_000
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome of one file: ``ingested`` (with counts) or ``skipped`` (bytes seen before)."""
+
+    path: str
+    status: str
+    ingest_id: int | None = None
+    rows_in: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    revised: int = 0
+    repairs: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestSummary:
+    """Totals over a multi-file ingest; ``.to_frame()`` has one row per file."""
+
+    files: list[FileResult] = field(default_factory=list)
+
+    def _total(self, name: str) -> int:
+        return sum(getattr(f, name) for f in self.files)
+
+    rows_in = property(lambda self: self._total("rows_in"))
+    inserted = property(lambda self: self._total("inserted"))
+    unchanged = property(lambda self: self._total("unchanged"))
+    revised = property(lambda self: self._total("revised"))
+
+    @property
+    def skipped(self) -> int:
+        return sum(f.status == "skipped" for f in self.files)
+
+    @property
+    def repairs(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.files:
+            for k, v in f.repairs.items():
+                out[k] = out.get(k, 0) + v
+        return dict(sorted(out.items()))
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = ["path", "status", "ingest_id", "rows_in", "inserted", "unchanged", "revised", "repairs"]
+        return pd.DataFrame([{c: getattr(f, c) for c in cols} for f in self.files], columns=cols)
+
+    def summary(self) -> str:
+        lines = [f"files: {len(self.files)} ({self.skipped} skipped: already ingested)",
+                 f"rows: {self.rows_in:,} read, {self.inserted:,} inserted, {self.unchanged:,} unchanged, "
+                 f"{self.revised:,} revised"]
+        if self.repairs:
+            lines.append("repairs: " + ", ".join(f"{k}={v:,}" for k, v in self.repairs.items()))
+        return "\n".join(lines)
+
+    def __add__(self, other: IngestSummary) -> IngestSummary:
+        return IngestSummary(self.files + other.files)
+
+    __str__ = summary
+
+
+# -- the per-file loop -----------------------------------------------------------------------------
+Handler = Callable[[Any, Path, bytes, Any], None]
+
+
+def progress_disabled(quiet: bool) -> bool:
+    """Progress bars are off when asked, in CI, or when ``TQDM_DISABLE`` is set."""
+    return quiet or bool(os.environ.get("CI")) or bool(os.environ.get("TQDM_DISABLE"))
+
+
+def progress(items: Sequence[Any], desc: str, quiet: bool) -> Iterable[Any]:
+    if progress_disabled(quiet) or len(items) < 2:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="file")
+
+
+def already_ingested(store: Any, source: str, sha256: str) -> bool:
+    rows = store.con.execute("SELECT count(*) FROM ingest_log WHERE source = ? AND sha256 = ? AND status = 'OK'",
+                             [source, sha256]).fetchall()
+    return bool(rows[0][0])
+
+
+def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force: bool = False) -> FileResult:
+    """Run ``handler(store, path, data, batch)`` for one file inside one store batch."""
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    if not force and already_ingested(store, source, sha):
+        return FileResult(str(path), "skipped")
+    with store.ingest(source, str(path), sha) as batch:
+        handler(store, path, data, batch)
+    c = batch.counts
+    return FileResult(str(path), "ingested", batch.ingest_id, c.rows_in, c.inserted, c.unchanged, c.revised,
+                      dict(sorted(batch.repairs.items())))
+
+
+def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], accept: Callable[[Path], bool]
+                 ) -> list[Path]:
+    """Files given directly are kept (and judged later); directories are walked for ``accept``-ed files."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and accept(f)))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise IngestError(str(p), "no such file or directory")
+    return out
+
+
+# -- time ------------------------------------------------------------------------------------------
+def day_start_ns(day: date) -> int:
+    """Naive midnight of ``day`` as int64 ns (no zone yet)."""
+    return int(np.datetime64(day, "D").astype("datetime64[ns]").astype(np.int64))
+
+
+def localize(naive_ns: np.ndarray, tz: str) -> np.ndarray:
+    """Wall-clock ns in ``tz`` -> UTC ns, DST-aware per row.
+
+    Ambiguous or non-existent wall times (the DST switch hours) come back as ``INT64_MIN`` so the
+    caller can name the row. Within one day without a switch this is a single vectorised add.
+    """
+    if tz == "UTC" or len(naive_ns) == 0:
+        return naive_ns.astype(np.int64, copy=False)
+    lo, hi = int(naive_ns.min()), int(naive_ns.max())
+    if hi - lo < 86_400 * 10**9:
+        ends = pd.DatetimeIndex(np.array([lo, hi], dtype="datetime64[ns]")).tz_localize(
+            tz, ambiguous="NaT", nonexistent="NaT")
+        if not ends.isna().any():
+            off_lo, off_hi = (ends.asi8 - np.array([lo, hi]))
+            if off_lo == off_hi:  # no DST switch inside the span
+                return naive_ns + off_lo
+    idx = pd.DatetimeIndex(naive_ns.astype("datetime64[ns]")).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    return idx.asi8
+
+
+def check_localized(utc_ns: np.ndarray, file: str, field_name: str, *, member: str | None = None,
+                    first_line: int = 1) -> None:
+    bad = np.flatnonzero(utc_ns == np.iinfo(np.int64).min)
+    if len(bad):
+        raise IngestError(file, "ambiguous or non-existent local time (DST switch)", member=member,
+                          row=first_line + int(bad[0]), field=field_name)
+
+
+# -- validation ------------------------------------------------------------------------------------
+def first_not_increasing(ts: np.ndarray, *, strict: bool = True, groups: np.ndarray | None = None) -> int | None:
+    """Index of the first row whose time is not after (``strict``) / is before the previous row's,
+    comparing only rows of the same group (e.g. the same zip member) when ``groups`` is given."""
+    if len(ts) < 2:
+        return None
+    d = np.diff(ts)
+    bad = d <= 0 if strict else d < 0
+    if groups is not None:
+        bad &= groups[1:] == groups[:-1]
+    idx = np.flatnonzero(bad)
+    return int(idx[0]) + 1 if len(idx) else None
+
+
+def first_bad_price(columns: dict[str, np.ndarray], *, allow_nan: bool = False) -> tuple[int, str, str] | None:
+    """(row index, column, why) of the first NaN (unless allowed: an absent quote side) or negative price."""
+    first: tuple[int, str, str] | None = None
+    for name, values in columns.items():
+        bad_nan = np.flatnonzero(np.isnan(values)) if not allow_nan else np.empty(0, dtype=np.int64)
+        bad_neg = np.flatnonzero(values < 0)
+        for idx, why in ((bad_nan, "missing (NaN) price"), (bad_neg, "negative price")):
+            if len(idx) and (first is None or idx[0] < first[0]):
+                first = (int(idx[0]), name, why)
+    return first
+
+
+def check_increasing(ts: np.ndarray, file: str, field_name: str, *, member: str | None = None,
+                     first_line: int = 1, strict: bool = True) -> None:
+    """Event times must not go backwards (bars: must strictly increase)."""
+    i = first_not_increasing(ts, strict=strict)
+    if i is not None:
+        what = "time not after the previous row" if strict else "time goes backwards"
+        raise IngestError(file, what, member=member, row=first_line + i, field=field_name)
+
+
+def check_prices(columns: dict[str, np.ndarray], file: str, *, member: str | None = None, first_line: int = 1,
+                 allow_nan: bool = False) -> None:
+    """Reject NaN (unless allowed) and negative prices, naming the first bad row."""
+    bad = first_bad_price(columns, allow_nan=allow_nan)
+    if bad is not None:
+        raise IngestError(file, bad[2], member=member, row=first_line + bad[0], field=bad[1])
+
+
+# -- CSV -------------------------------------------------------------------------------------------
+def read_csv(data: bytes, names: Sequence[str], types: dict[str, pa.DataType], file: str, *,
+             member: str | None = None, delimiter: str = ",", skip_rows: int = 0) -> pa.Table:
+    """Parse headerless CSV bytes with pyarrow; on failure, name the first bad line and field."""
+    if data and not data.endswith(b"\n"):
+        data += b"\n"  # pyarrow rejects a single line without a newline
+    if not data.strip():
+        return pa.table({n: pa.array([], type=types.get(n, pa.string())) for n in names})
+    try:
+        return pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=list(names), skip_rows=skip_rows),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        body = b"\n".join(data.split(b"\n")[skip_rows:])
+        numeric = [n for n, t in types.items() if pa.types.is_integer(t) or pa.types.is_floating(t)]
+        raise locate_csv_error(file, body, names, numeric, member=member, delimiter=delimiter,
+                               first_line=skip_rows + 1, cause=exc) from exc
+
+
+def f64(tbl: pa.Table, name: str) -> np.ndarray:
+    """A numeric column as float64 numpy, nulls as NaN."""
+    col = tbl.column(name)
+    if col.null_count:
+        return col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    return np.asarray(col.to_numpy(), dtype=np.float64)

@@ -1,0 +1,271 @@
+"""Option-chain snapshot files -> ``chain_snapshots`` / ``chain_rows`` (+ option instruments).
+
+Two layouts, told apart by their first lines (or ``fmt=``):
+
+``ivolatility``
+    iVolatility end-of-day export, one row per contract and date (``optionsuite/`` fixtures):
+    ``symbol,exchange,company_name,date,stock_price_close,option_symbol,option_expiration,strike,
+    call/put,style,ask,bid,mean_price,settlement,iv,volume,open_interest,stock_price_for_iv,
+    forward_price,isinterpolated,delta,vega,gamma,theta,rho``. One snapshot per date, as of that
+    session's close; vendor IV, greeks and forward are kept.
+``cboe``
+    The Cboe delayed-quotes download (``quotedata.csv``): a preamble with the underlying's last
+    price and the quote time, then ``Expiration Date, Calls, Last Sale, Net, Bid, Ask, Volume, IV,
+    Delta, Gamma, Open Interest, Strike, Puts, ...`` with calls | strike | puts side by side.
+
+Index roots (SPX, SPXW, SPXPM, NDX, RUT, VIX, ...) map to the index underlying on Cboe
+(``SPX.XCBO``) with European exercise; other roots are US equities (``SPY.XNAS``), American.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.ingest.base import IngestSummary, expand_paths, ingest_file, progress
+from workbench.ingest.errors import IngestError
+from workbench.ingest.sink import ensure_instruments
+from workbench.store import Instrument
+from workbench.store.calendars import calendar
+
+INDEX_ROOTS = {"SPX": "SPX", "SPXW": "SPX", "SPXPM": "SPX", "XSP": "XSP", "NDX": "NDX", "NDXP": "NDX",
+               "RUT": "RUT", "RUTW": "RUT", "VIX": "VIX", "VIXW": "VIX", "DJX": "DJX", "OEX": "OEX", "XEO": "OEX"}
+EASTERN = "America/New_York"
+IVOL_COLUMNS = ("symbol", "exchange", "company_name", "date", "stock_price_close", "option_symbol",
+                "option_expiration", "strike", "call/put", "style", "ask", "bid", "mean_price", "settlement", "iv",
+                "volume", "open_interest", "stock_price_for_iv", "forward_price", "isinterpolated", "delta", "vega",
+                "gamma", "theta", "rho")
+CHAIN_COLUMNS = ["instrument_id", "expiry", "strike", "right", "bid", "ask", "bid_size", "ask_size", "last",
+                 "volume", "open_interest", "iv", "delta", "gamma", "vega", "theta", "rho", "forward"]
+_OCC = re.compile(r"^([A-Z]+\d?)\s*(\d{6})([CP])(\d{8})$")
+
+
+def ingest_chain_file(store: Any, path: str | os.PathLike, fmt: str | None = None, *,
+                      force: bool = False) -> IngestSummary:
+    """Ingest one chain file (``fmt``: ``"ivolatility"`` | ``"cboe"`` | None to detect)."""
+    return ingest_chains(store, [path], fmt, quiet=True, force=force)
+
+
+def ingest_chains(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLike], fmt: str | None = None,
+                  quiet: bool = False, *, force: bool = False) -> IngestSummary:
+    files = expand_paths(paths, lambda p: p.suffix.lower() == ".csv")
+    summary = IngestSummary()
+    for path in progress(files, "chains", quiet):
+        layout = fmt or detect_layout(path)
+        if layout not in _READERS:
+            raise IngestError(str(path), f"unknown chain format {layout!r} (ivolatility | cboe)")
+        summary.files.append(ingest_file(store, path, layout, _READERS[layout], force=force))
+    return summary
+
+
+def detect_layout(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        head = [fh.readline() for _ in range(6)]
+    if head[0].startswith("symbol,") and "option_symbol" in head[0]:
+        return "ivolatility"
+    if any(line.startswith("Expiration Date,") for line in head):
+        return "cboe"
+    raise IngestError(str(path), "not a known option-chain layout (iVolatility header or Cboe quotedata.csv)")
+
+
+# -- instruments -----------------------------------------------------------------------------------
+def underlying_of(root: str) -> Instrument:
+    """The underlying instrument of an option root: index on Cboe, else a US equity."""
+    if root in INDEX_ROOTS:
+        return Instrument.index(INDEX_ROOTS[root])
+    return Instrument.equity(re.sub(r"\d+$", "", root))
+
+
+def _contracts(file: str, symbols: pd.Series, expiry: pd.Series, right: pd.Series, strike: pd.Series,
+               lines: np.ndarray, field: str) -> tuple[list[Instrument], Instrument]:
+    """Option instruments from OCC-style symbols, cross-checked against the row's own terms.
+    ``lines`` holds each row's line number in the file, for errors."""
+    out: list[Instrument] = []
+    underlying: Instrument | None = None
+    for line, sym, exp, rt, k in zip(lines, symbols, expiry, right, strike, strict=True):
+        m = _OCC.match(str(sym).strip().replace(" ", ""))
+        occ_strike = Decimal(m.group(4)) / 1000 if m else None
+        # before 2015 monthly options expired on the Saturday after their last trading day, and
+        # their symbols carry that Saturday; the row's expiry (last trading day) is what we store
+        dates = (f"{exp:%y%m%d}", f"{exp + timedelta(days=1):%y%m%d}")
+        if not m or m.group(3) != rt or occ_strike != Decimal(str(k)) or m.group(2) not in dates:
+            raise IngestError(file, f"option symbol {sym!r} does not match expiry {exp}, right {rt}, strike {k}",
+                              row=int(line), field=field)
+        root = m.group(1)
+        und = underlying_of(root)
+        if underlying is None:
+            underlying = und
+        elif und.instrument_id != underlying.instrument_id:
+            raise IngestError(file, f"mixed underlyings {underlying.instrument_id} and {und.instrument_id}",
+                              row=int(line), field=field)
+        index = und.asset_class == "INDEX"
+        out.append(Instrument.option(root, und.instrument_id, exp, rt, Decimal(str(k)),
+                                     venue="XCBO" if index else "XNAS", style="EUROPEAN" if index else "AMERICAN"))
+    if underlying is None:
+        raise IngestError(file, "no option rows")
+    return out, underlying
+
+
+def _session_close_ns(d: date) -> int:
+    cal = calendar("XNYS")
+    stamp = pd.Timestamp(d)
+    if cal.is_session(stamp):
+        return int(cal.session_close(stamp).value)
+    return int(pd.Timestamp(datetime.combine(d, datetime.min.time()).replace(hour=16), tz=EASTERN).value)
+
+
+def _check_numbers(file: str, frame: pd.DataFrame, columns: dict[str, str], first_line: int,
+                   non_negative: tuple[str, ...]) -> None:
+    """Numeric file columns: unparseable -> error; negative prices/sizes -> error (naming row, field)."""
+    for name, file_col in columns.items():
+        values = pd.to_numeric(frame[name], errors="coerce")
+        raw = frame[name].astype("string").str.strip()
+        bad = np.flatnonzero(values.isna().to_numpy() & raw.notna().to_numpy() & (raw != "").fillna(False).to_numpy())
+        if len(bad):
+            raise IngestError(file, f"not a number: {frame[name].iloc[bad[0]]!r}", row=first_line + int(bad[0]),
+                              field=file_col)
+        frame[name] = values.astype(float)
+        if name in non_negative:
+            neg = np.flatnonzero((values < 0).to_numpy())
+            if len(neg):
+                raise IngestError(file, "negative value", row=first_line + int(neg[0]), field=file_col)
+
+
+def _write(store: Any, underlying: Instrument, contracts: list[Instrument], frame: pd.DataFrame, as_of: int,
+           spot: float | None, source: str, file: str, lines: np.ndarray) -> None:
+    frame = frame.assign(instrument_id=[c.instrument_id for c in contracts])
+    dup = np.flatnonzero(frame["instrument_id"].duplicated().to_numpy())
+    if len(dup):
+        raise IngestError(file, f"contract {frame['instrument_id'].iloc[dup[0]]} appears twice in one snapshot",
+                          row=int(lines[dup[0]]), field="option_symbol")
+    ensure_instruments(store, [underlying, *contracts])
+    for col in CHAIN_COLUMNS:
+        if col not in frame:
+            frame[col] = np.nan
+    store.write_chain(underlying.instrument_id, as_of, spot, frame[CHAIN_COLUMNS].reset_index(drop=True),
+                      source=source)
+
+
+# -- iVolatility -----------------------------------------------------------------------------------
+def _ivolatility(store: Any, path: Path, data: bytes, batch: Any) -> None:
+    import io
+
+    file = str(path)
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    missing = [c for c in IVOL_COLUMNS if c not in frame.columns]
+    if missing:
+        raise IngestError(file, "missing column(s) " + ", ".join(missing), row=1, field=missing[0])
+    unknown = [c for c in frame.columns if c not in IVOL_COLUMNS]
+    if unknown:
+        raise IngestError(file, "unknown column(s) " + ", ".join(unknown), row=1, field=unknown[0])
+    first = 2  # line of the first data row
+    numbers = {c: c for c in ("stock_price_close", "strike", "ask", "bid", "iv", "volume", "open_interest",
+                              "forward_price", "delta", "vega", "gamma", "theta", "rho")}
+    _check_numbers(file, frame, numbers, first, ("stock_price_close", "strike", "ask", "bid", "volume",
+                                                 "open_interest"))
+    for col, fmt in (("date", "%m/%d/%Y"), ("option_expiration", "%m/%d/%Y")):
+        parsed = pd.to_datetime(frame[col], format=fmt, errors="coerce")
+        bad = np.flatnonzero(parsed.isna().to_numpy())
+        if len(bad):
+            raise IngestError(file, f"date must be mm/dd/yyyy, got {frame[col].iloc[bad[0]]!r}",
+                              row=first + int(bad[0]), field=col)
+        frame[col] = parsed.dt.date
+    bad = np.flatnonzero(~frame["call/put"].isin(["C", "P"]).to_numpy())
+    if len(bad):
+        raise IngestError(file, "right must be C or P", row=first + int(bad[0]), field="call/put")
+    crossed = np.flatnonzero((frame["bid"] > frame["ask"]).to_numpy())
+    if len(crossed):
+        raise IngestError(file, "crossed quote (bid > ask)", row=first + int(crossed[0]), field="bid")
+    frame = frame.rename(columns={"option_expiration": "expiry", "call/put": "right", "forward_price": "forward"})
+    for day, rows in frame.groupby("date", sort=True):
+        contracts, underlying = _contracts(file, rows["option_symbol"], rows["expiry"], rows["right"],
+                                           rows["strike"], first + rows.index.to_numpy(), "option_symbol")
+        spots = rows["stock_price_close"].unique()
+        if len(spots) != 1:
+            raise IngestError(file, f"several underlying closes on {day}", row=first + int(rows.index[0]),
+                              field="stock_price_close")
+        _write(store, underlying, contracts, rows, _session_close_ns(day), float(spots[0]), "ivolatility", file,
+               first + rows.index.to_numpy())
+
+
+# -- Cboe delayed quotes ---------------------------------------------------------------------------
+CBOE_SIDE = ("symbol", "last", "net", "bid", "ask", "volume", "iv", "delta", "gamma", "open_interest")
+_LAST = re.compile(r"Last:\s*([0-9.,]+)")
+_DATE_NEW = re.compile(r"Date:\s*([A-Za-z]+ \d{1,2}, \d{4}) at (\d{1,2}:\d{2} [AP]M)")
+_DATE_OLD = re.compile(r"([A-Za-z]{3} \d{1,2} \d{4}) @ (\d{1,2}:\d{2})")
+
+
+def _cboe_preamble(file: str, lines: list[str]) -> tuple[int, float, int]:
+    """(header line index, underlying last price, as_of ns) from the lines before the table."""
+    header = next((i for i, line in enumerate(lines[:10]) if line.startswith("Expiration Date,")), None)
+    if header is None:
+        raise IngestError(file, "no 'Expiration Date,...' header in the first 10 lines")
+    pre = "\n".join(lines[:header])
+    m = _LAST.search(pre)
+    if m is None:
+        raise IngestError(file, "no 'Last: <price>' for the underlying in the preamble", field="Last")
+    spot = float(m.group(1).replace(",", ""))
+    m_new, m_old = _DATE_NEW.search(pre), _DATE_OLD.search(pre)
+    if m_new:
+        local = datetime.strptime(f"{m_new.group(1)} {m_new.group(2)}", "%B %d, %Y %I:%M %p")
+    elif m_old:
+        local = datetime.strptime(f"{m_old.group(1)} {m_old.group(2)}", "%b %d %Y %H:%M")
+    else:
+        raise IngestError(file, "no quote time ('Date: <Month d, yyyy> at <h:mm AM>') in the preamble",
+                          field="Date")
+    return header, spot, int(pd.Timestamp(local, tz=EASTERN).value)
+
+
+def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
+    import csv
+    import io
+
+    file = str(path)
+    text = data.decode("utf-8-sig", errors="replace")
+    lines = text.splitlines()
+    header, spot, as_of = _cboe_preamble(file, lines)
+    rows = [r for r in csv.reader(lines[header + 1:]) if any(f.strip() for f in r)]
+    first = header + 2
+    for i, r in enumerate(rows):
+        if len(r) != 22:
+            raise IngestError(file, f"expected 22 fields (calls | strike | puts), got {len(r)}", row=first + i)
+    names = ["expiry", *(f"c_{c}" for c in CBOE_SIDE), "strike", *(f"p_{c}" for c in CBOE_SIDE)]
+    table = pd.DataFrame(rows, columns=names)
+    expiry = pd.Series(pd.NaT, index=table.index)
+    for fmt in ("%a %b %d %Y", "%m/%d/%Y", "%Y-%m-%d"):
+        expiry = expiry.fillna(pd.to_datetime(table["expiry"], format=fmt, errors="coerce"))
+    bad = np.flatnonzero(expiry.isna().to_numpy())
+    if len(bad):
+        raise IngestError(file, f"unreadable expiration {table['expiry'].iloc[bad[0]]!r}", row=first + int(bad[0]),
+                          field="Expiration Date")
+    table["expiry"] = expiry.dt.date
+    header_names = next(csv.reader(io.StringIO(lines[header])))
+    numbers = {c: header_names[names.index(c)] for c in names if c not in ("expiry", "c_symbol", "p_symbol")}
+    _check_numbers(file, table, numbers, first, ("strike", "c_bid", "c_ask", "p_bid", "p_ask", "c_volume",
+                                                 "p_volume", "c_open_interest", "p_open_interest"))
+    sides = []
+    for side, right in (("c", "C"), ("p", "P")):
+        part = table[["expiry", "strike", *(f"{side}_{c}" for c in CBOE_SIDE)]].rename(
+            columns={f"{side}_{c}": c for c in CBOE_SIDE})
+        crossed = np.flatnonzero((part["bid"] > part["ask"]).to_numpy())
+        if len(crossed):
+            raise IngestError(file, "crossed quote (bid > ask)", row=first + int(crossed[0]),
+                              field="Bid" if side == "c" else "Bid (puts)")
+        sides.append(part.assign(right=right))
+    frame = pd.concat(sides).sort_index(kind="stable")
+    lines = first + frame.index.to_numpy()  # calls and puts of one strike share a file line
+    frame.index = range(len(frame))
+    contracts, underlying = _contracts(file, frame["symbol"], frame["expiry"], frame["right"], frame["strike"],
+                                       lines, "Calls/Puts")
+    _write(store, underlying, contracts, frame, as_of, spot, "cboe", file, lines)
+
+
+_READERS = {"ivolatility": _ivolatility, "cboe": _cboe}

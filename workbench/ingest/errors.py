@@ -1,0 +1,62 @@
+"""The one exception every ingest path raises for bad input.
+
+An :class:`IngestError` always says *where*: the file, the member inside a zip when there is one,
+the 1-based line in that member (or file) and the field. Nothing is written when it is raised —
+each file is one store batch, rolled back as a whole.
+
+>>> str(IngestError("spy.zip", "negative price", member="spy.csv", row=12, field="close"))
+"spy.zip[spy.csv] line 12, field 'close': negative price"
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+
+class IngestError(ValueError):
+    """Bad input, located: ``file[member] line N, field F: message``."""
+
+    def __init__(self, file: str, message: str, *, member: str | None = None, row: int | None = None,
+                 field: str | None = None) -> None:
+        self.file = str(file)
+        self.member = member
+        self.row = row
+        self.field = field
+        self.message = message
+        where = self.file + (f"[{member}]" if member else "")
+        if row is not None:
+            where += f" line {row}"
+        if field is not None:
+            where += f", field {field!r}" if row is not None else f" field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
+def locate_csv_error(file: str, data: bytes, names: Sequence[str], numeric: Sequence[str], *,
+                     member: str | None = None, delimiter: str = ",", first_line: int = 1,
+                     cause: Exception | None = None) -> IngestError:
+    """Find the first malformed line of ``data`` after a fast parser rejected it.
+
+    Only runs on the error path, so plain Python is fine here. ``first_line`` is the line number
+    of the first data line (after any header). Empty fields are allowed (they mean "absent").
+    """
+    text = data.decode("utf-8", errors="replace")
+    numeric_idx = {names.index(n) for n in numeric if n in names}
+    for offset, fields in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter)):
+        line = first_line + offset
+        if not fields:
+            continue
+        if len(fields) != len(names):
+            return IngestError(file, f"expected {len(names)} fields ({', '.join(names)}), got {len(fields)}",
+                               member=member, row=line)
+        for i in sorted(numeric_idx):
+            value = fields[i].strip()
+            if value == "":
+                continue
+            try:
+                float(value)
+            except ValueError:
+                return IngestError(file, f"not a number: {value!r}", member=member, row=line, field=names[i])
+    detail = f" ({cause})" if cause else ""
+    return IngestError(file, f"unreadable CSV{detail}", member=member)

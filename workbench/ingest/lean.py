@@ -1,0 +1,264 @@
+"""Lean data files -> the store: equities, equity options, CME futures, factor files.
+
+>>> from workbench.ingest import ingest_lean
+>>> summary = ingest_lean(store, "../shared/data/real/lean/equity/usa/minute/spy", quiet=True)
+>>> store.read_bars("SPY.XNAS", "1min").head()
+
+What goes where:
+
+=====================  =============================================================================
+Lean file              store
+=====================  =============================================================================
+trade bars             ``bars`` (price_type TRADE; ``1s``/``1min``/``1h``/``1d``)
+quote bars             ``bars`` BID and ASK (OHLC of each side, volume = last size) and, for
+                       equities and futures, ``quotes`` (closing bid/ask at the bar's close time)
+tick trades / quotes   ``trades`` / ``quotes``
+open interest          ``open_interest``
+option zips            one contract per member -> option instruments, bars, open interest and
+                       chain snapshots (:mod:`workbench.ingest.lean_options`)
+factor files           ``corporate_actions`` (prices stay raw; ``read_bars(adjusted=True)`` applies)
+map files              ignored (ticker renames are not modelled yet)
+=====================  =============================================================================
+
+Each file is one store batch (all or nothing). Repairs applied on the way are counted per file
+in ``ingest_log.repairs`` and documented in ``docs/data-store.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from workbench.ingest.base import (
+    FileResult,
+    IngestSummary,
+    expand_paths,
+    f64,
+    ingest_file,
+    progress,
+    read_csv,
+)
+from workbench.ingest.errors import IngestError
+from workbench.ingest.lean_frames import (
+    OPEN_INTEREST,
+    QUOTE_BAR,
+    TICK_QUOTE,
+    TICK_TRADE,
+    TRADE_BAR,
+    Ctx,
+    column_types,
+    event_times,
+    open_interest,
+    quote_bars,
+    read_members,
+    tick_quotes,
+    tick_trades,
+    trade_bars,
+)
+from workbench.ingest.lean_layout import (
+    BAR_NS,
+    BAR_SIZE,
+    FUTURE_SPECS,
+    LeanFile,
+    is_lean_candidate,
+    parse_future_member,
+    parse_lean_path,
+    third_friday,
+)
+from workbench.ingest.sink import (
+    ensure_instruments,
+    per_instrument,
+    write_bars_many,
+    write_open_interest_many,
+)
+from workbench.store import Instrument
+
+SOURCE = "lean"
+EASTERN = "America/New_York"
+DECI_CENTS = 10_000.0
+
+
+def ingest_lean(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLike], quiet: bool = False, *,
+                force: bool = False, snapshot_times: Sequence[str] | None = None) -> IngestSummary:
+    """Ingest Lean files and/or directories (walked recursively) into ``store``.
+
+    Files are ordered so lookups work in one call: factor files and underlyings first, then
+    futures, then option trades and open interest, then option quotes (whose chain snapshots
+    join the other two). ``snapshot_times`` are US/Eastern wall times (``["10:00", "15:30"]``)
+    at which minute option quotes become chain snapshots (default 15:30, clamped to the session
+    close on half days); daily option quotes snapshot at each session's close.
+
+    A file already ingested byte-for-byte is skipped unless ``force``; minute option quotes with
+    explicit ``snapshot_times`` are always re-read (the rows merge unchanged, new snapshots add).
+    """
+    from workbench.ingest.lean_options import option_handler
+
+    files = expand_paths(paths, is_lean_candidate)
+    decoded = sorted(((parse_lean_path(p), p) for p in files), key=lambda sp: (sp[0].order, str(sp[1])))
+    summary = IngestSummary()
+    for spec, path in progress(decoded, "lean", quiet):
+        if spec.kind == "map":
+            summary.files.append(FileResult(str(path), "ignored"))
+            continue
+        if spec.kind == "option":
+            handler = option_handler(spec, snapshot_times)
+            again = force or (spec.tick_type == "quote" and snapshot_times is not None)
+        else:
+            handler = _HANDLERS[spec.kind](spec)
+            again = force
+        summary.files.append(ingest_file(store, path, SOURCE, handler, force=again))
+    return summary
+
+
+# -- shared plumbing -------------------------------------------------------------------------------
+def zip_members(path: Path, data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each CSV member, in name order; empty members are skipped."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise IngestError(str(path), f"not a zip archive ({exc})") from exc
+    with zf:
+        for name in sorted(zf.namelist()):
+            if name.endswith("/"):
+                continue
+            raw = zf.read(name)
+            if raw.strip():
+                yield name, raw
+
+
+def record(batch: Any, repairs: dict[str, int]) -> None:
+    for policy, n in repairs.items():
+        batch.repaired(policy, n)
+
+
+def _write_member(store: Any, iid: str, spec: LeanFile, raw: bytes, ctx: Ctx, batch: Any,
+                  *, with_quotes: bool = True) -> None:
+    """One equity or future member: bars, quotes, ticks or open interest for one instrument."""
+    res, kind = spec.resolution, spec.tick_type
+    if res == "tick":
+        names = TICK_TRADE if kind == "trade" else TICK_QUOTE
+        tbl = read_csv(raw, names, column_types(names, False), ctx.file, member=ctx.member)
+        if kind == "trade":
+            frame, repairs = tick_trades(tbl, spec.day, ctx)
+            store.write_trades(iid, frame, source=SOURCE)
+        else:
+            frame, repairs = tick_quotes(tbl, spec.day, ctx)
+            store.write_quotes(iid, frame, source=SOURCE)
+        record(batch, repairs)
+        return
+    daily = res in ("hour", "daily")
+    names = {"trade": TRADE_BAR, "quote": QUOTE_BAR, "openinterest": OPEN_INTEREST}[kind]
+    tbl = read_csv(raw, names, column_types(names, daily), ctx.file, member=ctx.member)
+    ts = event_times(tbl, ctx, None if daily else spec.day)
+    if kind == "trade":
+        store.write_bars(iid, BAR_SIZE[res], trade_bars(tbl, ts, ctx), price_type="TRADE", source=SOURCE)
+    elif kind == "quote":
+        bid, ask, quotes, repairs = quote_bars(tbl, ts, ctx)
+        store.write_bars(iid, BAR_SIZE[res], bid, price_type="BID", source=SOURCE)
+        store.write_bars(iid, BAR_SIZE[res], ask, price_type="ASK", source=SOURCE)
+        if with_quotes:
+            store.write_quotes(iid, quotes, source=SOURCE)
+        record(batch, repairs)
+    else:
+        store.write_open_interest(iid, open_interest(tbl, ts, ctx), source=SOURCE)
+
+
+# -- equities --------------------------------------------------------------------------------------
+def _equity_handler(spec: LeanFile) -> Any:
+    def run(store: Any, path: Path, data: bytes, batch: Any) -> None:
+        inst = Instrument.equity(spec.symbol, source=SOURCE)
+        ensure_instruments(store, [inst])
+        for member, raw in zip_members(path, data):
+            ctx = Ctx(str(path), member, EASTERN, DECI_CENTS, BAR_NS.get(spec.resolution or "", 0))
+            _write_member(store, inst.instrument_id, spec, raw, ctx, batch)
+
+    return run
+
+
+# -- futures ---------------------------------------------------------------------------------------
+def future_instrument(file: str, member: str) -> Instrument:
+    root, year, month = parse_future_member(file, member)
+    terms = FUTURE_SPECS.get(root)
+    if terms is None:
+        raise IngestError(file, f"unknown futures root {root!r} (known: {', '.join(sorted(FUTURE_SPECS))})",
+                          member=member, field="symbol")
+    return Instrument.future(root, third_friday(year, month), multiplier=terms.multiplier,
+                             price_increment=terms.price_increment, source=SOURCE)
+
+
+def _future_handler(spec: LeanFile) -> Any:
+    def run(store: Any, path: Path, data: bytes, batch: Any) -> None:
+        members = list(zip_members(path, data))
+        if not members:
+            return
+        if spec.resolution not in ("second", "minute"):
+            raise IngestError(str(path), f"futures {spec.resolution} files are not supported yet")
+        contracts = [future_instrument(str(path), m) for m, _ in members]
+        ensure_instruments(store, contracts)
+        names = {"trade": TRADE_BAR, "quote": QUOTE_BAR, "openinterest": OPEN_INTEREST}[spec.tick_type]
+        tbl, groups, starts = read_members(str(path), members, names, column_types(names, False))
+        # CME files count milliseconds from midnight UTC; prices are plain decimals
+        ctx = Ctx(str(path), None, "UTC", 1.0, BAR_NS[spec.resolution], tuple(m for m, _ in members), groups, starts)
+        ids = pa.array([c.instrument_id for c in contracts], pa.string()).take(pa.array(groups))
+        ts = event_times(tbl, ctx, spec.day)
+        size = BAR_SIZE[spec.resolution]
+        if spec.tick_type == "trade":
+            write_bars_many(store, size, trade_bars(tbl, ts, ctx, ids), price_type="TRADE", source=SOURCE)
+        elif spec.tick_type == "openinterest":
+            write_open_interest_many(store, open_interest(tbl, ts, ctx, ids), source=SOURCE)
+        else:
+            bid, ask, quotes, repairs = quote_bars(tbl, ts, ctx, ids=ids)
+            record(batch, repairs)
+            write_bars_many(store, size, bid, price_type="BID", source=SOURCE)
+            write_bars_many(store, size, ask, price_type="ASK", source=SOURCE)
+            for iid, part in per_instrument(quotes):
+                store.write_quotes(iid, part, source=SOURCE)
+
+    return run
+
+
+# -- factor files ----------------------------------------------------------------------------------
+FACTOR = ("date", "price_factor", "split_factor", "reference_price")
+
+
+def _factor_handler(spec: LeanFile) -> Any:
+    def run(store: Any, path: Path, data: bytes, batch: Any) -> None:
+        inst = Instrument.equity(spec.symbol, source=SOURCE)
+        ensure_instruments(store, [inst])
+        types = {"date": pa.string(), "price_factor": pa.float64(), "split_factor": pa.float64(),
+                 "reference_price": pa.float64()}
+        tbl = read_csv(data, FACTOR, types, str(path))
+        days = _factor_dates(tbl, str(path))
+        cols = {c: f64(tbl, c) for c in FACTOR[1:]}
+        for c in ("price_factor", "split_factor"):
+            bad = np.flatnonzero(~(cols[c] > 0))
+            if len(bad):
+                raise IngestError(str(path), "factor must be a positive number", row=int(bad[0]) + 1, field=c)
+        store.write_corporate_actions(inst.instrument_id, pa.table({"date": days, **cols}), source=SOURCE)
+
+    return run
+
+
+def _factor_dates(tbl: pa.Table, file: str) -> pa.Array:
+    import pyarrow.compute as pc
+
+    parsed = pc.strptime(tbl.column("date"), format="%Y%m%d", unit="s", error_is_null=True)
+    if parsed.null_count:
+        bad = int(np.flatnonzero(parsed.is_null().to_numpy(zero_copy_only=False))[0])
+        raise IngestError(file, "date must be yyyyMMdd", row=bad + 1, field="date")
+    days = parsed.cast(pa.timestamp("s")).cast(pa.date32())
+    ints = days.cast(pa.int32()).to_numpy()
+    back = np.flatnonzero(np.diff(ints) <= 0)
+    if len(back):
+        raise IngestError(file, "dates must increase", row=int(back[0]) + 2, field="date")
+    return days.combine_chunks() if isinstance(days, pa.ChunkedArray) else days
+
+
+_HANDLERS = {"equity": _equity_handler, "future": _future_handler, "factor": _factor_handler}
