@@ -8,9 +8,9 @@ a nautilus ``BacktestEngine`` run -> a :class:`BacktestResult`.
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from collections.abc import Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
