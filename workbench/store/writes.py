@@ -232,47 +232,59 @@ class WritesMixin:
                 tags["ingest_id"] = batch.ingest_id
             tags.update(extra_tags or {})
             all_keys = (*key_consts, *keys)
+            consts_sql = ", ".join(f"{_lit(v)} AS {_q(k)}" for k, v in {**key_consts, **tags}.items())
+            stage = f"SELECT {consts_sql}, {', '.join(_q(c) for c in (*keys, *values))} FROM _wb_stage"
+            cols = ", ".join(_q(c) for c in (*all_keys, *values, *tags))
             self.con.register("_wb_stage", tbl)
             try:
-                consts_sql = ", ".join(f"{_lit(v)} AS {_q(k)}" for k, v in {**key_consts, **tags}.items())
-                self.con.execute(f"CREATE OR REPLACE TEMP TABLE _wb_s AS SELECT {consts_sql}, "
-                                 f"{', '.join(_q(c) for c in (*keys, *values))} FROM _wb_stage")
+                proven_unique = _sorted_unique(tbl, keys, bool(key_consts.get("instrument_id")))
+                target = self._target(table, key_consts, keys, tbl)
+                existing = int(self.con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+                if existing == 0 and proven_unique:
+                    # the bulk path (first delivery of a time range): straight from Arrow, no staging copy
+                    self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({stage})")
+                    counts.inserted = tbl.num_rows
+                else:
+                    self.con.execute(f"CREATE OR REPLACE TEMP TABLE _wb_s AS {stage}")
+                    if not proven_unique:
+                        self._check_unique(table, all_keys)
+                    self._merge_staged(table, target, all_keys, values, cols, existing, batch.ingest_id, counts)
             finally:
                 self.con.unregister("_wb_stage")
-            try:
-                if not _sorted_unique(tbl, keys, bool(key_consts.get("instrument_id"))):
-                    self._check_unique(table, all_keys)
-                conds = [f"{_q(k)} = {_lit(v)}" for k, v in key_consts.items()]
-                if "instrument_id" in keys:  # a multi-instrument write
-                    conds.append("instrument_id IN (SELECT DISTINCT instrument_id FROM _wb_s)")
-                if "ts_event" in keys:
-                    lo, hi = self.con.execute("SELECT min(ts_event), max(ts_event) FROM _wb_s").fetchall()[0]
-                    conds.append(f"ts_event BETWEEN {int(lo)} AND {int(hi)}")
-                target = f"(SELECT * FROM {table} WHERE {' AND '.join(conds) or 'TRUE'})"
-                cols = ", ".join(_q(c) for c in (*all_keys, *values, *tags))
-                join = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in all_keys)
-                existing = int(self.con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
-                matched = 0 if existing == 0 else int(self.con.execute(
-                    f"SELECT count(*) FROM _wb_s s JOIN {target} t ON {join}").fetchall()[0][0])
-                if matched:
-                    differs = " OR ".join(f"s.{_q(v)} IS DISTINCT FROM t.{_q(v)}" for v in values)
-                    key_obj = ", ".join(f"'{k}': s.{_q(k)}" for k in all_keys)
-                    old_obj = ", ".join(f"'{v}': t.{_q(v)}" for v in values)
-                    new_obj = ", ".join(f"'{v}': s.{_q(v)}" for v in values)
-                    counts.revised = int(self.con.execute(
-                        f"INSERT INTO revisions (table_name, key, old_values, new_values, ingest_id) "
-                        f"SELECT '{table}', to_json({{{key_obj}}}), to_json({{{old_obj}}}), to_json({{{new_obj}}}), "
-                        f"{batch.ingest_id} FROM _wb_s s JOIN {target} t ON {join} WHERE {differs}").fetchall()[0][0])
-                    self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wb_s s "
-                                     f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})")
-                else:
-                    self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wb_s")
-                counts.inserted = tbl.num_rows - matched
-                counts.unchanged = matched - counts.revised
-            finally:
                 self.con.execute("DROP TABLE IF EXISTS _wb_s")
             batch.counts += counts
             return counts
+
+    def _target(self, table: str, key_consts: dict[str, Any], keys: tuple[str, ...], tbl: pa.Table) -> str:
+        """The stored rows this write can collide with (constant keys, ids and the time range)."""
+        conds = [f"{_q(k)} = {_lit(v)}" for k, v in key_consts.items()]
+        if "instrument_id" in keys:  # a multi-instrument write
+            conds.append("instrument_id IN (SELECT DISTINCT instrument_id FROM _wb_stage)")
+        if "ts_event" in keys:
+            bounds = pc.min_max(tbl.column("ts_event"))
+            conds.append(f"ts_event BETWEEN {int(bounds['min'].as_py())} AND {int(bounds['max'].as_py())}")
+        return f"(SELECT * FROM {table} WHERE {' AND '.join(conds) or 'TRUE'})"
+
+    def _merge_staged(self, table: str, target: str, all_keys: tuple[str, ...], values: tuple[str, ...], cols: str,
+                      existing: int, ingest_id: int, counts: MergeCounts) -> None:
+        join = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in all_keys)
+        matched = 0 if existing == 0 else int(self.con.execute(
+            f"SELECT count(*) FROM _wb_s s JOIN {target} t ON {join}").fetchall()[0][0])
+        if matched:
+            differs = " OR ".join(f"s.{_q(v)} IS DISTINCT FROM t.{_q(v)}" for v in values)
+            key_obj = ", ".join(f"'{k}': s.{_q(k)}" for k in all_keys)
+            old_obj = ", ".join(f"'{v}': t.{_q(v)}" for v in values)
+            new_obj = ", ".join(f"'{v}': s.{_q(v)}" for v in values)
+            counts.revised = int(self.con.execute(
+                f"INSERT INTO revisions (table_name, key, old_values, new_values, ingest_id) "
+                f"SELECT '{table}', to_json({{{key_obj}}}), to_json({{{old_obj}}}), to_json({{{new_obj}}}), "
+                f"{ingest_id} FROM _wb_s s JOIN {target} t ON {join} WHERE {differs}").fetchall()[0][0])
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wb_s s "
+                             f"WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE {join})")
+        else:
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _wb_s")
+        counts.inserted = counts.rows_in - matched
+        counts.unchanged = matched - counts.revised
 
     def _check_unique(self, table: str, all_keys: tuple[str, ...]) -> None:
         key_sql = ", ".join(_q(k) for k in all_keys)
