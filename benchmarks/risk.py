@@ -1,0 +1,209 @@
+"""Risk gate benchmark: decision latency (p99) and throughput with every validator on.
+
+Realistic state: 2 strategies, 20 instruments quoted and re-quoted, positions in every instrument,
+~40 working orders cycling (each approved order is cancelled 40 decisions later, and the cancel is a
+decision too), the journal buffering every decision and the Prometheus collector counting. Only
+``RiskGate.evaluate`` is timed; building the intents (the strategy's work) is not.
+
+Anchor, measured in the same run on the same intents: the same gate with a single validator
+(``order_size``) and no journal/metrics, i.e. the fixed cost of the gate's bookkeeping, so the ratio
+shows what the full validator chain costs on this machine.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import duckdb
+import numpy as np
+
+from workbench.risk.config import config_from_dict
+from workbench.risk.gate import RiskGate
+from workbench.risk.journal import Journal
+from workbench.risk.metrics import RiskMetrics
+from workbench.risk.types import Action, OrderIntent, Side
+
+N = 60_000
+T0 = 1_710_514_800_000_000_000  # 2024-03-15 11:00 New York (MID regime)
+INSTRUMENTS = [f"S{k:02d}.XNAS" for k in range(20)]
+
+
+def _config(validators=None) -> dict:
+    cfg = {
+        "equity": 10_000_000,
+        "defaults": {
+            "max_order_qty": 2000,
+            "max_order_notional": 150_000,
+            "max_instrument_notional": 1_500_000,
+            "max_position_qty": 20_000,
+            "price_band_bps": 50,
+        },
+        "rate": {"window_s": 1, "soft_cap": 5000},
+        "global_rate": {"window_s": 1, "soft_cap": 8000},
+        "exposure": {
+            "buckets": {
+                "LT": {"target_pct": 80, "max_pct": 100},
+                "MM_PURE": {"target_pct": 20, "max_pct": 40},
+            },
+            "group_max_pct": {"tech": 60},
+        },
+        "strategies": {
+            "LT-001": {"bucket": "LT", "priority": 10, "critical": True, "guaranteed_pct": 30},
+            "MM-002": {"bucket": "MM_PURE", "priority": 1},
+        },
+        "instruments": {iid: {"group": "tech" if k % 2 else ""} for k, iid in enumerate(INSTRUMENTS)},
+    }
+    if validators is not None:
+        cfg["validators"] = validators
+    return config_from_dict(cfg)
+
+
+def _scenario(seed: int = 7):
+    """Pre-drawn randomness so both gates see the same stream."""
+    rng = np.random.default_rng(seed)
+    return (
+        rng.integers(0, len(INSTRUMENTS), N),
+        rng.integers(0, 2, N),
+        rng.integers(0, 2, N),
+        rng.integers(1, 300, N),
+        rng.integers(-3, 4, N),
+        100 + rng.integers(0, 200, len(INSTRUMENTS)),
+    )
+
+
+def _run(gate: RiskGate, draws) -> np.ndarray:
+    inst, strat, side, qty, off, base = draws
+    mids = base.astype(float)
+    for k, iid in enumerate(INSTRUMENTS):
+        gate.on_quote(iid, T0, mids[k] - 0.01, mids[k] + 0.01)
+        for s, sid in enumerate(("LT-001", "MM-002")):
+            gate.on_fill(
+                f"seed-{k}-{s}",
+                None,
+                T0,
+                500 + 100 * s,
+                mids[k],
+                strategy_id=sid,
+                instrument_id=iid,
+                side=Side.BUY if (k + s) % 3 else Side.SELL,
+            )
+    lat = np.empty(N, dtype=np.int64)
+    pending: list[tuple[int, OrderIntent]] = []
+    timer = time.perf_counter_ns
+    ev = gate.evaluate
+    seq = 0
+    for n in range(N):
+        ts = T0 + (n + 1) * 200_000  # 5k decisions per second of exchange time
+        k = int(inst[n])
+        if n % 5 == 0:  # a quote every 5 decisions (not timed)
+            mids[k] += 0.01 * (1 if off[n] > 0 else -1)
+            gate.on_quote(INSTRUMENTS[k], ts, round(mids[k] - 0.01, 2), round(mids[k] + 0.01, 2))
+        seq += 1
+        if pending and pending[0][0] <= n:
+            _, target = pending.pop(0)
+            intent = OrderIntent.new(
+                target.strategy_id,
+                target.instrument_id,
+                target.side,
+                target.qty,
+                None,
+                ts_event=ts,
+                seq=seq,
+                action=Action.CANCEL,
+                target_id=target.client_order_id,
+            )
+        else:
+            buy = bool(side[n])
+            px = round(mids[k] + (-0.01 if buy else 0.01) + 0.01 * int(off[n]), 2)
+            intent = OrderIntent.new(
+                ("LT-001", "MM-002")[strat[n]],
+                INSTRUMENTS[k],
+                Side.BUY if buy else Side.SELL,
+                int(qty[n]),
+                f"{px:.2f}",
+                ts_event=ts,
+                seq=seq,
+            )
+        t0 = timer()
+        d = ev(intent)
+        lat[n] = timer() - t0
+        if intent.action is Action.CANCEL:
+            gate.on_order_closed(intent.target_id)
+        elif d.approved:
+            pending.append((n + 40, intent))
+    return lat
+
+
+def _metric(metric, value, unit, anchor, anchor_value, goal, higher_is_better):
+    return {
+        "metric": metric,
+        "value": round(float(value), 3),
+        "unit": unit,
+        "anchor": anchor,
+        "anchor_value": round(float(anchor_value), 3),
+        "ratio": round(float(value) / float(anchor_value), 3),
+        "goal": goal,
+        "meets": bool(value >= goal if higher_is_better else value <= goal),
+    }
+
+
+def run() -> list[dict]:
+    draws = _scenario()
+    con = duckdb.connect(":memory:")
+    full = RiskGate(_config(), journal=Journal(con, "bench", flush_every=10**9), metrics=RiskMetrics())
+    bare = RiskGate(_config(["order_size"]))
+    gc.collect()
+    lat_a = _run(bare, draws)  # anchor first: warms the interpreter's caches for both
+    lat_f = _run(full, draws)
+    t0 = time.perf_counter()
+    full.journal.flush()
+    flush_s = time.perf_counter() - t0
+    approved = sum(1 for v, r in full.metrics.decisions if v != "REJECT")
+    out = [
+        _metric(
+            "risk_decision_p99_us",
+            np.percentile(lat_f, 99) / 1e3,
+            "us",
+            "single-validator gate p99",
+            np.percentile(lat_a, 99) / 1e3,
+            goal=10.0,
+            higher_is_better=False,
+        ),
+        _metric(
+            "risk_decisions_per_s",
+            N / (lat_f.sum() / 1e9),
+            "decisions/s",
+            "single-validator gate",
+            N / (lat_a.sum() / 1e9),
+            goal=100_000,
+            higher_is_better=True,
+        ),
+        _metric(
+            "risk_decision_p50_us",
+            np.percentile(lat_f, 50) / 1e3,
+            "us",
+            "single-validator gate p50",
+            np.percentile(lat_a, 50) / 1e3,
+            goal=10.0,
+            higher_is_better=False,
+        ),
+        {
+            "metric": "risk_journal_rows_per_s",
+            "value": round(N / flush_s),
+            "unit": "rows/s",
+            "anchor": "none",
+            "anchor_value": None,
+            "ratio": None,
+        },
+    ]
+    assert approved > 0
+    con.close()
+    return out
+
+
+if __name__ == "__main__":
+    import json
+
+    for m in run():
+        print(json.dumps(m))

@@ -1,0 +1,500 @@
+"""NautilusTrader integration of the risk gate: every order path of a strategy goes through it.
+
+``GatedStrategy`` is the base class for workbench strategies. Its own API is intent-based
+(:meth:`GatedStrategy.submit_intent`), and it *overrides* nautilus' order methods — ``submit_order``,
+``modify_order``, ``cancel_order``, ``cancel_orders``, ``cancel_all_orders`` (and therefore
+``close_position`` / ``close_all_positions``, which call ``submit_order``) — so a strategy that calls
+the plain nautilus API is gated too. Nothing reaches nautilus' ``ExecutionEngine`` without an approved
+:class:`~workbench.risk.types.RiskDecision` whose id is the order's client order id.
+
+The same strategy object runs in a ``BacktestEngine``, a sandbox paper node and a live node: only the
+execution client differs, so BACKTEST, PAPER and REAL share this code path.
+
+``RiskSupervisor`` (an ``Actor``) owns the cross-strategy duties: it runs the derisk playbook on
+market time and routes its intents to the owning strategies (so they are gated like any intent),
+executes kill-switch cancel-alls, and mirrors the kill switch into nautilus' own ``TradingState``
+(HALTED on a global HALT, REDUCING while the global StormGuard state is reduce-only, ACTIVE after an
+operator reset) as the last line of defence. Nautilus' RiskEngine skips notional checks on MARGIN
+accounts, so it is never relied on for limits.
+
+Wiring::
+
+    gate = RiskGate(load_config("config/risk.yaml"))
+    strategy = MyStrategy(StrategyConfig(strategy_id="MM-001"), gate)   # subclass of GatedStrategy
+    engine.add_strategy(strategy)
+    engine.add_actor(RiskSupervisor(gate, [strategy], risk_engine=engine.kernel.risk_engine))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+
+import pandas as pd
+from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
+from nautilus_trader.common.actor import Actor
+from nautilus_trader.config import ActorConfig, LoggingConfig, StrategyConfig
+from nautilus_trader.model.currencies import USD
+from nautilus_trader.model.data import QuoteTick
+from nautilus_trader.model.enums import AccountType, OmsType, OrderSide, OrderType, TradingState
+from nautilus_trader.model.events import (
+    OrderCanceled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderModifyRejected,
+    OrderRejected,
+    OrderUpdated,
+)
+from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId, Venue
+from nautilus_trader.model.objects import Money, Quantity
+from nautilus_trader.test_kit.providers import TestInstrumentProvider
+from nautilus_trader.trading.strategy import Strategy
+
+from workbench.risk.gate import RiskGate
+from workbench.risk.scenario import ScenarioDriver, ScenarioResult, new_gate, quote_of
+from workbench.risk.types import Action, OrderIntent, RiskDecision, RiskEvent, Side, StormState
+
+_CLOSED = (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)
+
+
+def strategy_config(strategy_id: str, config_cls=StrategyConfig, **kwargs):
+    """A nautilus config whose strategy id is exactly ``strategy_id`` ("NAME-TAG", e.g. "LT-001"), the
+    key the risk config uses. (Nautilus builds the id as ``f"{strategy_id}-{order_id_tag}"``.)"""
+    name, _, tag = strategy_id.rpartition("-")
+    if not name or not tag:
+        raise ValueError(f"strategy id {strategy_id!r}: expected NAME-TAG, e.g. LT-001")
+    return config_cls(strategy_id=name, order_id_tag=tag, **kwargs)
+
+
+class GateRefusal(RuntimeError):
+    """Raised for order paths the gate cannot vouch for (e.g. contingent order lists)."""
+
+
+class GatedStrategy(Strategy):
+    """A nautilus ``Strategy`` whose every order action is decided by a :class:`RiskGate`.
+
+    Subclasses call :meth:`intent` + :meth:`submit_intent` (or the plain nautilus methods, which are
+    converted into intents). ``decisions`` keeps every decision this strategy received, in order.
+    """
+
+    def __init__(self, config, gate: RiskGate):
+        super().__init__(config)
+        self.gate = gate
+        self.decisions: list[RiskDecision] = []
+        self._seq = 0
+
+    # -- intents -------------------------------------------------------------------------------------
+    def intent(
+        self,
+        instrument_id: InstrumentId | str,
+        side: Side | str,
+        qty,
+        price=None,
+        *,
+        action: Action | str = Action.NEW,
+        target_id: str | None = None,
+        tag: str = "",
+    ) -> OrderIntent:
+        """Build an intent stamped with the engine clock (exchange time in a backtest) and a sequence."""
+        self._seq += 1
+        return OrderIntent.new(
+            self.id.value,
+            str(instrument_id),
+            side,
+            Decimal(str(qty)),
+            None if price is None else Decimal(str(price)),
+            ts_event=self.clock.timestamp_ns(),
+            seq=self._seq,
+            action=action,
+            target_id=target_id,
+            tag=tag,
+        )
+
+    def submit_intent(self, intent: OrderIntent) -> RiskDecision:
+        """Decide ``intent`` and, if approved, perform it on nautilus. Returns the decision."""
+        if intent.strategy_id != self.id.value:
+            raise ValueError(
+                f"intent {intent.intent_id} belongs to {intent.strategy_id}, not {self.id.value}"
+            )
+        d = self.gate.evaluate(intent)
+        self.decisions.append(d)
+        if d.approved:
+            self._perform(d)
+        return d
+
+    def _perform(self, d: RiskDecision) -> None:
+        i = d.intent
+        if i.action is Action.CANCEL:
+            order = self.cache.order(ClientOrderId(i.target_id))
+            if order is not None and order.is_open:
+                Strategy.cancel_order(self, order)
+            return
+        instrument = self.cache.instrument(InstrumentId.from_str(i.instrument_id))
+        if instrument is None:
+            raise ValueError(f"intent {i.intent_id}: instrument {i.instrument_id} not in the nautilus cache")
+        qty = instrument.make_qty(d.approved_qty)
+        if i.action is Action.MODIFY:
+            order = self.cache.order(ClientOrderId(i.target_id))
+            price = None if i.price is None else instrument.make_price(i.price)
+            Strategy.modify_order(self, order, quantity=qty, price=price)
+            return
+        side = OrderSide.BUY if i.side is Side.BUY else OrderSide.SELL
+        coid = ClientOrderId(i.client_order_id)
+        if i.price is None:
+            order = self.order_factory.market(
+                instrument.id,
+                side,
+                qty,
+                reduce_only=i.reduce_only,
+                client_order_id=coid,
+                tags=[i.tag] if i.tag else None,
+            )
+        else:
+            order = self.order_factory.limit(
+                instrument.id,
+                side,
+                qty,
+                instrument.make_price(i.price),
+                reduce_only=i.reduce_only,
+                client_order_id=coid,
+                tags=[i.tag] if i.tag else None,
+            )
+        Strategy.submit_order(self, order)
+
+    # -- the nautilus order API, gated ---------------------------------------------------------------
+    def submit_order(self, order, position_id=None, client_id=None, params=None):
+        """Direct nautilus submission: converted into an intent and gated (the order object itself is
+        replaced by one carrying the approved size and the intent-derived client order id)."""
+        price = order.price if order.order_type == OrderType.LIMIT else None
+        if order.order_type not in (OrderType.LIMIT, OrderType.MARKET):
+            raise GateRefusal(f"{order.client_order_id}: only LIMIT and MARKET orders pass the risk gate")
+        side = Side.BUY if order.side == OrderSide.BUY else Side.SELL
+        intent = self.intent(
+            order.instrument_id,
+            side,
+            order.quantity.as_decimal(),
+            None if price is None else price.as_decimal(),
+            tag="DIRECT",
+        )
+        if order.is_reduce_only:
+            intent = OrderIntent.new(
+                intent.strategy_id,
+                intent.instrument_id,
+                intent.side,
+                intent.qty,
+                intent.price,
+                ts_event=intent.ts_event,
+                seq=intent.seq,
+                tag=intent.tag,
+                reduce_only=True,
+            )
+        self.submit_intent(intent)
+
+    def submit_order_list(self, order_list, position_id=None, client_id=None, params=None):
+        raise GateRefusal(
+            "contingent order lists are not supported by the risk gate; submit orders one by one"
+        )
+
+    def modify_order(self, order, quantity=None, price=None, trigger_price=None, client_id=None, params=None):
+        qty = (quantity or order.leaves_qty).as_decimal()
+        px = price if price is not None else (order.price if order.has_price else None)
+        side = Side.BUY if order.side == OrderSide.BUY else Side.SELL
+        self.submit_intent(
+            self.intent(
+                order.instrument_id,
+                side,
+                qty,
+                None if px is None else px.as_decimal(),
+                action=Action.MODIFY,
+                target_id=order.client_order_id.value,
+            )
+        )
+
+    def cancel_order(self, order, client_id=None, params=None):
+        side = Side.BUY if order.side == OrderSide.BUY else Side.SELL
+        self.submit_intent(
+            self.intent(
+                order.instrument_id,
+                side,
+                order.leaves_qty.as_decimal(),
+                None,
+                action=Action.CANCEL,
+                target_id=order.client_order_id.value,
+            )
+        )
+
+    def cancel_orders(self, orders, client_id=None, params=None):
+        for order in orders:
+            self.cancel_order(order)
+
+    def cancel_all_orders(
+        self, instrument_id, order_side=OrderSide.NO_ORDER_SIDE, client_id=None, params=None
+    ):
+        for order in sorted(
+            self.cache.orders_open(instrument_id=instrument_id, strategy_id=self.id),
+            key=lambda o: o.client_order_id.value,
+        ):
+            if order_side == OrderSide.NO_ORDER_SIDE or order.side == order_side:
+                self.cancel_order(order)
+
+    # -- feeding the gate ----------------------------------------------------------------------------
+    def handle_quote_tick(self, tick: QuoteTick):
+        # The gate sees the quote before the strategy decides on it: "state as of the intent's time".
+        self.gate.on_quote(
+            tick.instrument_id.value, tick.ts_event, tick.bid_price.as_double(), tick.ask_price.as_double()
+        )
+        super().handle_quote_tick(tick)
+
+    def handle_event(self, event):
+        if isinstance(event, OrderFilled):
+            self.gate.on_fill(
+                f"{event.client_order_id.value}:{event.trade_id.value}",
+                event.client_order_id.value,
+                event.ts_event,
+                event.last_qty.as_double(),
+                event.last_px.as_double(),
+                strategy_id=self.id.value,
+                instrument_id=event.instrument_id.value,
+                side=Side.BUY if event.order_side == OrderSide.BUY else Side.SELL,
+            )
+        elif isinstance(event, _CLOSED):
+            self.gate.on_order_closed(event.client_order_id.value)
+        elif isinstance(event, OrderUpdated | OrderModifyRejected):
+            order = self.cache.order(event.client_order_id)
+            if order is not None and order.client_order_id.value in self.gate.book.orders:
+                self.gate.book_sync(order.client_order_id.value, order.leaves_qty.as_double())
+        super().handle_event(event)
+
+
+class RiskSupervisor(Actor):
+    """Derisk playbook on market time, kill-switch cancel-all, and nautilus ``TradingState`` mirroring."""
+
+    def __init__(
+        self,
+        gate: RiskGate,
+        strategies: list[GatedStrategy],
+        *,
+        risk_engine=None,
+        instrument_ids: list[str] | None = None,
+        derisk_interval_ms: int = 1000,
+    ):
+        super().__init__(ActorConfig(component_id="RiskSupervisor"))
+        self.gate = gate
+        self.strategies = {s.id.value: s for s in strategies}
+        self.risk_engine = risk_engine
+        self.instrument_ids = sorted(instrument_ids or [])
+        self.interval_ns = derisk_interval_ms * 1_000_000
+        self._next_derisk = 0
+        self.derisk_decisions: list[RiskDecision] = []
+        self.trading_states: list[tuple[int, str]] = []
+        gate.listeners.append(self._on_risk_event)
+        gate.cancel_handlers.append(self._on_cancel_all)
+
+    def on_start(self):
+        for iid in self.instrument_ids:
+            self.subscribe_quote_ticks(InstrumentId.from_str(iid))
+
+    def on_quote_tick(self, tick: QuoteTick):
+        self.gate.on_quote(
+            tick.instrument_id.value, tick.ts_event, tick.bid_price.as_double(), tick.ask_price.as_double()
+        )
+        self.run_derisk(tick.ts_event)
+
+    def run_derisk(self, ts: int) -> list[RiskDecision]:
+        """One playbook step (at most one per ``derisk_interval_ms`` of exchange time): its intents go
+        to the owning strategies and through the gate. Returns the decisions."""
+        if ts < self._next_derisk:
+            return []
+        self._next_derisk = ts + self.interval_ns
+        out = []
+        for intent in self.gate.derisk(ts):
+            strategy = self.strategies.get(intent.strategy_id)
+            if strategy is not None:
+                out.append(strategy.submit_intent(intent))
+        self.derisk_decisions.extend(out)
+        return out
+
+    def _on_cancel_all(self, decisions: list[RiskDecision]) -> None:
+        for d in decisions:
+            strategy = self.strategies.get(d.intent.strategy_id)
+            if strategy is not None and d.approved:
+                strategy.decisions.append(d)
+                strategy._perform(d)
+
+    def _on_risk_event(self, e: RiskEvent) -> None:
+        if e.kind != "STORMGUARD" or e.scope != "GLOBAL" or self.risk_engine is None:
+            return
+        new = StormState[e.new]
+        if new is StormState.HALT:
+            state = TradingState.HALTED
+        elif int(new) in self.gate.config.reduce_only:
+            state = TradingState.REDUCING
+        else:
+            state = TradingState.ACTIVE
+        self.risk_engine.set_trading_state(state)
+        self.trading_states.append((e.ts_event, state.name))
+
+
+# -- scenarios through a real BacktestEngine -----------------------------------------------------------
+
+
+class ScenarioStrategy(GatedStrategy):
+    """A strategy whose decisions come from a scenario script (the director calls ``submit_intent``)."""
+
+    def __init__(self, strategy_id: str, gate: RiskGate, instrument_ids: list[str]):
+        super().__init__(strategy_config(strategy_id), gate)
+        self._instrument_ids = instrument_ids
+
+    def on_start(self):
+        for iid in self._instrument_ids:
+            self.subscribe_quote_ticks(InstrumentId.from_str(iid))
+
+
+class ScenarioDirector(Actor):
+    """Fires scenario actions from clock alerts, 1 µs after the quotes of their time were delivered."""
+
+    def __init__(self, actions: list[tuple[int, Callable[[int], None]]]):
+        super().__init__(ActorConfig(component_id="ScenarioDirector"))
+        self._actions = actions
+
+    def on_start(self):
+        for n, (ts, _) in enumerate(self._actions):
+            self.clock.set_time_alert_ns(f"scenario-{n:05d}", ts, self._fire)
+
+    def _fire(self, event):
+        n = int(event.name.rsplit("-", 1)[1])
+        self._actions[n][1](event.ts_event)
+
+
+def reconcile(orders, decisions: list[RiskDecision]) -> dict:
+    """Submitted nautilus orders and cancel/modify requests vs recorded approvals. Every count but
+    ``orders`` must be 0."""
+    approved_new = {
+        d.intent.client_order_id: d for d in decisions if d.approved and d.intent.action is Action.NEW
+    }
+    approved = {Action.CANCEL: {}, Action.MODIFY: {}}
+    for d in decisions:
+        if d.approved and d.intent.action in approved:
+            book = approved[d.intent.action]
+            book[d.intent.target_id] = book.get(d.intent.target_id, 0) + 1
+    out = {
+        "orders": 0,
+        "unapproved_orders": 0,
+        "qty_mismatch": 0,
+        "unapproved_cancels": 0,
+        "unapproved_modifies": 0,
+    }
+    for order in orders:
+        coid = order.client_order_id.value
+        out["orders"] += 1
+        d = approved_new.get(coid)
+        if d is None:
+            out["unapproved_orders"] += 1
+            continue
+        if order.quantity.as_decimal() != d.approved_qty:
+            out["qty_mismatch"] += 1
+        kinds = [type(e).__name__ for e in order.events]
+        out["unapproved_cancels"] += max(
+            0, kinds.count("OrderPendingCancel") - approved[Action.CANCEL].get(coid, 0)
+        )
+        out["unapproved_modifies"] += max(
+            0, kinds.count("OrderPendingUpdate") - approved[Action.MODIFY].get(coid, 0)
+        )
+    return out
+
+
+def run_scenario_backtest(scenario) -> ScenarioResult:
+    """Run a :class:`~workbench.risk.scenario.Scenario` through a real nautilus ``BacktestEngine``:
+    quotes are engine data, intents become nautilus orders via ``GatedStrategy``, fills come from the
+    simulated venue, the kill switch drives nautilus' ``TradingState``. Adds the reconciliation check
+    (0 unapproved orders, cancels and modifies)."""
+    gate, registry = new_gate(scenario)
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
+    venue = Venue("XNAS")
+    engine.add_venue(
+        venue,
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.MARGIN,
+        base_currency=USD,
+        starting_balances=[Money(scenario.config["equity"], USD)],
+        default_leverage=Decimal(4),
+    )
+    instruments = {
+        iid: TestInstrumentProvider.equity(iid.split(".")[0], iid.split(".")[1])
+        for iid in scenario.instruments
+    }
+    for inst in instruments.values():
+        engine.add_instrument(inst)
+    strategies = [ScenarioStrategy(sid, gate, scenario.instruments) for sid in scenario.strategies]
+    by_id = {s.id.value: s for s in strategies}
+    supervisor = RiskSupervisor(gate, strategies, risk_engine=engine.kernel.risk_engine, derisk_interval_ms=0)
+    driver = ScenarioDriver(
+        scenario,
+        gate,
+        registry,
+        submit=lambda i: by_id[i.strategy_id].submit_intent(i),
+        derisk=lambda ts: supervisor.run_derisk(ts),
+        trading_state=lambda: TradingState(engine.kernel.risk_engine.trading_state).name,
+    )
+    ticks, actions = [], []
+    mids = dict(scenario.mids)
+
+    def tick(iid: str, ts: int, value) -> None:
+        bid, ask = quote_of(value)
+        inst = instruments[iid]
+        ticks.append(
+            QuoteTick(
+                inst.id,
+                inst.make_price(bid),
+                inst.make_price(ask),
+                Quantity.from_int(1_000_000),
+                Quantity.from_int(1_000_000),
+                ts,
+                ts,
+            )
+        )
+
+    for i, step in enumerate(scenario.steps):
+        ts = scenario.ts(step["at"])
+        repeat = int(step.get("repeat", 1))
+        for k in range(repeat):
+            for iid, mid in sorted((step.get("quote") or {}).items()):
+                mids[iid] = mid
+                tick(iid, ts + k * 1_000_000, mid)
+        if not step.get("quote"):
+            for iid in scenario.instruments:
+                tick(iid, ts, mids[iid])
+        ts += (repeat - 1) * 1_000_000
+        if "burst" in step:
+            b = step["burst"]
+            times = driver.burst_times(step, ts)
+            for k, t in enumerate(times):
+                if k < len(b.get("path", [])):
+                    tick(b["path_instrument"], t, b["path"][k])
+                actions.append((t + 1_000, lambda t, i=i, step=step, k=k: driver.burst_intent(i, step, k, t)))
+            actions.append((times[-1] + 2_000, lambda t, i=i, step=step: driver.burst_finish(i, step)))
+        else:
+            actions.append((ts + 1_000, lambda t, i=i, step=step: driver.run_step(i, step, t)))
+    engine.add_data(ticks)
+    for s in strategies:
+        engine.add_strategy(s)
+    engine.add_actor(supervisor)
+    engine.add_actor(ScenarioDirector(actions))
+    engine.run(end=pd.Timestamp(actions[-1][0] + 10**9, tz="UTC"))
+    driver.final_checks()
+    decisions = [d for s in strategies for d in s.decisions]
+    rec = reconcile(engine.cache.orders(), decisions)
+    failures = list(driver.failures) + [
+        f"reconciliation: {k}={v}" for k, v in rec.items() if k != "orders" and v
+    ]
+    engine.dispose()
+    # Nautilus' Cython components are invisible to the cycle collector; cut our links into them so the
+    # in-memory DuckDB connection is really released.
+    registry.con.close()
+    registry.con = registry.store = registry.gate = None
+    gate.listeners.clear()
+    gate.cancel_handlers.clear()
+    return ScenarioResult(
+        scenario.name, "nautilus", tuple(failures), len(driver.all), {"reconciliation": rec}
+    )

@@ -1,0 +1,73 @@
+"""DuckDB tables of the risk layer. Plain DDL so the store's migrations can fold it in verbatim."""
+
+RISK_DDL = """
+CREATE TABLE IF NOT EXISTS risk_decisions (
+    run_id          VARCHAR NOT NULL,
+    decision_seq    BIGINT NOT NULL,
+    intent_id       VARCHAR NOT NULL,
+    client_order_id VARCHAR,
+    strategy_id     VARCHAR NOT NULL,
+    instrument_id   VARCHAR NOT NULL,
+    action          VARCHAR NOT NULL,
+    side            VARCHAR NOT NULL,
+    qty             DECIMAL(38, 10) NOT NULL,
+    price           DECIMAL(38, 10),
+    approved_qty    DECIMAL(38, 10),
+    tag             VARCHAR,
+    verdict         VARCHAR NOT NULL,
+    reasons         VARCHAR[] NOT NULL,
+    validator_values VARCHAR NOT NULL,
+    changes         VARCHAR NOT NULL,
+    config_version  INTEGER NOT NULL,
+    storm_state     VARCHAR NOT NULL,
+    policy_mode     VARCHAR NOT NULL,
+    ts_event        BIGINT NOT NULL,
+    wall_ns         BIGINT NOT NULL,
+    PRIMARY KEY (run_id, decision_seq)
+);
+CREATE TABLE IF NOT EXISTS risk_events (
+    run_id   VARCHAR NOT NULL,
+    kind     VARCHAR NOT NULL,
+    scope    VARCHAR NOT NULL,
+    old      VARCHAR,
+    new      VARCHAR,
+    reason   VARCHAR,
+    ts_event BIGINT,
+    wall_ns  BIGINT NOT NULL,
+    detail   VARCHAR
+);
+CREATE TABLE IF NOT EXISTS risk_fills (
+    run_id          VARCHAR NOT NULL,
+    fill_id         VARCHAR NOT NULL,
+    client_order_id VARCHAR,
+    strategy_id     VARCHAR NOT NULL,
+    instrument_id   VARCHAR NOT NULL,
+    side            VARCHAR NOT NULL,
+    qty             DECIMAL(38, 10) NOT NULL,
+    price           DECIMAL(38, 10) NOT NULL,
+    ts_event        BIGINT NOT NULL,
+    PRIMARY KEY (run_id, fill_id)
+);
+CREATE TABLE IF NOT EXISTS risk_config_versions (
+    version      INTEGER PRIMARY KEY,
+    content_hash VARCHAR NOT NULL,
+    config_text  VARCHAR NOT NULL,
+    applied_by   VARCHAR NOT NULL,
+    applied_at   TIMESTAMPTZ NOT NULL,
+    reason       VARCHAR NOT NULL,
+    source       VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS risk_control (
+    seq        BIGINT PRIMARY KEY,
+    command    VARCHAR NOT NULL,
+    scope      VARCHAR NOT NULL,
+    reason     VARCHAR NOT NULL,
+    issued_by  VARCHAR NOT NULL,
+    issued_at  TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+def ensure_schema(con) -> None:
+    """Create the risk tables if missing (idempotent)."""
+    con.execute(RISK_DDL)
