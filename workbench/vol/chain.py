@@ -1,0 +1,95 @@
+"""From a raw option chain (``store.read_chain`` columns) to per-expiry quotes ready for fitting.
+
+Steps: year fractions from the snapshot time to each expiry's close (16:00 America/New_York,
+ACT/365); forward and discount per expiry from put-call parity (:mod:`workbench.vol.forward`);
+bid/mid/ask implied vols for every quote; and the out-of-the-money selection used for the surface --
+puts below the forward, calls at or above it.  For American (equity) options the OTM side carries
+little early-exercise premium, so treating it as European is the standard approximation; the ITM side
+is kept but flagged, and ``deep_itm`` marks ITM quotes with |delta| > 0.85 where the premium is largest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from workbench.vol.forward import ForwardEstimate, forward_table
+from workbench.vol.iv import implied_vol_status
+
+__all__ = ["expiry_years", "prepare_chain"]
+
+_YEAR_NS = 365.0 * 86400e9
+REQUIRED = ("expiry", "strike", "right", "bid", "ask")
+
+
+def expiry_years(expiry, as_of_ns: int, close: str = "16:00", tz: str = "America/New_York") -> pd.Series:
+    """Year fractions (ACT/365) from ``as_of_ns`` (UTC ns) to each expiry date's ``close`` in ``tz``."""
+    exp = pd.to_datetime(pd.Series(expiry)).dt.tz_localize(None).dt.normalize()
+    hh, mm = (int(x) for x in close.split(":"))
+    close_ts = (exp + pd.Timedelta(hours=hh, minutes=mm)).dt.tz_localize(tz).dt.tz_convert("UTC")
+    ns = close_ts.dt.as_unit("ns").astype("int64").to_numpy()
+    return pd.Series((ns - int(as_of_ns)) / _YEAR_NS, index=pd.Series(expiry).index)
+
+
+def prepare_chain(
+    chain: pd.DataFrame,
+    as_of_ns: int,
+    *,
+    spot: float | None = None,
+    rate: float | None = None,
+    min_T: float = 2.0 / 365.0,
+) -> tuple[pd.DataFrame, dict[pd.Timestamp, ForwardEstimate]]:
+    """Quotes with ``T, forward, discount, k, iv_bid, iv_mid, iv_ask, otm, use`` columns, plus forwards.
+
+    ``use`` marks the OTM quotes with a positive bid, ask > bid and a solvable mid IV: the fitting set.
+    Raises ValueError naming the first missing column or the first bad row.
+    """
+    for col in REQUIRED:
+        if col not in chain.columns:
+            raise ValueError(f"chain is missing column {col!r}")
+    df = chain.copy()
+    df["expiry"] = pd.to_datetime(df["expiry"]).dt.normalize()
+    df["right"] = df["right"].astype(str).str.upper().str[0]
+    bad = ~df["right"].isin(["C", "P"])
+    if bad.any():
+        raise ValueError(f"row {df.index[bad][0]!r}: right must be 'C' or 'P', got {df.loc[bad, 'right'].iloc[0]!r}")
+    neg = (df["strike"] <= 0) | (df["ask"] < df["bid"]) | (df["bid"] < 0)
+    if neg.any():
+        i = df.index[neg][0]
+        raise ValueError(f"row {i!r}: need strike > 0 and 0 <= bid <= ask, got "
+                         f"strike={df.at[i, 'strike']}, bid={df.at[i, 'bid']}, ask={df.at[i, 'ask']}")
+    if spot is None and "underlying_price" in df.columns and df["underlying_price"].notna().any():
+        spot = float(df["underlying_price"].dropna().iloc[0])
+    expiries = pd.Series(df["expiry"].unique())
+    years = expiry_years(expiries, as_of_ns)
+    years.index = expiries
+    years = years[years >= min_T]
+    df = df[df["expiry"].isin(years.index)]
+    if df.empty:
+        raise ValueError(f"no expiries at least {min_T * 365:.1f} days after as_of")
+    forwards = forward_table(df, years, spot, rate)
+    df["T"] = df["expiry"].map(years).astype(float)
+    df["forward"] = df["expiry"].map({e: f.forward for e, f in forwards.items()}).astype(float)
+    df["discount"] = df["expiry"].map({e: f.discount for e, f in forwards.items()}).astype(float)
+    df["k"] = np.log(df["strike"] / df["forward"])
+    df["mid"] = 0.5 * (df["bid"] + df["ask"])
+    is_call = (df["right"] == "C").to_numpy()
+    args = (df["forward"].to_numpy(float), df["strike"].to_numpy(float), df["T"].to_numpy(float),
+            df["discount"].to_numpy(float), is_call)
+    for side in ("bid", "mid", "ask"):
+        vol, status = implied_vol_status(df[side].to_numpy(float), *args)
+        df[f"iv_{side}"] = vol
+        df[f"status_{side}"] = status
+    df["otm"] = np.where(is_call, df["k"] >= 0, df["k"] < 0)
+    # Black delta of the mid IV to flag where early exercise matters most (ITM American).
+    from scipy.special import ndtr
+
+    s = df["iv_mid"].to_numpy() * np.sqrt(df["T"].to_numpy())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d1 = -df["k"].to_numpy() / s + 0.5 * s
+    delta = np.where(is_call, ndtr(d1), ndtr(d1) - 1.0)
+    df["delta"] = delta
+    df["deep_itm"] = ~df["otm"] & (np.abs(delta) > 0.85)
+    df["use"] = df["otm"] & (df["bid"] > 0) & (df["ask"] > df["bid"]) & np.isfinite(df["iv_mid"])
+    df = df.sort_values(["expiry", "strike", "right"], kind="stable").reset_index(drop=True)
+    return df, forwards

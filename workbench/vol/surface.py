@@ -1,0 +1,319 @@
+"""`VolSurface` and `Smile`: fitted, arbitrage-checked implied-vol surfaces with grids, plots and greeks.
+
+Build one from a chain frame (``store.read_chain`` columns) with :meth:`VolSurface.from_chain`, or from
+the store with :meth:`VolSurface.from_store`.  Each expiry is a raw-SVI :class:`Smile` fitted to the
+out-of-the-money quotes (see :mod:`workbench.vol.chain`), in increasing T, each slice constrained to lie
+above the previous one in total variance on a common k grid (calendar repair) and to have g(k) >= 0
+(butterfly repair).  The butterfly condition is imposed on the whole grid k in [-2.5, 1.5]; the calendar
+condition where both adjacent slices are quoted -- beyond the quotes, independently extrapolated SVI
+wings of a short and a long expiry would otherwise force the long slice far from its own quotes (use the
+SSVI fit of :mod:`workbench.vol.ssvi` when a globally calendar-free surface matters more than the fit).  Between and beyond expiries the surface interpolates *total variance* linearly in
+T along constant k, which preserves both no-arbitrage properties; before the first expiry it scales the
+first slice's total variance by T/T1.
+
+>>> surf = VolSurface.from_chain(synthetic_chain(), as_of_ns)        # doctest: +SKIP
+>>> surf.summary(); surf.iv(k=0.0, T=30/365); surf.plot_smile(0)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from workbench.vol.chain import prepare_chain
+from workbench.vol.forward import ForwardEstimate
+from workbench.vol.svi import SviParams, butterfly_check, calendar_check, fit_svi, fit_weights
+
+__all__ = ["Smile", "VolSurface"]
+
+_GRID = np.linspace(-2.5, 1.5, 401)
+
+
+@dataclass(frozen=True)
+class Smile:
+    """One expiry: fitted SVI parameters, the quotes it was fitted to, and fit diagnostics."""
+
+    expiry: pd.Timestamp
+    T: float
+    forward: float
+    discount: float
+    params: SviParams
+    data: dict = field(repr=False)  # arrays: strike, right, k, bid, ask, iv_bid, iv_mid, iv_ask, fit_iv, inside
+    k_bounds: tuple[float, float] | None = None  # quoted k range (also kept when quotes are not, in storage)
+
+    @cached_property
+    def quotes(self) -> pd.DataFrame:
+        """The fitted quotes with their IV band, fit and ``inside`` flag (built lazily: pandas is slow)."""
+        cols = ("strike", "right", "k", "bid", "ask", "iv_bid", "iv_mid", "iv_ask", "fit_iv", "inside")
+        return pd.DataFrame({c: self.data.get(c, np.empty(0)) for c in cols})
+
+    def iv(self, k) -> np.ndarray:
+        return self.params.iv(k)
+
+    @property
+    def k_range(self) -> tuple[float, float]:
+        if self.k_bounds is not None:
+            return self.k_bounds
+        return float(np.min(self.data["k"])), float(np.max(self.data["k"]))
+
+    def iv_strike(self, strike) -> np.ndarray:
+        return self.iv(np.log(np.asarray(strike, float) / self.forward))
+
+    @property
+    def rmse_vol_pts(self) -> float:
+        if not len(self.data.get("k", ())):
+            return float("nan")
+        r = self.data["fit_iv"] - self.data["iv_mid"]
+        return float(np.sqrt(np.mean(r**2)) * 100)
+
+    @property
+    def inside_pct(self) -> float:
+        inside = self.data.get("inside", ())
+        return float(np.mean(inside) * 100) if len(inside) else float("nan")
+
+    @property
+    def atm_vol(self) -> float:
+        return float(self.iv(0.0))
+
+    def butterfly_violations(self, grid=_GRID) -> np.ndarray:
+        return butterfly_check(self.params, grid)
+
+    def density(self, strikes=None) -> pd.DataFrame:
+        """Breeden-Litzenberger risk-neutral density of S_T; see :func:`grids.bl_density`."""
+        from workbench.vol.grids import bl_density
+
+        return bl_density(self, strikes)
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.quotes.copy()
+
+    def summary(self) -> pd.Series:
+        return pd.Series({"expiry": self.expiry.date(), "T": self.T, "forward": self.forward,
+                          "discount": self.discount, "atm_vol": self.atm_vol, "n": len(self.data.get("k", ())),
+                          "rmse_vol_pts": self.rmse_vol_pts, "inside_pct": self.inside_pct,
+                          "butterfly_ok": self.butterfly_violations().size == 0, **self.params.to_dict()})
+
+    def plot(self, **kw):
+        from workbench.vol.plots import smile_figure
+
+        return smile_figure(self, **kw)
+
+
+class VolSurface:
+    """A set of :class:`Smile` slices sorted by T plus the forwards they were built on."""
+
+    def __init__(self, smiles: list[Smile], as_of_ns: int, symbol: str = "", forwards=None,
+                 fit_ms: float = float("nan"), chain: pd.DataFrame | None = None):
+        if not smiles:
+            raise ValueError("VolSurface needs at least one fitted expiry")
+        self.smiles = sorted(smiles, key=lambda s: s.T)
+        self.as_of_ns = int(as_of_ns)
+        self.symbol = symbol
+        self.forwards: dict[pd.Timestamp, ForwardEstimate] = forwards or {}
+        self.fit_ms = fit_ms
+        self.chain = chain
+        self._T = np.array([s.T for s in self.smiles])
+
+    # -- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def from_quotes(cls, quotes: pd.DataFrame, as_of_ns: int, *, symbol: str = "", forwards=None,
+                    min_quotes: int = 5) -> VolSurface:
+        """Fit every expiry of a :func:`prepare_chain` frame (its ``use`` rows) in increasing T."""
+        t0 = time.perf_counter()
+        smiles: list[Smile] = []
+        prev = None
+        use = quotes[quotes["use"]].sort_values(["expiry", "k"], kind="stable")
+        cols = {c: use[c].to_numpy() for c in ("strike", "right", "k", "bid", "ask", "iv_bid", "iv_mid", "iv_ask",
+                                               "T", "forward", "discount")}
+        exp = use["expiry"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, exp[1:] != exp[:-1]])
+        ends = np.r_[starts[1:], exp.size]
+        for i0, i1 in zip(starts, ends, strict=True):
+            if i1 - i0 < min_quotes:
+                continue
+            sl = slice(i0, i1)
+            T = float(cols["T"][i0])
+            k = cols["k"][sl].astype(float)
+            bid, mid, ask = (cols[c][sl].astype(float) for c in ("iv_bid", "iv_mid", "iv_ask"))
+            floor = None
+            if prev is not None:
+                # Calendar constraint where both slices are quoted; see the module docstring.
+                lo, hi = max(k.min(), prev.k_range[0]), min(k.max(), prev.k_range[1])
+                floor = (_GRID, np.where((_GRID >= lo) & (_GRID <= hi), prev.params.w(_GRID), 0.0))
+            params = fit_svi(k, mid, T, fit_weights(mid, bid, ask, T), band=(bid, ask), floor_w_grid=floor,
+                             grid=_GRID)
+            fit = params.iv(k)
+            inside = (fit >= np.nan_to_num(bid, nan=0.0) - 1e-12) & (fit <= ask + 1e-12)
+            q = {c: cols[c][sl] for c in ("strike", "right", "k", "bid", "ask")} | {
+                "iv_bid": bid, "iv_mid": mid, "iv_ask": ask, "fit_iv": fit, "inside": inside}
+            smile = Smile(pd.Timestamp(exp[i0]), T, float(cols["forward"][i0]), float(cols["discount"][i0]),
+                          params, q, k_bounds=(float(k.min()), float(k.max())))
+            smiles.append(smile)
+            prev = smile
+        fit_ms = (time.perf_counter() - t0) * 1e3
+        return cls(smiles, as_of_ns, symbol, forwards, fit_ms, quotes)
+
+    @classmethod
+    def from_chain(cls, chain: pd.DataFrame, as_of_ns: int, *, symbol: str = "", spot=None, rate=None,
+                   min_T: float = 2.0 / 365.0) -> VolSurface:
+        """Prepare (forwards, IVs, OTM selection) and fit a raw chain frame."""
+        quotes, forwards = prepare_chain(chain, as_of_ns, spot=spot, rate=rate, min_T=min_T)
+        return cls.from_quotes(quotes, as_of_ns, symbol=symbol, forwards=forwards)
+
+    @classmethod
+    def from_store(cls, store, symbol: str, as_of=None, **kw) -> VolSurface:
+        """Surface for a stored chain snapshot (latest when ``as_of`` is None); see ``store.read_chain``."""
+        chain = store.read_chain(symbol, as_of=as_of)  # LookupError when there is none
+        if len(chain) == 0:
+            raise ValueError(f"stored chain for {symbol!r} at as_of={as_of!r} has no rows")
+        as_of_ns = int(chain["as_of"].iloc[0])
+        return cls.from_chain(chain, as_of_ns, symbol=symbol, **kw)
+
+    # -- evaluation ---------------------------------------------------------------------------------------
+    @property
+    def expiries(self) -> list[pd.Timestamp]:
+        return [s.expiry for s in self.smiles]
+
+    @property
+    def T(self) -> np.ndarray:
+        return self._T.copy()
+
+    def total_variance(self, k, T) -> np.ndarray:
+        """w(k, T), linear in T between slices at fixed k; flat-extrapolated implied vol beyond the last."""
+        k, T = np.broadcast_arrays(np.asarray(k, float), np.asarray(T, float))
+        out = np.empty(k.shape)
+        Ts = self._T
+        j = np.searchsorted(Ts, T, side="left")
+        for idx in np.unique(j):
+            sel = j == idx
+            kk, tt = k[sel], T[sel]
+            if idx == 0:
+                out[sel] = self.smiles[0].params.w(kk) * tt / Ts[0]
+            elif idx >= len(Ts):
+                out[sel] = self.smiles[-1].params.w(kk) * tt / Ts[-1]
+            else:
+                t1, t2 = Ts[idx - 1], Ts[idx]
+                a = (tt - t1) / (t2 - t1)
+                out[sel] = (1 - a) * self.smiles[idx - 1].params.w(kk) + a * self.smiles[idx].params.w(kk)
+        return out
+
+    def iv(self, k, T) -> np.ndarray:
+        """Implied vol at log-moneyness ``k = ln(K/F(T))`` and year fraction ``T``."""
+        T = np.asarray(T, float)
+        return np.sqrt(np.maximum(self.total_variance(k, T), 0.0) / T)
+
+    def forward(self, T) -> np.ndarray:
+        """Forward interpolated log-linearly in T between expiries (flat carry beyond)."""
+        Ts = self._T
+        lf = np.log([s.forward for s in self.smiles])
+        return np.exp(np.interp(T, Ts, lf))
+
+    def discount(self, T) -> np.ndarray:
+        Ts = self._T
+        r = np.array([-np.log(s.discount) / s.T for s in self.smiles])
+        return np.exp(-np.interp(T, Ts, r) * np.asarray(T, float))
+
+    def smile(self, expiry) -> Smile:
+        """Slice by index, expiry date (Timestamp/str) or nearest year fraction (float < 50)."""
+        if isinstance(expiry, int | np.integer):
+            return self.smiles[int(expiry)]
+        if isinstance(expiry, float) and expiry < 50:
+            return self.smiles[int(np.argmin(np.abs(self._T - expiry)))]
+        ts = pd.Timestamp(expiry).normalize()
+        for s in self.smiles:
+            if s.expiry == ts:
+                return s
+        raise KeyError(f"no fitted expiry {ts.date()}; have {[str(e.date()) for e in self.expiries]}")
+
+    def density(self, T, strikes=None) -> pd.DataFrame:
+        from workbench.vol.grids import bl_density_surface
+
+        return bl_density_surface(self, float(T), strikes)
+
+    def greeks(self, strike, T, call=True):
+        """Black-76 greeks at the surface's vol for (strike, T) arrays."""
+        from workbench.vol.greeks import black_greeks
+
+        T = np.asarray(T, float)
+        F = self.forward(T)
+        k = np.log(np.asarray(strike, float) / F)
+        return black_greeks(F, strike, T, self.discount(T), self.iv(k, T), call)
+
+    # -- diagnostics --------------------------------------------------------------------------------------
+    def arbitrage(self, grid=_GRID) -> dict:
+        """Butterfly violations per expiry and calendar violations per adjacent pair (empty lists = clean)."""
+        bf = {str(s.expiry.date()): s.butterfly_violations(grid) for s in self.smiles}
+        cal = []
+        for s1, s2 in zip(self.smiles[:-1], self.smiles[1:], strict=True):
+            lo, hi = max(s1.k_range[0], s2.k_range[0]), min(s1.k_range[1], s2.k_range[1])
+            sub = grid[(grid >= lo) & (grid <= hi)]
+            cal += calendar_check([s1.params, s2.params], sub) if sub.size else []
+        return {"butterfly": {e: v for e, v in bf.items() if v.size}, "calendar": cal}
+
+    @property
+    def arbitrage_free(self) -> bool:
+        a = self.arbitrage()
+        return not a["butterfly"] and not a["calendar"]
+
+    @property
+    def inside_pct(self) -> float:
+        return float(np.mean(np.concatenate([s.data["inside"] for s in self.smiles])) * 100)
+
+    @property
+    def rmse_vol_pts(self) -> float:
+        r = np.concatenate([s.data["fit_iv"] - s.data["iv_mid"] for s in self.smiles if len(s.data.get("k", ()))])
+        return float(np.sqrt(np.mean(r**2)) * 100) if r.size else float("nan")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per expiry: parameters and diagnostics."""
+        return pd.DataFrame([s.summary() for s in self.smiles])
+
+    def quotes_frame(self) -> pd.DataFrame:
+        return pd.concat([s.quotes.assign(expiry=s.expiry, T=s.T) for s in self.smiles], ignore_index=True)
+
+    def summary(self) -> str:
+        arb = self.arbitrage()
+        lines = [
+            f"VolSurface {self.symbol} as of {pd.Timestamp(self.as_of_ns, tz='UTC')}",
+            f"  expiries: {len(self.smiles)}  quotes: {sum(len(s.data.get('k', ())) for s in self.smiles)}"
+            f"  fit: {self.fit_ms:.1f} ms",
+            f"  inside bid/ask IV band: {self.inside_pct:.1f}%  "
+            f"RMSE: {self.rmse_vol_pts:.2f} vol pts",
+            f"  butterfly violations: {len(arb['butterfly'])} slices; calendar violations: {len(arb['calendar'])} pairs",
+        ]
+        table = self.to_frame()[["expiry", "T", "forward", "atm_vol", "n", "rmse_vol_pts", "inside_pct"]]
+        return "\n".join(lines) + "\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+    def __repr__(self) -> str:
+        return f"VolSurface({self.symbol!r}, expiries={len(self.smiles)}, inside={self.inside_pct:.1f}%)"
+
+    # -- plots (plotly) -----------------------------------------------------------------------------------
+    def plot_smile(self, expiry=0, **kw):
+        return self.smile(expiry).plot(**kw)
+
+    def plot_term_structure(self, **kw):
+        from workbench.vol.plots import term_structure_figure
+
+        return term_structure_figure(self, **kw)
+
+    def plot_surface(self, **kw):
+        from workbench.vol.plots import surface_figure
+
+        return surface_figure(self, **kw)
+
+    def plot_heatmap(self, **kw):
+        from workbench.vol.plots import heatmap_figure
+
+        return heatmap_figure(self, **kw)
+
+    def plot(self, **kw):
+        return self.plot_surface(**kw)
+
+    def to_html(self, path) -> None:
+        from workbench.vol.plots import write_html
+
+        write_html(self, path)
