@@ -2,7 +2,8 @@
 
 ``decide`` is a pure function of the market state (mid, its EMA and spread, current position)
 -> a target order or nothing, so it can be tested without an engine; the nautilus strategy only
-feeds it quotes and turns its intent into a limit order at the touch.
+feeds it quotes and turns its intent into a limit order at the touch. As a ``GatedStrategy``,
+every order, cancel and modify passes the workbench risk gate first.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from nautilus_trader.model.data import QuoteTick
 from nautilus_trader.model.enums import OrderSide, TimeInForce
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
-from nautilus_trader.trading.strategy import Strategy
+
+from workbench.engine.gated import GatedStrategy
 
 
 class QuoteReversionConfig(StrategyConfig, frozen=True):
@@ -26,6 +28,7 @@ class QuoteReversionConfig(StrategyConfig, frozen=True):
     entry_spreads: float = 3.0     # deviation of mid from its EMA, in spreads, to trade
     warmup: int = 200              # quotes before the first decision
     order_ttl_quotes: int = 50     # cancel an unfilled order after this many quotes
+    risk_config: str | None = None # risk limits file (default config/risk.yaml); every order is gated
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ def decide(state: MarketState, cfg: QuoteReversionConfig) -> Intent | None:
     return None
 
 
-class QuoteReversion(Strategy):
+class QuoteReversion(GatedStrategy):
     def __init__(self, config: QuoteReversionConfig) -> None:
         super().__init__(config)
         self.instrument_id = InstrumentId.from_str(config.instrument_id)

@@ -22,8 +22,8 @@ from nautilus_trader.model.enums import OptionKind, OrderSide, TimeInForce
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments import OptionContract
 from nautilus_trader.model.objects import Price, Quantity
-from nautilus_trader.trading.strategy import Strategy
 
+from workbench.engine.gated import GatedStrategy
 from workbench.vol.greeks import bsm_greeks
 from workbench.vol.iv import bsm_implied_vol
 
@@ -39,6 +39,7 @@ class ShortPutConfig(StrategyConfig, frozen=True):
     hedge_band: float = 10.0      # shares of delta tolerated before re-hedging
     rate: float = 0.045           # continuous, for the IV inversion
     div_yield: float = 0.012
+    risk_config: str | None = None  # risk limits file (default config/risk.yaml); every order is gated
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ def hedge_order(option_delta_shares: float, stock_position: float, band: float) 
     return float(diff) if abs(diff) > band else 0.0
 
 
-class ShortPutDeltaHedge(Strategy):
+class ShortPutDeltaHedge(GatedStrategy):
     def __init__(self, config: ShortPutConfig) -> None:
         super().__init__(config)
         self.underlying_id = InstrumentId.from_str(config.underlying_id)

@@ -89,3 +89,26 @@ def test_catalog_export_roundtrip(quote_store, tmp_path):
     stored = quote_store.read_quotes("DEMO.XNAS")
     assert float(quotes[123].bid_price) == stored["bid"].iloc[123]
     assert [str(i.id) for i in catalog.instruments()] == ["DEMO.XNAS"]
+
+
+def test_every_order_passes_the_risk_gate(quote_store, tmp_path):
+    import yaml
+
+    result = backtest(STRATEGY, ["DEMO.XNAS"], store=quote_store)
+    rec = result.reconciliation()
+    assert rec["orders"] == len(result.orders) > 10
+    assert {k: v for k, v in rec.items() if k != "orders"} == {
+        "unapproved_orders": 0, "qty_mismatch": 0, "unapproved_cancels": 0, "unapproved_modifies": 0}
+    assert set(result.decisions_frame()["verdict"]) >= {"APPROVE"}
+    result.close()
+
+    # a tighter limit file changes what reaches the venue: orders are clipped to 40 shares
+    cfg = yaml.safe_load(open("config/risk.yaml"))
+    cfg["defaults"]["max_order_qty"] = 40
+    tight = tmp_path / "risk.yaml"
+    tight.write_text(yaml.safe_dump(cfg))
+    clipped = backtest(STRATEGY, ["DEMO.XNAS"], store=quote_store, risk_config=str(tight))
+    assert set(clipped.orders["quantity"].astype(float)) == {40.0}
+    assert "APPROVE_MODIFIED" in set(clipped.decisions_frame()["verdict"])
+    assert clipped.reconciliation()["unapproved_orders"] == 0
+    clipped.close()

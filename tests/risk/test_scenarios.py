@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from workbench.engine.gated import run_scenario_backtest
+from workbench.engine.gated_scenarios import run_scenario_backtest
 from workbench.risk.scenario import Scenario, all_scenarios, run_pure
 
 SCENARIOS = all_scenarios()

@@ -170,7 +170,7 @@ def _scenarios(args) -> int:
     if args.mode in ("pure", "both"):
         runners.append(run_pure)
     if args.mode in ("nautilus", "both"):
-        from workbench.engine.gated import run_scenario_backtest
+        from workbench.engine.gated_scenarios import run_scenario_backtest
 
         runners.append(run_scenario_backtest)
     failed = 0

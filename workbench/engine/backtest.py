@@ -29,8 +29,11 @@ from nautilus_trader.trading.strategy import Strategy
 from workbench.engine.config import DataSpec, VenueSpec
 from workbench.engine.data import load_bars, load_quotes, load_trades
 from workbench.engine.fees import IBFixedFeeModel
+from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
 from workbench.engine.instruments import to_nautilus
 from workbench.engine.result import BacktestResult
+from workbench.risk.config import load_config
+from workbench.risk.gate import RiskGate
 
 
 @contextmanager
@@ -121,12 +124,17 @@ def backtest(
     *,
     store: Any = None,
     log_level: str = "ERROR",
+    risk_config: str | None = None,
 ) -> BacktestResult:
     """Run one backtest from the store and return its result object.
 
     ``strategy`` may be a nautilus ``Strategy`` instance, an ``ImportableStrategyConfig`` (or
     its dict form) — the form a live node config uses — or a list of them. The same call twice
     gives identical orders, fills and PnL, also with a probabilistic fill model.
+
+    Strategies derived from ``GatedStrategy`` share one fresh risk gate built from ``risk_config``
+    (default ``config/risk.yaml``): every order intent is approved, modified or rejected with a
+    reason before it reaches the simulated venue; ``result.decisions`` holds them all.
     """
     from workbench.store import Store
 
@@ -136,12 +144,19 @@ def backtest(
     data = expand_options(store, data)
     specs = list(strategy) if isinstance(strategy, list | tuple) else [strategy]
     venues = [iid.rsplit(".", 1)[1] for iid in (*data.instrument_ids, *data.extra_instruments)]
+    gate = RiskGate(load_config(resolve_risk_config(risk_config)))  # fresh per run: same inputs, same outputs
     with isolated_global_random():
         engine = build_engine(venue, venues, log_level)
         n_data = load_into(engine, store, data)
-        strategies = [make_strategy(s) for s in specs]
+        with using_gate(gate):
+            strategies = [make_strategy(s) for s in specs]
         for strat in strategies:
             engine.add_strategy(strat)
+        gated = [s for s in strategies if isinstance(s, GatedStrategy)]
+        if gated:  # derisk playbook, kill-switch cancel-all, nautilus TradingState behind the gate
+            engine.add_actor(RiskSupervisor(gate, gated, risk_engine=engine.kernel.risk_engine,
+                                            instrument_ids=list(data.instrument_ids)))
         random.seed(venue.fill.seed)  # FillModel seeded in __init__; re-seed right before the run
         engine.run()
-    return BacktestResult(engine, venues=sorted(set(venues)), n_data=n_data, data=data, venue=venue)
+    return BacktestResult(engine, venues=sorted(set(venues)), n_data=n_data, data=data, venue=venue,
+                          decisions=[d for s in gated for d in s.decisions])

@@ -20,7 +20,9 @@ class BacktestResult:
     The underlying nautilus engine stays alive for :meth:`tearsheet`; call :meth:`close` to free it.
     """
 
-    def __init__(self, engine: Any, venues: list[str], n_data: int, data: Any, venue: Any) -> None:
+    def __init__(self, engine: Any, venues: list[str], n_data: int, data: Any, venue: Any,
+                 decisions: list | None = None) -> None:
+        self.decisions = decisions or []
         self.engine = engine
         self.venues = venues
         self.n_data = n_data
@@ -45,6 +47,20 @@ class BacktestResult:
     def account(self) -> pd.DataFrame:
         trader = self.engine.trader
         return pd.concat([_frame(trader.generate_account_report(Venue(v))).assign(venue=v) for v in self.venues])
+
+    def reconciliation(self) -> dict:
+        """Submitted orders, cancels and modifies vs recorded gate approvals: every count but
+        ``orders`` must be 0."""
+        from workbench.engine.gated import reconcile
+
+        return reconcile(self.engine.cache.orders(), self.decisions)
+
+    def decisions_frame(self) -> pd.DataFrame:
+        """One row per gate decision: time, strategy, instrument, action, side, qty, verdict, reasons."""
+        return pd.DataFrame([{"ts_event": d.intent.ts_event, "strategy_id": d.intent.strategy_id,
+                              "instrument_id": d.intent.instrument_id, "action": d.intent.action.value,
+                              "side": d.intent.side.value, "qty": d.intent.qty, "verdict": d.verdict.value,
+                              "reasons": ",".join(r.value for r in d.reasons)} for d in self.decisions])
 
     # -- derived series --------------------------------------------------------------------------
     def equity_curve(self) -> pd.Series:

@@ -1,5 +1,5 @@
 """Data-driven risk scenarios: YAML files in ``workbench/risk/scenarios/``, run by the pure gate or
-through a real nautilus backtest (``workbench.engine.gated.run_scenario_backtest``) with the *same*
+through a real nautilus backtest (``workbench.engine.gated_scenarios.run_scenario_backtest``) with the *same*
 step semantics and the same checks.
 
 A scenario is a session date, config overrides (merged over ``scenarios/base.yaml``), starting mids,
