@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/wb demo --quiet
+	$(BIN)/wb demo
 
 test: lint unit notebooks
 
