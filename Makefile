@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test lint unit notebooks bench lab clean-venv lock
+.PHONY: demo test lint unit notebooks bench bench-env lab clean-venv lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (pyenv: .python-version selects 3.12)"; exit 2; }
@@ -28,8 +28,12 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	WORKBENCH_STORE=:memory: $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
-bench: $(STAMP)
+bench: $(STAMP) bench-env
 	$(BIN)/python -m benchmarks all
+
+# Anchors for the vol benchmark (py_vollib_vectorized needs numpy<2.3): a separate venv.
+bench-env:
+	bash benchmarks/anchors_env.sh
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks --no-browser

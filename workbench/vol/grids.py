@@ -99,7 +99,7 @@ def bl_density(smile, strikes=None) -> pd.DataFrame:
     """Risk-neutral density of S_T for one :class:`Smile` on ``strikes`` (default: +-5 sd, 401 points)."""
     if strikes is None:
         sd = smile.atm_vol * np.sqrt(smile.T)
-        k = np.linspace(-5 * sd, 5 * sd, 401)
+        k = np.linspace(-10 * sd, 6 * sd, 801)
     else:
         k = np.log(np.asarray(strikes, float) / smile.forward)
     K, q = _density_from_w(k, smile.params.w(k), smile.params.g(k), smile.forward)

@@ -9,7 +9,8 @@ Calibration (:func:`fit_svi`): Zeliade's quasi-explicit method -- an exact const
 ``(a, rho b sigma, b sigma)`` nested in a Nelder-Mead search over ``(m, sigma)`` -- fitting total variance
 with weights that turn the residual into vol error over the bid/ask half-width, so the fit is judged
 against the band.  If the result violates ``g >= 0`` (or the previous expiry's total variance, when one is
-given) all five parameters are re-optimised with a penalty on the violations: the repair.
+given) all five parameters are re-optimised by SLSQP under g >= 0 and w >= w_prev constraints on a grid that
+grows by cutting planes until the full check grid passes: the repair (kept only if it succeeds).
 
 References: Gatheral (2004) "A parsimonious arbitrage-free implied volatility parameterization";
 Zeliade Systems (2009) "Quasi-explicit calibration of Gatheral's SVI model"; Gatheral & Jacquier (2014)

@@ -1,0 +1,291 @@
+"""Vol benchmark: our IV engine and surface fits beside the anchors, measured in the same run.
+
+Inputs: 1M mixed options (strikes 50-200 % of spot, T 1 week-2 years, vols 5-150 %, calls and puts,
+rates 0-5 %) from a seeded generator, priced with our Black-76 kernel.  Anchors run in the separate
+``.venv-bench`` environment (built by ``benchmarks/anchors_env.sh``: their pinned versions conflict with
+ours) on the very same arrays, passed through an .npz file:
+
+* ``py_vollib_vectorized`` (numba Let's Be Rational) on all 1M;
+* ``py_vollib`` (pure-Python Let's Be Rational), QuantLib ``blackFormulaImpliedStdDev`` and
+  ``scipy.optimize.brentq`` on subsets (their rates are per option, so subsets are fair).
+
+Accuracy: ``iv_max_err_over_cond`` is max |sigma - sigma_true| / cond over the well-posed bucket
+(normalised time value >= 1e-200 and >= 1e-10 of the price), cond = eps DF (F N(d1) + K N(d2)) / vega.
+``iv_silent_wrong`` counts finite answers on an unsolvable bucket (below intrinsic, above the max
+price, time value lost to rounding, T <= 0, NaN price); the same count is reported for the anchor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+N = 1_000_000
+
+_ANCHOR_SCRIPT = r"""
+import json, sys, time, warnings
+import numpy as np
+warnings.filterwarnings("ignore")
+d = np.load(sys.argv[1])
+out = {}
+import py_vollib_vectorized as pvv
+flag = np.where(d["call"], "c", "p")
+args = (d["P"], d["F"], d["K"], d["r"], d["T"], flag)
+pvv.vectorized_implied_volatility_black(*[a[:1000] for a in args], return_as="numpy", on_error="ignore")
+best = 1e9
+for _ in range(3):
+    t0 = time.perf_counter()
+    v = pvv.vectorized_implied_volatility_black(*args, return_as="numpy", on_error="ignore")
+    best = min(best, time.perf_counter() - t0)
+out["pvv_rate"] = len(d["P"]) / best
+np.save(sys.argv[2], np.asarray(v, float))
+ua = (d["uP"], d["uF"], d["uK"], d["ur"], d["uT"], np.where(d["ucall"], "c", "p"))
+with np.errstate(all="ignore"):
+    uv = np.asarray(pvv.vectorized_implied_volatility_black(*ua, return_as="numpy", on_error="ignore"), float)
+out["pvv_silent_wrong"] = int(np.sum(np.isfinite(uv)))
+from py_vollib.black.implied_volatility import implied_volatility as pure_iv
+n = 300
+t0 = time.perf_counter()
+for i in range(n):
+    try:
+        pure_iv(d["P"][i], d["F"][i], d["K"][i], d["r"][i], d["T"][i], "c" if d["call"][i] else "p")
+    except Exception:
+        pass
+out["vollib_rate"] = n / (time.perf_counter() - t0)
+import QuantLib as ql
+n = 1000
+t0 = time.perf_counter()
+for i in range(n):
+    try:
+        ql.blackFormulaImpliedStdDev(ql.Option.Call if d["call"][i] else ql.Option.Put, float(d["K"][i]),
+                                     float(d["F"][i]), float(d["P"][i]), float(d["DF"][i]), 0.0, 0.3, 1e-8, 100)
+    except Exception:
+        pass
+out["quantlib_rate"] = n / (time.perf_counter() - t0)
+print(json.dumps(out))
+"""
+
+
+def _inputs(n, seed=20240601):
+    rng = np.random.default_rng(seed)
+    S = 100.0
+    K = S * np.exp(rng.uniform(np.log(0.5), np.log(2.0), n))
+    T = np.exp(rng.uniform(np.log(7 / 365), np.log(2.0), n))
+    sig = rng.uniform(0.05, 1.5, n)
+    r = rng.uniform(0.0, 0.05, n)
+    DF = np.exp(-r * T)
+    F = S / DF
+    call = rng.random(n) < 0.5
+    return F, K, T, DF, sig, call, r
+
+
+def _unsolvable(n=20000, seed=11):
+    from workbench.vol import black_price
+
+    rng = np.random.default_rng(seed)
+    F = 100.0 * np.ones(n)
+    K = F * np.exp(rng.uniform(-0.7, 0.7, n))
+    T = rng.uniform(0.02, 2.0, n)
+    DF = np.exp(-0.03 * T)
+    call = rng.random(n) < 0.5
+    intrinsic = np.where(call, DF * np.maximum(F - K, 0), DF * np.maximum(K - F, 0))
+    kind = rng.integers(0, 5, n)
+    P = np.empty(n)
+    P[kind == 0] = intrinsic[kind == 0] - 1e-3 * F[kind == 0]  # below intrinsic (negative for OTM)
+    upper = np.where(call, DF * F, DF * K)
+    P[kind == 1] = upper[kind == 1] * (1 + 1e-6)  # above the maximum
+    # time value lost to rounding: deep ITM at a tiny vol, price rounds to intrinsic
+    deep = kind == 2
+    Kd = np.where(call[deep], F[deep] * 0.5, F[deep] * 2.0)
+    K[deep] = Kd
+    P[deep] = black_price(F[deep], Kd, T[deep], DF[deep], 0.01, call[deep])
+    P[kind == 3] = 1.0
+    T[kind == 3] = -0.1  # expired
+    P[kind == 4] = np.nan
+    return P, F, K, T, DF, call
+
+
+def _bench_env() -> str | None:
+    py = ROOT / ".venv-bench" / "bin" / "python"
+    if not py.exists():
+        try:
+            subprocess.run(["bash", str(ROOT / "benchmarks" / "anchors_env.sh")], cwd=ROOT, check=True,
+                           capture_output=True, timeout=900)
+        except (subprocess.SubprocessError, OSError):
+            return None
+    return str(py) if py.exists() else None
+
+
+def _metric(name, value, unit, anchor, anchor_value, goal=None, higher_is_better=True):
+    ratio = (value / anchor_value) if anchor_value not in (None, 0) and np.isfinite(anchor_value) else None
+    m = {"metric": name, "value": value, "unit": unit, "anchor": anchor, "anchor_value": anchor_value,
+         "ratio": ratio}
+    if goal is not None:
+        m["goal"] = goal
+        m["meets"] = bool(value >= goal) if higher_is_better else bool(value <= goal)
+    return m
+
+
+def _iv_metrics() -> list[dict]:
+    from scipy.optimize import brentq
+
+    from workbench.vol import _lbr, black_price, implied_vol_status, iv_condition
+
+    t0 = time.perf_counter()
+    _lbr.warmup()
+    compile_s = time.perf_counter() - t0
+    F, K, T, DF, sig, call, r = _inputs(N)
+    P = black_price(F, K, T, DF, sig, call)
+    implied_vol_status(P[:10000], F[:10000], K[:10000], T[:10000], DF[:10000], call[:10000])
+    best = 1e9
+    for _ in range(5):
+        t0 = time.perf_counter()
+        vol, status = implied_vol_status(P, F, K, T, DF, call)
+        best = min(best, time.perf_counter() - t0)
+    rate = N / best
+    # well-posed bucket: enough time value and a representable OTM-equivalent price
+    intrinsic = np.where(call, DF * np.maximum(F - K, 0), DF * np.maximum(K - F, 0))
+    tv = P - intrinsic
+    beta = tv / (DF * np.sqrt(F * K))
+    well = (beta >= 1e-200) & (tv >= 1e-10 * P)
+    cond = iv_condition(F, K, T, DF, sig, call)
+    err = np.abs(vol - sig) / cond
+    max_ratio = float(np.nanmax(np.where(well, err, np.nan)))
+    well_fail = int(np.sum(well & (status != 0)))
+    uP, uF, uK, uT, uDF, ucall = _unsolvable()
+    uv, _ = implied_vol_status(uP, uF, uK, uT, uDF, ucall)
+    silent = int(np.sum(np.isfinite(uv)))
+    # scipy brentq on a subset (in-process anchor)
+    n_b = 2000
+    t0 = time.perf_counter()
+    for i in range(n_b):
+        def f(s, i=i):
+            return float(black_price(F[i], K[i], T[i], DF[i], s, call[i])) - P[i]
+
+        try:
+            brentq(f, 1e-6, 10.0, xtol=1e-12)
+        except ValueError:
+            pass
+    brent_rate = n_b / (time.perf_counter() - t0)
+
+    anchors = {}
+    py = _bench_env()
+    if py:
+        with tempfile.TemporaryDirectory() as tmp:
+            npz, vout = Path(tmp) / "in.npz", Path(tmp) / "pvv.npy"
+            np.savez(npz, P=P, F=F, K=K, T=T, DF=DF, r=r, call=call, uP=uP, uF=uF, uK=uK,
+                     uT=np.where(uT > 0, uT, 1e-9), ur=-np.log(uDF) / np.abs(uT), ucall=ucall)
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
+            res = subprocess.run([py, "-c", _ANCHOR_SCRIPT, str(npz), str(vout)], capture_output=True,
+                                 text=True, env=env, timeout=1200)
+            if res.returncode == 0:
+                anchors = json.loads(res.stdout.strip().splitlines()[-1])
+                pvv = np.load(vout)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    rel = np.where(well, np.abs(pvv - sig) / cond, np.nan)
+                anchors["pvv_max_err_over_cond"] = float(np.nanmax(rel))
+            else:
+                print(res.stderr[-2000:], file=sys.stderr)
+    pvv_rate = anchors.get("pvv_rate")
+    return [
+        _metric("iv_options_per_s", rate, "options/s", "py_vollib_vectorized", pvv_rate, 5e6),
+        _metric("iv_speedup_vs_py_vollib_vectorized", rate / pvv_rate if pvv_rate else None, "x",
+                "py_vollib_vectorized", 1.0, 4.0),
+        _metric("iv_compile_s", compile_s, "s", "none (numba cache=True; first process compiles)", None),
+        _metric("iv_options_per_s_vs_vollib_pure", rate, "options/s", "py_vollib pure Python (300-option subset)",
+                anchors.get("vollib_rate")),
+        _metric("iv_options_per_s_vs_quantlib", rate, "options/s",
+                "QuantLib blackFormulaImpliedStdDev (1k subset)", anchors.get("quantlib_rate")),
+        _metric("iv_options_per_s_vs_brentq", rate, "options/s", "scipy brentq (2k subset)", brent_rate),
+        _metric("iv_max_err_over_cond", max_ratio, "x cond", "py_vollib_vectorized",
+                anchors.get("pvv_max_err_over_cond"), 100, higher_is_better=False),
+        _metric("iv_wellposed_not_ok", well_fail, "options", "none", None, 0, higher_is_better=False),
+        _metric("iv_silent_wrong", silent, "options", "py_vollib_vectorized", anchors.get("pvv_silent_wrong"),
+                0, higher_is_better=False),
+    ]
+
+
+def _spx_chains():
+    path = ROOT.parent / "shared" / "data" / "real" / "optionsuite" / "spx_sample_ivolatility.csv"
+    raw = pd.read_csv(path)
+    for date in sorted(raw["date"].unique()):
+        d = raw[raw["date"] == date]
+        chain = pd.DataFrame({"expiry": pd.to_datetime(d["option_expiration"], format="%m/%d/%Y"),
+                              "strike": d["strike"], "right": d["call/put"], "bid": d["bid"], "ask": d["ask"],
+                              "underlying_price": d["stock_price_close"], "vendor_iv": d["iv"]})
+        as_of = pd.Timestamp(pd.to_datetime(date, format="%m/%d/%Y")).tz_localize("America/New_York")
+        yield date, chain, int((as_of + pd.Timedelta(hours=16)).value)
+
+
+def _svi_scipy_anchor(quotes):
+    """Per-slice raw-SVI least squares with scipy (3 starts) on the same weighted data: the fit anchor."""
+    from scipy.optimize import least_squares
+
+    from workbench.vol.svi import fit_weights
+
+    for _, g in quotes[quotes["use"]].groupby("expiry"):
+        T = float(g["T"].iloc[0])
+        k = g["k"].to_numpy()
+        w = g["iv_mid"].to_numpy() ** 2 * T
+        sw = np.sqrt(fit_weights(g["iv_mid"], g["iv_bid"], g["iv_ask"], T))
+        sw = sw / sw.max()
+
+        def res(p, k=k, w=w, sw=sw):
+            a, b, rho, m, s = p
+            return sw * (a + b * (rho * (k - m) + np.sqrt((k - m) ** 2 + s * s)) - w)
+
+        for x0 in ([0.01, 0.1, -0.5, 0.0, 0.1], [0.0, 0.2, -0.8, 0.1, 0.3], [0.02, 0.05, 0.0, -0.1, 0.05]):
+            least_squares(res, x0, bounds=([-1, 0, -0.999, -2, 1e-3], [1, 2, 0.999, 2, 5]))
+
+
+def _surface_metrics() -> list[dict]:
+    from workbench.vol import VolSurface, synthetic_chain
+    from workbench.vol.chain import prepare_chain
+
+    chain, as_of = synthetic_chain()
+    quotes, fwd = prepare_chain(chain, as_of)
+    VolSurface.from_quotes(quotes, as_of)  # compile / load kernels
+    fit_ms = min(VolSurface.from_quotes(quotes, as_of).fit_ms for _ in range(5))
+    t0 = time.perf_counter()
+    _svi_scipy_anchor(quotes)
+    anchor_ms = (time.perf_counter() - t0) * 1e3
+    inside, vendor_inside, real_ms, n_arb_free, n_dates = [], [], [], 0, 0
+    for _, raw_chain, as_of in _spx_chains():
+        q, _ = prepare_chain(raw_chain, as_of)
+        surf = VolSurface.from_quotes(q, as_of, symbol="SPX")
+        real_ms.append(surf.fit_ms)
+        n_dates += 1
+        n_arb_free += surf.arbitrage_free
+        used = q[q["use"]]
+        inside.append(np.concatenate([s.data["inside"] for s in surf.smiles]))
+        vin = (used["vendor_iv"] >= used["iv_bid"].fillna(0)) & (used["vendor_iv"] <= used["iv_ask"])
+        vendor_inside.append(vin.to_numpy())
+    ins = float(np.mean(np.concatenate(inside)) * 100)
+    vins = float(np.mean(np.concatenate(vendor_inside)) * 100)
+    return [
+        _metric("surface_fit_ms", fit_ms, "ms (16 expiries x 100 strikes, synthetic)",
+                "scipy least_squares raw SVI per slice", anchor_ms, 20, higher_is_better=False),
+        _metric("surface_fit_ms_spx_real", float(np.median(real_ms)), "ms (iVolatility SPX, median of 5 dates)",
+                "none", None, 20, higher_is_better=False),
+        _metric("surface_inside_bidask_pct", ins, "% of fitted quotes (iVolatility SPX 2011-01-03..07)",
+                "vendor IV column inside the same bands", vins, 95),
+        _metric("surface_arbitrage_free_dates", n_arb_free, f"of {n_dates} SPX dates", "none", None, n_dates),
+    ]
+
+
+def run() -> list[dict]:
+    return _iv_metrics() + _surface_metrics()
+
+
+if __name__ == "__main__":
+    for m in run():
+        print(json.dumps(m, default=float))
