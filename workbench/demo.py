@@ -1,4 +1,4 @@
-"""The main job on the embedded default: generate -> ingest -> health -> backtest -> HTML report.
+"""The main job on the embedded default: generate -> ingest -> health -> vol surface -> backtests -> HTML report.
 
 Offline and deterministic: the market comes from the seeded generator, so two runs produce the
 same store contents, the same fills and the same numbers in the report.
@@ -38,9 +38,11 @@ class DemoResult:
     health: Any
     backtest: Any
     options: Any = None
+    surface: Any = None
 
     def summary(self) -> str:
-        parts = [self.market.summary(), self.health.summary(), "quote reversion:\n" + self.backtest.summary().to_string()]
+        parts = [self.market.summary(), self.health.summary(), self.surface.summary(),
+                 "quote reversion:\n" + self.backtest.summary().to_string()]
         if self.options is not None:
             parts.append("short put, delta-hedged:\n" + self.options.summary().to_string())
         return "\n\n".join([*parts, f"report: {self.report}"])
@@ -56,6 +58,9 @@ def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = pri
     market = generate_market(store, MarketConfig())
     log("2/4 checking data health ...")
     health = check_health(store, market.underlying_id)
+    from workbench.vol import VolSurface
+
+    surface = VolSurface.from_store(store, market.underlying_id)
     log("3/4 backtesting strategies.quote_reversion and strategies.short_put on the demo market ...")
     result = backtest(DEMO_STRATEGY, [market.underlying_id], store=store)
     options = backtest(SHORT_PUT, {"instrument_ids": [market.underlying_id], "options_of": [market.underlying_id]},
@@ -66,6 +71,9 @@ def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = pri
     sections = [
         Section("Market", text=market.summary(), figure=market.plot()),
         Section("Data health", text=health.summary()),
+        Section("Implied-vol surface (latest chain, SVI per expiry)", text=surface.summary(),
+                figure=surface.plot_smile(0)),
+        Section("Term structure", figure=surface.plot_term_structure()),
         Section("Backtest: quote mean reversion", table=result.summary(), figure=result.plot(),
                 html=f"<p><a href='{tear.name}'>NautilusTrader tearsheet</a></p>"),
         Section("Fills (first 60)", table=result.fills.head(60)[FILL_COLUMNS]),
@@ -74,4 +82,4 @@ def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = pri
         Section("Option strategy fills", table=options.fills[FILL_COLUMNS]),
     ]
     report = write_report(out_dir / "demo.html", "workbench demo", sections)
-    return DemoResult(report, market, health, result, options)
+    return DemoResult(report, market, health, result, options, surface)
