@@ -9,18 +9,20 @@ inside the regular session ``[open, close)`` — pre/post-market bars do not mak
 daily bars (stamped at local midnight) count for the session they precede.
 
 The scan reads only integers (instrument key, event time) and builds a symbols x sessions
-presence matrix in numpy, so hundreds of symbols over decades answer in tens of milliseconds.
+presence matrix in one compiled pass, so hundreds of symbols over decades answer in tens of milliseconds.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
+from numba import njit
 
 DAY_NS = 86_400 * 10**9
 
@@ -50,39 +52,90 @@ def _schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray
     return sessions, opens, closes
 
 
-def _session_index(ts: np.ndarray, sessions: np.ndarray, opens: np.ndarray, closes: np.ndarray,
-                   intraday: bool) -> np.ndarray:
-    """Session index per timestamp, -1 where it counts for none."""
-    if not intraday:
-        # Daily stamps are local midnights: local noon falls on the same UTC date for any zone
-        # within +-12h, so a dense day -> session lookup replaces a binary search.
-        day0 = sessions[0].astype(np.int64)
-        lut = np.full(int(sessions[-1].astype(np.int64) - day0) + 1, -1, dtype=np.int64)
-        lut[sessions.astype(np.int64) - day0] = np.arange(len(sessions))
-        day = (ts + DAY_NS // 2) // DAY_NS - day0
-        ok = (day >= 0) & (day < len(lut))
-        return np.where(ok, lut[np.clip(day, 0, len(lut) - 1)], -1)
-    idx = np.searchsorted(closes, ts, side="right")
-    inside = (idx < len(closes)) & (ts >= opens[np.minimum(idx, len(opens) - 1)])
-    return np.where(inside, idx, -1)
+@lru_cache(maxsize=64)
+def _day_lut(first: np.datetime64, last: np.datetime64, n: int, raw: bytes) -> tuple[int, np.ndarray]:
+    """Dense day number -> session index table (cached per schedule)."""
+    sessions = np.frombuffer(raw, dtype="datetime64[D]")
+    day0 = int(first.astype(np.int64))
+    lut = np.full(int(last.astype(np.int64)) - day0 + 1, -1, dtype=np.int64)
+    lut[sessions.astype(np.int64) - day0] = np.arange(n)
+    return day0, lut
+
+
+@lru_cache(maxsize=64)
+def _session_dates(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw, dtype="datetime64[D]").astype(object)
+
+
+@njit(cache=True, nogil=True)
+def _mark_presence(ik: np.ndarray, ts: np.ndarray, row_of: np.ndarray, present: np.ndarray, day0: int,
+                   day_lut: np.ndarray, opens: np.ndarray, closes: np.ndarray, intraday: bool) -> None:
+    """One pass: each (instrument key, time) marks its row x session cell."""
+    n_sess = closes.shape[0]
+    for i in range(ik.shape[0]):
+        k = ik[i]
+        if k < 0 or k >= row_of.shape[0] or row_of[k] < 0:
+            continue
+        t = ts[i]
+        if intraday:
+            s = np.searchsorted(closes, t, side="right")
+            if s >= n_sess or t < opens[s]:
+                continue
+        else:
+            # Daily stamps are local midnights: local noon falls on the same UTC date for any
+            # zone within +-12h, so a dense day -> session table replaces a binary search.
+            d = (t + DAY_NS // 2) // DAY_NS - day0
+            if d < 0 or d >= day_lut.shape[0]:
+                continue
+            s = day_lut[d]
+            if s < 0:
+                continue
+        present[row_of[k], s] = True
+
+
+@njit(cache=True, nogil=True)
+def _missing_runs(present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, first session, last session) of every run of absent sessions, row-major."""
+    n = 0
+    rows, cols = present.shape
+    for r in range(rows):
+        for c in range(cols):
+            if not present[r, c] and (c == 0 or present[r, c - 1]):
+                n += 1
+    out_r = np.empty(n, np.int64)
+    out_a = np.empty(n, np.int64)
+    out_b = np.empty(n, np.int64)
+    j = 0
+    for r in range(rows):
+        c = 0
+        while c < cols:
+            if present[r, c]:
+                c += 1
+                continue
+            a = c
+            while c < cols and not present[r, c]:
+                c += 1
+            out_r[j], out_a[j], out_b[j] = r, a, c - 1
+            j += 1
+    return out_r, out_a, out_b
 
 
 def _presence(store: Any, keys: np.ndarray, bar_size: str, sessions: np.ndarray, opens: np.ndarray,
               closes: np.ndarray) -> np.ndarray:
     """Boolean matrix [len(keys), sessions]."""
     lo, hi = int(opens[0]) - 2 * DAY_NS, int(closes[-1])
+    # A key range (not IN): an integer range scan is ~2x cheaper; non-members are dropped in the kernel.
     tbl = store.con.sql(
-        "SELECT ikey, ts_event FROM bars WHERE ikey IN (SELECT unnest($keys)) AND bar_size = $size "
+        "SELECT ikey, ts_event FROM bars WHERE ikey BETWEEN $kmin AND $kmax AND bar_size = $size "
         "AND price_type = 'TRADE' AND ts_event BETWEEN $lo AND $hi",
-        params={"keys": keys.tolist(), "size": bar_size, "lo": lo, "hi": hi}).to_arrow_table()
-    ik = tbl.column("ikey").to_numpy()
-    ts = tbl.column("ts_event").to_numpy()
-    sess = _session_index(ts, sessions, opens, closes, intraday=bar_size != "1d")
+        params={"kmin": int(keys.min()), "kmax": int(keys.max()), "size": bar_size, "lo": lo, "hi": hi},
+    ).to_arrow_table()
     row_of = np.full(int(keys.max()) + 1, -1, dtype=np.int64)
     row_of[keys] = np.arange(len(keys))
-    present = np.zeros((len(keys), len(opens)), dtype=bool)
-    ok = sess >= 0
-    present[row_of[ik[ok]], sess[ok]] = True
+    day0, day_lut = _day_lut(sessions[0], sessions[-1], len(sessions), sessions.tobytes())
+    present = np.zeros((len(keys), len(opens)), dtype=np.bool_)
+    _mark_presence(tbl.column("ikey").to_numpy(), tbl.column("ts_event").to_numpy(), row_of,
+                   present, day0, day_lut, opens, closes, bar_size != "1d")
     return present
 
 
@@ -125,26 +178,19 @@ def missing_windows(store: Any, instrument_ids: str | list[str], bar_size: str, 
             result.update({m: [] for m in members})
             continue
         present = _presence(store, np.array([keys[m] for m in members]), bar_size, sessions, opens, closes)
-        result.update(_runs(members, ~present, sessions, opens, closes))
+        result.update(_runs(members, present, sessions, opens, closes))
     return result[ids[0]] if single else result
 
 
-def _runs(members: list[str], missing: np.ndarray, sessions: np.ndarray, opens: np.ndarray,
+def _runs(members: list[str], present: np.ndarray, sessions: np.ndarray, opens: np.ndarray,
           closes: np.ndarray) -> dict[str, list[Window]]:
-    padded = np.zeros((missing.shape[0], missing.shape[1] + 2), dtype=np.int8)
-    padded[:, 1:-1] = missing
-    edges = np.diff(padded, axis=1)
-    r_start, c_start = np.nonzero(edges == 1)
-    _, c_stop = np.nonzero(edges == -1)
-    out: dict[str, list[Window]] = {m: [] for m in members}
-    days = sessions.astype(object)
-    c_last = c_stop - 1
-    rows = zip(r_start.tolist(), days[c_start], days[c_last], opens[c_start].tolist(), closes[c_last].tolist(),
-               (c_last - c_start + 1).tolist(), strict=True)
-    make = Window._make  # tuples, not dataclasses: thousands of windows are built per call
-    for r, *fields in rows:
-        out[members[r]].append(make(fields))
-    return out
+    r, a, b = _missing_runs(present)
+    days = _session_dates(sessions.tobytes())
+    # tuples built by map() in C, then sliced per instrument (runs come out row-major)
+    fields = zip(days[a], days[b], opens[a].tolist(), closes[b].tolist(), (b - a + 1).tolist(), strict=True)
+    windows = list(map(tuple.__new__, repeat(Window), fields))
+    bounds = np.searchsorted(r, np.arange(len(members) + 1)).tolist()
+    return {m: windows[bounds[i]:bounds[i + 1]] for i, m in enumerate(members)}
 
 
 def _dates(start: Any, end: Any) -> tuple[date, date]:
