@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from nautilus_trader.model.data import Bar, BarType, QuoteTick, TradeTick  # noqa: F401
+from nautilus_trader.model.data import Bar, BarType, QuoteTick, TradeTick
 from nautilus_trader.model.enums import AggressorSide
-from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.instruments.base import Instrument as NautilusInstrument
 
 from workbench.engine.fastticks import quotes_fast
@@ -92,6 +91,3 @@ def load_bars(store: Any, instrument: NautilusInstrument, bar_size: str, start: 
                           as_="arrow")
     return bars_from_arrow(tbl, instrument, bar_size, price_type)
 
-
-def instrument_id(value: str) -> InstrumentId:
-    return InstrumentId.from_str(value)

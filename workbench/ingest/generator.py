@@ -231,7 +231,7 @@ def _option_quotes(chains: list) -> pd.DataFrame:
 
 def _write_quotes_by_instrument(store: Any, quotes: pd.DataFrame, source: str) -> None:
     """Option quotes of all contracts in one merge (one call per contract costs ~15 ms each)."""
-    store.write_quotes_many(quotes, source=source)
+    store.write_many("quotes", quotes, source=source)
 
 
 def _written(tape: UnderlyingTape, minute_bars: pd.DataFrame, daily_bars: pd.DataFrame, chains: list,

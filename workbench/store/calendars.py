@@ -43,28 +43,26 @@ def calendar(name: str) -> Any:
     return xcals.get_calendar(name, start="1990-01-01", end="2035-12-31")
 
 
+class Schedule(NamedTuple):
+    sessions: np.ndarray   # datetime64[D]
+    opens: np.ndarray      # UTC ns
+    closes: np.ndarray     # UTC ns
+    dates: np.ndarray      # the sessions as datetime.date objects (for Window)
+    day0: int              # day number of the first session
+    day_lut: np.ndarray    # day number - day0 -> session index, -1 on non-sessions
+
+
 @lru_cache(maxsize=64)
-def _schedule(name: str, start: date, end: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _schedule(name: str, start: date, end: date) -> Schedule:
     sched = calendar(name).schedule.loc[pd.Timestamp(start):pd.Timestamp(end)]
     sessions = sched.index.values.astype("datetime64[D]")
     opens = sched["open"].values.astype("datetime64[ns]").astype(np.int64)
     closes = sched["close"].values.astype("datetime64[ns]").astype(np.int64)
-    return sessions, opens, closes
-
-
-@lru_cache(maxsize=64)
-def _day_lut(first: np.datetime64, last: np.datetime64, n: int, raw: bytes) -> tuple[int, np.ndarray]:
-    """Dense day number -> session index table (cached per schedule)."""
-    sessions = np.frombuffer(raw, dtype="datetime64[D]")
-    day0 = int(first.astype(np.int64))
-    lut = np.full(int(last.astype(np.int64)) - day0 + 1, -1, dtype=np.int64)
-    lut[sessions.astype(np.int64) - day0] = np.arange(n)
-    return day0, lut
-
-
-@lru_cache(maxsize=64)
-def _session_dates(raw: bytes) -> np.ndarray:
-    return np.frombuffer(raw, dtype="datetime64[D]").astype(object)
+    days = sessions.astype(np.int64)
+    day0 = int(days[0]) if len(days) else 0
+    lut = np.full(int(days[-1]) - day0 + 1 if len(days) else 0, -1, dtype=np.int64)
+    lut[days - day0] = np.arange(len(days))
+    return Schedule(sessions, opens, closes, sessions.astype(object), day0, lut)
 
 
 @njit(cache=True, nogil=True)
@@ -120,10 +118,9 @@ def _missing_runs(present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return out_r, out_a, out_b
 
 
-def _presence(store: Any, keys: np.ndarray, bar_size: str, sessions: np.ndarray, opens: np.ndarray,
-              closes: np.ndarray) -> np.ndarray:
+def _presence(store: Any, keys: np.ndarray, bar_size: str, sch: Schedule) -> np.ndarray:
     """Boolean matrix [len(keys), sessions]."""
-    lo, hi = int(opens[0]) - 2 * DAY_NS, int(closes[-1])
+    lo, hi = int(sch.opens[0]) - 2 * DAY_NS, int(sch.closes[-1])
     # A key range (not IN): an integer range scan is ~2x cheaper; non-members are dropped in the kernel.
     tbl = store.con.sql(
         "SELECT ikey, ts_event FROM bars WHERE ikey BETWEEN $kmin AND $kmax AND bar_size = $size "
@@ -132,10 +129,9 @@ def _presence(store: Any, keys: np.ndarray, bar_size: str, sessions: np.ndarray,
     ).to_arrow_table()
     row_of = np.full(int(keys.max()) + 1, -1, dtype=np.int64)
     row_of[keys] = np.arange(len(keys))
-    day0, day_lut = _day_lut(sessions[0], sessions[-1], len(sessions), sessions.tobytes())
-    present = np.zeros((len(keys), len(opens)), dtype=np.bool_)
+    present = np.zeros((len(keys), len(sch.opens)), dtype=np.bool_)
     _mark_presence(tbl.column("ikey").to_numpy(), tbl.column("ts_event").to_numpy(), row_of,
-                   present, day0, day_lut, opens, closes, bar_size != "1d")
+                   present, sch.day0, sch.day_lut, sch.opens, sch.closes, bar_size != "1d")
     return present
 
 
@@ -152,11 +148,11 @@ def _lookup(store: Any, ids: list[str]) -> tuple[dict[str, int], dict[str, str]]
 def present_dates(store: Any, instrument_id: str, bar_size: str, start: Any, end: Any) -> list[date]:
     """Sessions in ``[start, end]`` (dates, inclusive) that have ``bar_size`` TRADE bars."""
     keys, cals = _lookup(store, [instrument_id])
-    sessions, opens, closes = _schedule(cals[instrument_id], *_dates(start, end))
-    if len(sessions) == 0:
+    sch = _schedule(cals[instrument_id], *_dates(start, end))
+    if len(sch.sessions) == 0:
         return []
-    mask = _presence(store, np.array([keys[instrument_id]]), bar_size, sessions, opens, closes)[0]
-    return [d.item() for d in sessions[mask]]
+    mask = _presence(store, np.array([keys[instrument_id]]), bar_size, sch)[0]
+    return list(sch.dates[mask])
 
 
 def missing_windows(store: Any, instrument_ids: str | list[str], bar_size: str, start: Any, end: Any
@@ -173,21 +169,20 @@ def missing_windows(store: Any, instrument_ids: str | list[str], bar_size: str, 
     result: dict[str, list[Window]] = {}
     for cal in sorted(set(cals.values())):
         members = [i for i in ids if cals[i] == cal]
-        sessions, opens, closes = _schedule(cal, d0, d1)
-        if len(sessions) == 0:
+        sch = _schedule(cal, d0, d1)
+        if len(sch.sessions) == 0:
             result.update({m: [] for m in members})
             continue
-        present = _presence(store, np.array([keys[m] for m in members]), bar_size, sessions, opens, closes)
-        result.update(_runs(members, present, sessions, opens, closes))
+        present = _presence(store, np.array([keys[m] for m in members]), bar_size, sch)
+        result.update(_runs(members, present, sch))
     return result[ids[0]] if single else result
 
 
-def _runs(members: list[str], present: np.ndarray, sessions: np.ndarray, opens: np.ndarray,
-          closes: np.ndarray) -> dict[str, list[Window]]:
+def _runs(members: list[str], present: np.ndarray, sch: Schedule) -> dict[str, list[Window]]:
     r, a, b = _missing_runs(present)
-    days = _session_dates(sessions.tobytes())
     # tuples built by map() in C, then sliced per instrument (runs come out row-major)
-    fields = zip(days[a], days[b], opens[a].tolist(), closes[b].tolist(), (b - a + 1).tolist(), strict=True)
+    fields = zip(sch.dates[a], sch.dates[b], sch.opens[a].tolist(), sch.closes[b].tolist(), (b - a + 1).tolist(),
+                 strict=True)
     windows = list(map(tuple.__new__, repeat(Window), fields))
     bounds = np.searchsorted(r, np.arange(len(members) + 1)).tolist()
     return {m: windows[bounds[i]:bounds[i + 1]] for i, m in enumerate(members)}

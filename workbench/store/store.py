@@ -230,7 +230,6 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
             ranges["chain_snapshots"] = [pd.Timestamp(lo, unit="ns", tz="UTC").isoformat(),
                                          pd.Timestamp(hi, unit="ns", tz="UTC").isoformat()]
         out["ranges"] = ranges
-        out["chain_rows"] = out["chain_rows"]
         return out
 
 

@@ -161,9 +161,6 @@ class WritesMixin:
             raise ValueError(f"write_many: table {table!r} not in bars, quotes, trades, open_interest")
         return self._merge(table, consts, key_cols, values, tbl, source)
 
-    def write_quotes_many(self, frame: Any, *, source: str = "user") -> MergeCounts:
-        return self.write_many("quotes", frame, source=source)
-
     def _instrument_keys(self, ids: Any) -> pa.Array:
         """Per-row instrument keys; any unknown id is an error naming it."""
         unique = pc.unique(ids)
