@@ -7,7 +7,7 @@ import pytest
 
 from workbench.vol import black_price
 from workbench.vol.forward import implied_forward
-from workbench.vol.svi import SviParams, butterfly_check, calendar_check, check_grid, fit_svi
+from workbench.vol.svi import SviParams, butterfly_check, calendar_check, check_grid, fit_svi, fit_weights
 from workbench.vol.synthetic import synthetic_svi
 
 
@@ -77,3 +77,42 @@ def test_fit_repairs_arbitrage_in_noisy_input():
     assert butterfly_check(fit, grid).size == 0
     with pytest.raises(ValueError, match="need >= 5"):
         fit_svi(k[:3], iv[:3], T)
+
+
+def _band_case(seed=5):
+    rng = np.random.default_rng(seed)
+    T = 0.25
+    true = SviParams(*synthetic_svi(T), T=T)
+    k = np.linspace(-0.5, 0.25, 50)
+    half = rng.uniform(0.003, 0.008, k.size)  # bid/ask half-width in vol
+    mid = true.iv(k) + rng.uniform(-0.6, 0.6, k.size) * half
+    mid[[5, 17, 33]] += np.array([0.03, -0.025, 0.02])  # three quotes no smooth smile goes through
+    return T, k, mid - half, mid, mid + half
+
+
+def test_band_fit_keeps_the_quotes_inside_and_arbitrage_free():
+    from workbench.vol._svi_kernels import qe_fit, svi_w
+
+    T, k, bid, mid, ask = _band_case()
+    wt = fit_weights(mid, bid, ask, T)
+    fit = fit_svi(k, mid, T, wt, band=(bid, ask))
+    n_band = int(np.sum((fit.iv(k) >= bid) & (fit.iv(k) <= ask)))
+    ls = np.sqrt(svi_w(np.array(qe_fit(k, mid**2 * T, wt / wt.max())[:5]), k) / T)  # plain weighted LS
+    n_ls = int(np.sum((ls >= bid) & (ls <= ask)))
+    assert n_band >= 46 and n_band >= n_ls  # at most one quote besides the planted three outside
+    assert butterfly_check(fit, check_grid(k)).size == 0
+
+
+def test_band_fit_respects_calendar_floor_and_ceiling():
+    T, k, bid, mid, ask = _band_case(7)
+    wt = fit_weights(mid, bid, ask, T)
+    grid = np.linspace(-2.5, 1.5, 401)
+    free = fit_svi(k, mid, T, wt, band=(bid, ask), grid=grid)
+    w = free.w(grid)
+    floor = np.where(grid < -2.0, w * 1.03, 0.0)  # previous expiry higher in the far left wing
+    ceil = np.where(grid > 1.0, w * 0.97, np.inf)  # next expiry lower in the far right wing
+    fit = fit_svi(k, mid, T, wt, band=(bid, ask), grid=grid, floor_w_grid=(grid, floor), ceil_w=ceil)
+    fw = fit.w(grid)
+    assert np.all(fw >= floor * (1 - 1e-9)) and np.all(fw <= ceil * (1 + 1e-9))
+    assert butterfly_check(fit, grid).size == 0
+    assert np.mean((fit.iv(k) >= bid) & (fit.iv(k) <= ask)) > 0.9  # the wings move, the quotes stay

@@ -240,7 +240,7 @@ def _qe_params(k, w, wt, x, wmax):
 def qe_fit(k, w, wt):
     """Quasi-explicit raw-SVI fit; returns (a, b, rho, m, sigma, weighted SSE).
 
-    The (m, sigma) landscape is multi-modal, so a coarse 7 x 6 grid picks the three best basins and
+    The (m, sigma) landscape is multi-modal, so a coarse 7 x 6 grid picks the two best basins and
     Nelder-Mead polishes each.
     """
     wmax, kmin, kmax, span = _qe_bounds(k, w)
@@ -259,9 +259,9 @@ def qe_fit(k, w, wt):
     order = np.argsort(cand[:, 2])
     best_x = np.zeros(2)
     best_f = math.inf
-    for r in range(3):
+    for r in range(2):
         x0 = cand[order[r], :2].copy()
-        x, f, _ = _nelder_mead_qe(x0, np.array([0.05 * span, 0.5]), k, w, wt, wmax, m_lo, m_hi, 300, 1e-9)
+        x, f, _ = _nelder_mead_qe(x0, np.array([0.05 * span, 0.5]), k, w, wt, wmax, m_lo, m_hi, 200, 1e-8)
         if f < best_f:
             best_f, best_x = f, x
     return _qe_params(k, w, wt, best_x, wmax)

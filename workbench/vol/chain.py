@@ -38,10 +38,14 @@ def prepare_chain(
     spot: float | None = None,
     rate: float | None = None,
     min_T: float = 2.0 / 365.0,
+    min_tick: float = 0.05,
 ) -> tuple[pd.DataFrame, dict[pd.Timestamp, ForwardEstimate]]:
     """Quotes with ``T, forward, discount, k, iv_bid, iv_mid, iv_ask, otm, use`` columns, plus forwards.
 
     ``use`` marks the OTM quotes with a positive bid, ask > bid and a solvable mid IV: the fitting set.
+    A bid at or below ``min_tick`` (the exchange's minimum price increment: 0.05 for SPX and most
+    non-penny classes) is a one-sided quote -- market makers leave such bids on far strikes whatever the
+    vol -- so its ``iv_bid`` is NaN: the quote bounds the smile from above only (``min_tick_bid`` column).
     Raises ValueError naming the first missing column or the first bad row.
     """
     for col in REQUIRED:
@@ -90,6 +94,8 @@ def prepare_chain(
     delta = np.where(is_call, ndtr(d1), ndtr(d1) - 1.0)
     df["delta"] = delta
     df["deep_itm"] = ~df["otm"] & (np.abs(delta) > 0.85)
+    df["min_tick_bid"] = df["bid"] <= min_tick + 1e-12
+    df.loc[df["min_tick_bid"], "iv_bid"] = np.nan
     df["use"] = df["otm"] & (df["bid"] > 0) & (df["ask"] > df["bid"]) & np.isfinite(df["iv_mid"])
     df = df.sort_values(["expiry", "strike", "right"], kind="stable").reset_index(drop=True)
     return df, forwards

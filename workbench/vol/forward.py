@@ -32,14 +32,19 @@ class ForwardEstimate:
     n_pairs: int  # pairs in the final regression
     rmse: float  # RMS parity residual in price units
     max_abs_residual: float
-    method: str  # "parity_regression" | "parity_fixed_rate" | "spot_carry"
+    method: str  # "parity_regression" | "parity_curve" | "parity_fixed_rate" | "spot_carry"
+    discount_se: float = math.nan  # standard error of the regression's discount factor
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 def _huber_wls(k, y, w, iters=8):
-    """Weighted Huber regression y = a + b k; returns (a, b, residuals, final weights)."""
+    """Weighted Huber regression y = a + b k; returns (a, b, residuals, final weights).
+
+    ``w`` are inverse-variance weights up to a common factor; the slope's standard error is
+    ``slope_se(k, residuals, final weights)``.
+    """
     a = b = 0.0
     wk = w.copy()
     for _ in range(iters):
@@ -55,6 +60,18 @@ def _huber_wls(k, y, w, iters=8):
         u = np.abs(r) / (1.345 * scale)
         wk = w * np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
     return a, b, y - a - b * k, wk
+
+
+def slope_se(k, resid, w) -> float:
+    """Standard error of the slope of a weighted straight-line fit (residual scale estimated)."""
+    n = k.size
+    if n < 3:
+        return math.inf
+    sw = w.sum()
+    km = (w * k).sum() / sw
+    sxx = (w * (k - km) ** 2).sum()
+    s2 = (w * resid**2).sum() / (n - 2)
+    return float(math.sqrt(s2 / sxx)) if sxx > 0 else math.inf
 
 
 def implied_forward(
@@ -87,22 +104,22 @@ def implied_forward(
     k, c, p, cs, ps = k[ok], c[ok], p[ok], cs[ok], ps[ok]
     fallback_df = math.exp(-rate * t) if rate is not None else None
 
-    def finish(fwd, df, n, resid, method):
+    def finish(fwd, df, n, resid, method, se=math.nan):
         r = -math.log(df) / t
         q = r - math.log(fwd / spot) / t if spot else math.nan
         rmse = float(np.sqrt(np.mean(resid**2))) if resid.size else math.nan
         mx = float(np.max(np.abs(resid))) if resid.size else math.nan
-        return ForwardEstimate(t, float(fwd), float(df), r, q, int(n), rmse, mx, method)
+        return ForwardEstimate(t, float(fwd), float(df), r, q, int(n), rmse, mx, method, se)
 
     if k.size >= 3:
         y = c - p
         order = np.argsort(np.abs(y), kind="stable")
         near = order[: max(3, min(n_near, k.size))]
         w = 1.0 / np.maximum(cs[near] ** 2 + ps[near] ** 2, 1e-8)
-        a, b, resid, _ = _huber_wls(k[near], y[near], w)
+        a, b, resid, wk = _huber_wls(k[near], y[near], w)
         df = -b
         if 0.5 < df <= 1.05 and a / df > 0:
-            return finish(a / df, df, near.size, resid, "parity_regression")
+            return finish(a / df, df, near.size, resid, "parity_regression", slope_se(k[near], resid, wk))
     if k.size >= 1 and fallback_df is not None:
         i = int(np.argmin(np.abs(c - p)))
         fwd = k[i] + (c[i] - p[i]) / fallback_df
@@ -116,24 +133,89 @@ def implied_forward(
     )
 
 
+def _pairs(grp: pd.DataFrame):
+    mid = 0.5 * (grp["bid"] + grp["ask"])
+    spread = (grp["ask"] - grp["bid"]).abs()
+    g = grp.assign(mid=mid.where(grp["bid"] > 0), spread=spread)
+    calls = g[g["right"] == "C"].drop_duplicates("strike").set_index("strike")
+    puts = g[g["right"] == "P"].drop_duplicates("strike").set_index("strike")
+    common = calls.index.intersection(puts.index).sort_values()
+    return (common.to_numpy(float), calls.loc[common, "mid"].to_numpy(float), puts.loc[common, "mid"].to_numpy(float),
+            calls.loc[common, "spread"].to_numpy(float), puts.loc[common, "spread"].to_numpy(float))
+
+
+def _discount_curve(ests: list[ForwardEstimate]):
+    """Smooth zero-rate curve ``-ln DF = r0 T + r1 T^2`` through the per-expiry parity discounts.
+
+    Each expiry's discount comes from a slope fitted on a dozen strikes, so on a short or sparse expiry it
+    is noisy (a 3-week SPX expiry can imply a -20% rate); the rate term structure, on the other hand,
+    is smooth and shared by every expiry.  Weighted by each estimate's precision, Huber-robust; returns
+    None when fewer than three expiries carry a usable estimate.
+    """
+    use = [e for e in ests if e.method == "parity_regression" and np.isfinite(e.discount_se) and e.discount_se > 0]
+    if len(use) < 3:
+        return None
+    t = np.array([e.expiry_years for e in use])
+    y = -np.log([e.discount for e in use])
+    w0 = 1.0 / np.array([(e.discount_se / e.discount) ** 2 for e in use])
+    x = np.column_stack([t, t * t])
+    w = w0.copy()
+    coef = np.zeros(2)
+    for _ in range(10):
+        sw = np.sqrt(w)
+        coef = np.linalg.lstsq(x * sw[:, None], y * sw, rcond=None)[0]
+        r = (y - x @ coef) * np.sqrt(w0)
+        scale = 1.4826 * np.median(np.abs(r)) + 1e-12
+        u = np.abs(r) / (1.345 * scale)
+        w = w0 * np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
+    return coef
+
+
 def forward_table(chain: pd.DataFrame, expiry_years: pd.Series, spot: float | None, rate: float | None) -> dict:
-    """ForwardEstimate per expiry for a chain frame with columns expiry, strike, right, bid, ask."""
-    out = {}
+    """ForwardEstimate per expiry for a chain frame with columns expiry, strike, right, bid, ask.
+
+    Without a supplied ``rate`` the discount factors come from a smooth rate curve through all
+    expiries' parity estimates (:func:`_discount_curve`) and each forward is re-solved from parity at
+    that discount (method ``parity_curve``); the per-expiry regression stays where no curve can be fitted.
+    """
+    pairs, out = {}, {}
     for expiry, grp in chain.groupby("expiry", sort=True):
-        mid = 0.5 * (grp["bid"] + grp["ask"])
-        spread = (grp["ask"] - grp["bid"]).abs()
-        g = grp.assign(mid=mid.where(grp["bid"] > 0), spread=spread)
-        calls = g[g["right"] == "C"].drop_duplicates("strike").set_index("strike")
-        puts = g[g["right"] == "P"].drop_duplicates("strike").set_index("strike")
-        common = calls.index.intersection(puts.index).sort_values()
-        out[expiry] = implied_forward(
-            common.to_numpy(float),
-            calls.loc[common, "mid"].to_numpy(float),
-            puts.loc[common, "mid"].to_numpy(float),
-            float(expiry_years[expiry]),
-            call_spread=calls.loc[common, "spread"].to_numpy(float),
-            put_spread=puts.loc[common, "spread"].to_numpy(float),
-            spot=spot,
-            rate=rate,
-        )
+        pairs[expiry] = _pairs(grp)
+        k, c, p, cs, ps = pairs[expiry]
+        out[expiry] = implied_forward(k, c, p, float(expiry_years[expiry]), call_spread=cs, put_spread=ps,
+                                      spot=spot, rate=rate)
+    coef = None if rate is not None else _discount_curve(list(out.values()))
+    if coef is None:
+        return out
+    for expiry, est in out.items():
+        if est.method != "parity_regression":
+            continue
+        t = est.expiry_years
+        df = math.exp(-(coef[0] * t + coef[1] * t * t))
+        k, c, p, cs, ps = pairs[expiry]
+        ok = np.isfinite(c) & np.isfinite(p) & (c > 0) & (p > 0)
+        k, y, var = k[ok], (c - p)[ok], (cs**2 + ps**2)[ok]
+        near = np.argsort(np.abs(y), kind="stable")[: est.n_pairs]
+        if not (0.5 < df <= 1.05) or near.size == 0:
+            continue
+        # F = K + (C - P)/DF on each pair: a Huber location estimate, weighted like the regression
+        a, _, resid, _ = _huber_location(k[near] + y[near] / df, 1.0 / np.maximum(var[near], 1e-8))
+        resid_px = y[near] - df * (a - k[near])
+        r = -math.log(df) / t
+        q = r - math.log(a / spot) / t if spot else math.nan
+        out[expiry] = ForwardEstimate(t, float(a), df, r, q, int(near.size), float(np.sqrt(np.mean(resid_px**2))),
+                                      float(np.max(np.abs(resid_px))), "parity_curve", est.discount_se)
     return out
+
+
+def _huber_location(x, w, iters=8):
+    """Weighted Huber location of ``x``: (estimate, None, residuals, final weights)."""
+    wk = w.copy()
+    m = float((wk * x).sum() / wk.sum())
+    for _ in range(iters):
+        r = x - m
+        scale = 1.4826 * np.median(np.abs(r)) + 1e-12
+        u = np.abs(r) / (1.345 * scale)
+        wk = w * np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
+        m = float((wk * x).sum() / wk.sum())
+    return m, None, x - m, wk

@@ -102,7 +102,7 @@ def bl_density(smile, strikes=None) -> pd.DataFrame:
         k = np.linspace(-10 * sd, 6 * sd, 801)
     else:
         k = np.log(np.asarray(strikes, float) / smile.forward)
-    K, q = _density_from_w(k, smile.params.w(k), smile.params.g(k), smile.forward)
+    K, q = _density_from_w(k, smile.w(k), smile.g(k), smile.forward)
     return pd.DataFrame({"strike": K, "k": k, "density": q})
 
 

@@ -3,13 +3,15 @@
 Build one from a chain frame (``store.read_chain`` columns) with :meth:`VolSurface.from_chain`, or from
 the store with :meth:`VolSurface.from_store`.  Each expiry is a raw-SVI :class:`Smile` fitted to the
 out-of-the-money quotes (see :mod:`workbench.vol.chain`), in increasing T, each slice constrained to lie
-above the previous one in total variance on a common k grid (calendar repair) and to have g(k) >= 0
-(butterfly repair).  The butterfly condition is imposed on the whole grid k in [-2.5, 1.5]; the calendar
-condition where both adjacent slices are quoted -- beyond the quotes, independently extrapolated SVI
-wings of a short and a long expiry would otherwise force the long slice far from its own quotes (use the
-SSVI fit of :mod:`workbench.vol.ssvi` when a globally calendar-free surface matters more than the fit).  Between and beyond expiries the surface interpolates *total variance* linearly in
-T along constant k, which preserves both no-arbitrage properties; before the first expiry it scales the
-first slice's total variance by T/T1.
+above the previous ones in total variance where both are quoted and to have g(k) >= 0 on the whole grid
+k in [-2.5, 1.5] (see :func:`workbench.vol.svi.fit_svi`: a dead-zone fit to the bid/ask IV band under
+both constraints).  Beyond the quotes one slice's extrapolated SVI wing may still cross another's; each
+slice's total variance is therefore the running maximum over the earlier slices (the *calendar
+envelope*, :func:`workbench.vol.fitting.calendar_envelope`), which makes the surface calendar-free at every k and keeps it
+butterfly-free.  Between and beyond expiries the surface interpolates *total variance* linearly in T along
+constant k, which preserves the calendar property; before the first expiry it scales the first slice's
+total variance by T/T1.  The SSVI/eSSVI fits (:mod:`workbench.vol.ssvi`, :mod:`workbench.vol.essvi`) are
+arbitrage-free by construction with fewer parameters.
 
 >>> surf = VolSurface.from_chain(synthetic_chain(), as_of_ns)        # doctest: +SKIP
 >>> surf.summary(); surf.iv(k=0.0, T=30/365); surf.plot_smile(0)     # doctest: +SKIP
@@ -18,89 +20,17 @@ first slice's total variance by T/T1.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from workbench.vol.chain import prepare_chain
+from workbench.vol.fitting import calendar_envelope, fit_smiles
 from workbench.vol.forward import ForwardEstimate
-from workbench.vol.svi import SviParams, butterfly_check, calendar_check, fit_svi, fit_weights
+from workbench.vol.smile import GRID as _GRID
+from workbench.vol.smile import Smile, butterfly_k
 
 __all__ = ["Smile", "VolSurface"]
-
-_GRID = np.linspace(-2.5, 1.5, 401)
-
-
-@dataclass(frozen=True)
-class Smile:
-    """One expiry: fitted SVI parameters, the quotes it was fitted to, and fit diagnostics."""
-
-    expiry: pd.Timestamp
-    T: float
-    forward: float
-    discount: float
-    params: SviParams
-    data: dict = field(repr=False)  # arrays: strike, right, k, bid, ask, iv_bid, iv_mid, iv_ask, fit_iv, inside
-    k_bounds: tuple[float, float] | None = None  # quoted k range (also kept when quotes are not, in storage)
-
-    @cached_property
-    def quotes(self) -> pd.DataFrame:
-        """The fitted quotes with their IV band, fit and ``inside`` flag (built lazily: pandas is slow)."""
-        cols = ("strike", "right", "k", "bid", "ask", "iv_bid", "iv_mid", "iv_ask", "fit_iv", "inside")
-        return pd.DataFrame({c: self.data.get(c, np.empty(0)) for c in cols})
-
-    def iv(self, k) -> np.ndarray:
-        return self.params.iv(k)
-
-    @property
-    def k_range(self) -> tuple[float, float]:
-        if self.k_bounds is not None:
-            return self.k_bounds
-        return float(np.min(self.data["k"])), float(np.max(self.data["k"]))
-
-    def iv_strike(self, strike) -> np.ndarray:
-        return self.iv(np.log(np.asarray(strike, float) / self.forward))
-
-    @property
-    def rmse_vol_pts(self) -> float:
-        if not len(self.data.get("k", ())):
-            return float("nan")
-        r = self.data["fit_iv"] - self.data["iv_mid"]
-        return float(np.sqrt(np.mean(r**2)) * 100)
-
-    @property
-    def inside_pct(self) -> float:
-        inside = self.data.get("inside", ())
-        return float(np.mean(inside) * 100) if len(inside) else float("nan")
-
-    @property
-    def atm_vol(self) -> float:
-        return float(self.iv(0.0))
-
-    def butterfly_violations(self, grid=_GRID) -> np.ndarray:
-        return butterfly_check(self.params, grid)
-
-    def density(self, strikes=None) -> pd.DataFrame:
-        """Breeden-Litzenberger risk-neutral density of S_T; see :func:`grids.bl_density`."""
-        from workbench.vol.grids import bl_density
-
-        return bl_density(self, strikes)
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.quotes.copy()
-
-    def summary(self) -> pd.Series:
-        return pd.Series({"expiry": self.expiry.date(), "T": self.T, "forward": self.forward,
-                          "discount": self.discount, "atm_vol": self.atm_vol, "n": len(self.data.get("k", ())),
-                          "rmse_vol_pts": self.rmse_vol_pts, "inside_pct": self.inside_pct,
-                          "butterfly_ok": self.butterfly_violations().size == 0, **self.params.to_dict()})
-
-    def plot(self, **kw):
-        from workbench.vol.plots import smile_figure
-
-        return smile_figure(self, **kw)
 
 
 class VolSurface:
@@ -110,7 +40,7 @@ class VolSurface:
                  fit_ms: float = float("nan"), chain: pd.DataFrame | None = None):
         if not smiles:
             raise ValueError("VolSurface needs at least one fitted expiry")
-        self.smiles = sorted(smiles, key=lambda s: s.T)
+        self.smiles = calendar_envelope(sorted(smiles, key=lambda s: s.T))
         self.as_of_ns = int(as_of_ns)
         self.symbol = symbol
         self.forwards: dict[pd.Timestamp, ForwardEstimate] = forwards or {}
@@ -122,40 +52,12 @@ class VolSurface:
     @classmethod
     def from_quotes(cls, quotes: pd.DataFrame, as_of_ns: int, *, symbol: str = "", forwards=None,
                     min_quotes: int = 5) -> VolSurface:
-        """Fit every expiry of a :func:`prepare_chain` frame (its ``use`` rows) in increasing T."""
+        """Fit every expiry of a :func:`prepare_chain` frame (its ``use`` rows); see :mod:`.fitting`."""
         t0 = time.perf_counter()
-        smiles: list[Smile] = []
-        prev = None
-        use = quotes[quotes["use"]].sort_values(["expiry", "k"], kind="stable")
-        cols = {c: use[c].to_numpy() for c in ("strike", "right", "k", "bid", "ask", "iv_bid", "iv_mid", "iv_ask",
-                                               "T", "forward", "discount")}
-        exp = use["expiry"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, exp[1:] != exp[:-1]])
-        ends = np.r_[starts[1:], exp.size]
-        for i0, i1 in zip(starts, ends, strict=True):
-            if i1 - i0 < min_quotes:
-                continue
-            sl = slice(i0, i1)
-            T = float(cols["T"][i0])
-            k = cols["k"][sl].astype(float)
-            bid, mid, ask = (cols[c][sl].astype(float) for c in ("iv_bid", "iv_mid", "iv_ask"))
-            floor = None
-            if prev is not None:
-                # Calendar constraint where both slices are quoted; see the module docstring.
-                lo, hi = max(k.min(), prev.k_range[0]), min(k.max(), prev.k_range[1])
-                floor = (_GRID, np.where((_GRID >= lo) & (_GRID <= hi), prev.params.w(_GRID), 0.0))
-            params = fit_svi(k, mid, T, fit_weights(mid, bid, ask, T), band=(bid, ask), floor_w_grid=floor,
-                             grid=_GRID)
-            fit = params.iv(k)
-            inside = (fit >= np.nan_to_num(bid, nan=0.0) - 1e-12) & (fit <= ask + 1e-12)
-            q = {c: cols[c][sl] for c in ("strike", "right", "k", "bid", "ask")} | {
-                "iv_bid": bid, "iv_mid": mid, "iv_ask": ask, "fit_iv": fit, "inside": inside}
-            smile = Smile(pd.Timestamp(exp[i0]), T, float(cols["forward"][i0]), float(cols["discount"][i0]),
-                          params, q, k_bounds=(float(k.min()), float(k.max())))
-            smiles.append(smile)
-            prev = smile
-        fit_ms = (time.perf_counter() - t0) * 1e3
-        return cls(smiles, as_of_ns, symbol, forwards, fit_ms, quotes)
+        smiles = fit_smiles(quotes, min_quotes=min_quotes)
+        surface = cls(smiles, as_of_ns, symbol, forwards, float("nan"), quotes)
+        surface.fit_ms = (time.perf_counter() - t0) * 1e3
+        return surface
 
     @classmethod
     def from_chain(cls, chain: pd.DataFrame, as_of_ns: int, *, symbol: str = "", spot=None, rate=None,
@@ -192,13 +94,13 @@ class VolSurface:
             sel = j == idx
             kk, tt = k[sel], T[sel]
             if idx == 0:
-                out[sel] = self.smiles[0].params.w(kk) * tt / Ts[0]
+                out[sel] = self.smiles[0].w(kk) * tt / Ts[0]
             elif idx >= len(Ts):
-                out[sel] = self.smiles[-1].params.w(kk) * tt / Ts[-1]
+                out[sel] = self.smiles[-1].w(kk) * tt / Ts[-1]
             else:
                 t1, t2 = Ts[idx - 1], Ts[idx]
                 a = (tt - t1) / (t2 - t1)
-                out[sel] = (1 - a) * self.smiles[idx - 1].params.w(kk) + a * self.smiles[idx].params.w(kk)
+                out[sel] = (1 - a) * self.smiles[idx - 1].w(kk) + a * self.smiles[idx].w(kk)
         return out
 
     def iv(self, k, T) -> np.ndarray:
@@ -245,14 +147,18 @@ class VolSurface:
 
     # -- diagnostics --------------------------------------------------------------------------------------
     def arbitrage(self, grid=_GRID) -> dict:
-        """Butterfly violations per expiry and calendar violations per adjacent pair (empty lists = clean)."""
-        bf = {str(s.expiry.date()): s.butterfly_violations(grid) for s in self.smiles}
+        """Butterfly violations per expiry and calendar violations per adjacent pair on the whole ``grid``
+        (empty = clean), checked on the surface as used (the calendar envelope), plus ``envelope``: per
+        expiry, the grid k where an earlier slice's wing lifts the fitted SVI (a diagnostic, not a fault)."""
+        bf = {str(s.expiry.date()): butterfly_k(s, grid) for s in self.smiles}
         cal = []
         for s1, s2 in zip(self.smiles[:-1], self.smiles[1:], strict=True):
-            lo, hi = max(s1.k_range[0], s2.k_range[0]), min(s1.k_range[1], s2.k_range[1])
-            sub = grid[(grid >= lo) & (grid <= hi)]
-            cal += calendar_check([s1.params, s2.params], sub) if sub.size else []
-        return {"butterfly": {e: v for e, v in bf.items() if v.size}, "calendar": cal}
+            bad = s1.w(grid) > s2.w(grid) * (1 + 1e-10) + 1e-14
+            if bad.any():
+                cal.append((s1.T, s2.T, grid[bad]))
+        env = {str(s.expiry.date()): grid[s.w(grid) > s.params.w(grid)] for s in self.smiles if s.below}
+        return {"butterfly": {e: v for e, v in bf.items() if v.size}, "calendar": cal,
+                "envelope": {e: v for e, v in env.items() if v.size}}
 
     @property
     def arbitrage_free(self) -> bool:

@@ -24,9 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from workbench.vol import _svi_kernels as K
+from workbench.vol import _svi_lm as LM
 
 __all__ = ["SviParams", "butterfly_check", "calendar_check", "check_grid", "fit_svi", "fit_weights"]
 
+# The band-fit homotopy (see _svi_lm.fit_band): from nearly the mid fit to nearly counting outside quotes.
+_ETAS = np.array([0.1, 0.01])
+_C2S = np.array([1.0, 0.01])
 G_TOL = -1e-9  # g below this is a violation (the grid g of a good fit is O(0.1..1))
 CAL_TOL = 1e-10  # relative tolerance on w(T1) <= w(T2)
 
@@ -82,14 +86,19 @@ def fit_weights(iv_mid, iv_bid, iv_ask, T, floor: float = 0.002) -> np.ndarray:
     return 1.0 / (2.0 * iv_mid * T * half) ** 2
 
 
-def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, lam: float = 1e6,
-            band_iterations: int = 4) -> SviParams:
-    """Fit one expiry; ``floor_w_grid`` = (grid, w_prev) enforces no calendar arbitrage vs the previous slice.
+def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, start=None,
+            ceil_w=None) -> SviParams:
+    """Fit one expiry; ``floor_w_grid`` = (grid, w_prev) enforces no calendar arbitrage vs the previous slice,
+    ``ceil_w`` (on the same grid, +inf where free) vs the next one; ``start`` is an extra starting point.
 
-    With ``band = (iv_bid, iv_ask)`` the mid fit is followed by up to ``band_iterations`` refits to the
-    nearest point of each quote's band (a dead-zone loss solved by alternating projections): quotes
-    already inside cost nothing, so a few tight but inconsistent quotes cannot drag the whole smile out
-    of the others' bands.  Raises ValueError naming the problem when fewer than five finite quotes are given.
+    ``weights`` are total-variance weights (:func:`fit_weights`: residuals read as vol error over the
+    bid/ask half-width).  With ``band = (iv_bid, iv_ask)`` the loss is a dead zone -- zero inside each
+    quote's band -- plus ``eta`` times the mid loss, so a few tight but inconsistent quotes cannot drag the
+    whole smile out of the others' bands; without a band it is the weighted mid fit.  The quasi-explicit
+    mid fit is the starting point and is kept as it is when it is already inside every band and
+    arbitrage-free on ``grid``; otherwise the constrained Levenberg-Marquardt of :mod:`._svi_lm` refits
+    all five parameters under g(k) >= 0 and w >= w_prev on the grid.  Raises ValueError naming the
+    problem when fewer than five finite quotes are given.
     """
     k = np.ascontiguousarray(np.asarray(k, float))
     iv = np.asarray(iv, float)
@@ -99,27 +108,25 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
     ok = np.isfinite(k) & np.isfinite(iv) & (iv > 0) & np.isfinite(wt) & (wt > 0)
     if ok.sum() < 5:
         raise ValueError(f"fit_svi: need >= 5 finite quotes for T={T:.4f}, got {int(ok.sum())}")
-    k, w, wt = k[ok], iv[ok] ** 2 * T, wt[ok]
-    wt = np.ascontiguousarray(wt / wt.max())
-    a, b, rho, m, sig, _ = K.qe_fit(k, np.ascontiguousarray(w), wt)
-    params = np.array([a, b, rho, m, sig])
+    k, iv, wt = k[ok], iv[ok], wt[ok]
+    w = np.ascontiguousarray(iv**2 * T)
     if band is not None:
-        lo = np.nan_to_num(np.asarray(band[0], float)[ok], nan=0.0)
+        lo_iv = np.asarray(band[0], float)[ok]
+        lo = np.nan_to_num(lo_iv, nan=0.0) ** 2 * T
         hi = np.asarray(band[1], float)[ok]
-        hi = np.where(np.isfinite(hi), hi, np.inf)
-        best_out = np.inf
-        for _ in range(band_iterations):
-            fit = np.sqrt(np.maximum(K.svi_w(params, k), 0.0) / T)
-            outside = int(np.sum((fit < lo) | (fit > hi)))
-            if outside >= best_out:
-                break
-            best_out, best_params = outside, params
-            if outside == 0:
-                break
-            target = np.clip(fit, lo, hi) ** 2 * T
-            a, b, rho, m, sig, _ = K.qe_refit(k, np.ascontiguousarray(target), wt, params[3], params[4])
-            params = np.array([a, b, rho, m, sig])
-        params = best_params
+        hi = np.where(np.isfinite(hi), hi**2 * T, np.inf)
+        # one-sided quotes (no usable bid IV, see chain.prepare_chain) have no mid worth fitting
+        two_sided = np.isfinite(lo_iv) & np.isfinite(hi)
+        if two_sided.sum() < 5:
+            two_sided = np.ones_like(two_sided)
+    else:
+        lo = hi = w
+        two_sided = np.ones(k.size, dtype=bool)
+    # A few very tight quotes would otherwise dominate the starting fit: cap weights at 4x the median.
+    cap = 4.0 * float(np.median(wt[two_sided]))
+    mw = np.ascontiguousarray(np.where(two_sided, np.minimum(wt, cap), 0.0) / min(float(wt[two_sided].max()), cap))
+    a, b, rho, m, sig, _ = K.qe_fit(k, w, mw)
+    params = np.array([a, b, rho, m, sig])
     if grid is None:
         grid = check_grid(k)
     if floor_w_grid is not None:
@@ -128,69 +135,35 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
         floor_w = np.zeros_like(grid)
     grid = np.ascontiguousarray(grid, dtype=float)
     floor_w = np.ascontiguousarray(floor_w, dtype=float)
-    w = np.ascontiguousarray(w)
-    if _violates(params, grid, floor_w):
-        fixed = _repair(params, k, w, wt, grid, floor_w)
-        # An unsuccessful repair is not allowed to trade a small violation for a wrong smile: keep the
-        # unrepaired fit then, and let the diagnostics report where it fails.
-        if not _violates(fixed, grid, floor_w):
-            params = fixed
+    ceil_w = np.full_like(grid, np.inf) if ceil_w is None else np.ascontiguousarray(ceil_w, dtype=float)
+    fit_w = K.svi_w(params, k)
+    if band is not None and np.all((fit_w >= lo) & (fit_w <= hi)) and not _violates(params, grid, floor_w, ceil_w):
+        return SviParams(*(float(v) for v in params), T=float(T))
+    # vol error over half-width when weights come from fit_weights; else a nominal half-width of 0.5 vol pt
+    sw = np.ascontiguousarray(np.sqrt(wt) if weights is not None else 1.0 / (2.0 * iv * T * 0.005))
+    msw = np.ascontiguousarray(np.where(two_sided, sw, 0.0))
+    span = max(float(k.max() - k.min()), 1e-3)
+    lo, hi = np.ascontiguousarray(lo), np.ascontiguousarray(hi)
+    best, best_n = None, -1
+    for p0 in [params] + ([np.asarray(start, float)] if start is not None else []):
+        fitted, n_in, feasible = LM.fit_band(p0, k, lo, hi, w, sw, msw, grid, floor_w, ceil_w, float(k.min()) - 2 * span,
+                                             float(k.max()) + 2 * span, _ETAS, _C2S)
+        if feasible and n_in > best_n and not _violates(fitted, grid, floor_w, ceil_w):
+            best, best_n = fitted, n_in
+        if best_n >= 0.98 * k.size:  # a second start only when the first leaves > 2% outside
+            break
+    # An infeasible refit is not allowed to trade a small violation for a wrong smile: keep the mid fit
+    # then, and let the diagnostics report where it fails.
+    if best is not None:
+        params = best
     return SviParams(*(float(v) for v in params), T=float(T))
 
 
-def _repair(params, k, w, wt, grid, floor_w, rounds: int = 4):
-    """Least-squares refit under g(k) >= margin and w(k) >= w_prev(k): SLSQP with cutting planes.
-
-    The constraints start on every 8th grid point; grid points still violating after a solve are added
-    and the solve repeated from the last point, so the full grid is satisfied without paying for all
-    of it in every SLSQP iteration.
-    """
-    from scipy.optimize import minimize
-
-    scale = max(float(np.sum(wt * (K.svi_w(params, k) - w) ** 2)), 1e-12)
-
-    def obj(p):
-        return float(np.sum(wt * (K.svi_w(p, k) - w) ** 2)) / scale
-
-    def obj_jac(p):
-        return 2.0 * (wt * (K.svi_w(p, k) - w)) @ K.svi_jac(p, k, 0) / scale
-
-    active = np.zeros(grid.size, dtype=bool)
-    active[::8] = True
-    x = params.copy()
-    x[2] = np.clip(x[2], -0.995, 0.995)
-    x[4] = max(x[4], 1e-3)
-    bounds = [(None, None), (0.0, 2.0), (-0.999, 0.999), (-3.0, 3.0), (1e-4, 10.0)]
-    for _ in range(rounds):
-        sub = np.ascontiguousarray(grid[active])
-        fl = floor_w[active]
-        cal = fl > 0
-        cons = [{"type": "ineq", "fun": lambda p, s=sub: K.svi_g(p, s) - 1e-4,
-                 "jac": lambda p, s=sub: K.svi_jac(p, s, 1)},
-                {"type": "ineq", "fun": lambda p, s=sub: K.svi_w(p, s) - 1e-10,
-                 "jac": lambda p, s=sub: K.svi_jac(p, s, 0)}]
-        if cal.any():
-            kc = np.ascontiguousarray(sub[cal])
-            fc = fl[cal] * (1 + 1e-6)
-            cons.append({"type": "ineq", "fun": lambda p, kc=kc, fc=fc: (K.svi_w(p, kc) - fc) / fc,
-                         "jac": lambda p, kc=kc, fc=fc: K.svi_jac(p, kc, 0) / fc[:, None]})
-        res = minimize(obj, x, jac=obj_jac, method="SLSQP", bounds=bounds, constraints=cons,
-                       options={"maxiter": 100, "ftol": 1e-9})
-        if np.all(np.isfinite(res.x)):
-            x = np.asarray(res.x, float)
-        g = K.svi_g(x, grid)
-        wg = K.svi_w(x, grid)
-        bad = (g < 1e-6) | (wg < floor_w * (1 + 1e-9))
-        if not bad.any():
-            break
-        active |= bad
-    return x
-
-
-def _violates(params: np.ndarray, grid: np.ndarray, floor_w: np.ndarray) -> bool:
+def _violates(params: np.ndarray, grid: np.ndarray, floor_w: np.ndarray, ceil_w=None) -> bool:
     w_grid = K.svi_w(params, grid)
     return bool(np.min(K.svi_g(params, grid)) < G_TOL or np.min(w_grid) <= 0
-                or np.any(w_grid < floor_w * (1 - CAL_TOL)))
+                or np.any(w_grid < floor_w * (1 - CAL_TOL))
+                or (ceil_w is not None and np.any(w_grid > ceil_w * (1 + CAL_TOL))))
 
 
 def butterfly_check(params: SviParams, grid: np.ndarray) -> np.ndarray:
