@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.vol.smile import GRID, Smile, inside_band
-from workbench.vol.svi import SviParams, _violates, fit_svi, fit_weights
+from workbench.vol.svi import SviParams, fit_svi, fit_weights, violates
 
 __all__ = ["calendar_envelope", "calendar_mask", "fit_smiles"]
 
@@ -116,7 +116,7 @@ def fit_smiles(quotes, *, min_quotes: int = 5) -> list[Smile]:
             continue
         floor = np.zeros_like(GRID) if s.floor is None else s.floor
         refit = s.fit(floor, s.params.as_array(), ceil)
-        if not _violates(refit.as_array(), GRID, floor, ceil):
+        if not violates(refit.as_array(), GRID, floor, ceil):
             s.params = refit
     smiles = []
     for s in slices:

@@ -1,4 +1,4 @@
-"""Raw SVI smiles: quasi-explicit calibration, butterfly and calendar arbitrage checks and repair.
+"""Raw SVI smiles: quasi-explicit calibration, band fit under arbitrage constraints, and the checks.
 
 Conventions: ``k = ln(K / F)`` (log-moneyness against the forward), ``w = sigma_BS^2 T`` (total implied
 variance).  A slice is butterfly-free when Gatheral's density factor ``g(k) >= 0`` everywhere (we check a
@@ -6,11 +6,12 @@ dense grid that extends well past the quotes), and a surface is calendar-free wh
 non-decreasing in T at every k (checked on the same grid).
 
 Calibration (:func:`fit_svi`): Zeliade's quasi-explicit method -- an exact constrained QP for
-``(a, rho b sigma, b sigma)`` nested in a Nelder-Mead search over ``(m, sigma)`` -- fitting total variance
-with weights that turn the residual into vol error over the bid/ask half-width, so the fit is judged
-against the band.  If the result violates ``g >= 0`` (or the previous expiry's total variance, when one is
-given) all five parameters are re-optimised by SLSQP under g >= 0 and w >= w_prev constraints on a grid that
-grows by cutting planes until the full check grid passes: the repair (kept only if it succeeds).
+``(a, rho b sigma, b sigma)`` nested in a Nelder-Mead search over ``(m, sigma)`` -- gives the weighted mid
+fit.  When that fit leaves a quote outside its bid/ask IV band or violates ``g >= 0`` (or a calendar
+floor/ceiling from the neighbouring expiries) all five parameters are refitted by the numba
+Levenberg-Marquardt of :mod:`workbench.vol._svi_lm`: a dead-zone loss on the band (zero inside) under
+penalties for the arbitrage constraints on a k grid, along a homotopy from the mid fit to a loss that
+nearly counts the quotes outside.  A refit is kept only if it passes the grid check.
 
 References: Gatheral (2004) "A parsimonious arbitrage-free implied volatility parameterization";
 Zeliade Systems (2009) "Quasi-explicit calibration of Gatheral's SVI model"; Gatheral & Jacquier (2014)
@@ -26,7 +27,7 @@ import numpy as np
 from workbench.vol import _svi_kernels as K
 from workbench.vol import _svi_lm as LM
 
-__all__ = ["SviParams", "butterfly_check", "calendar_check", "check_grid", "fit_svi", "fit_weights"]
+__all__ = ["SviParams", "butterfly_check", "calendar_check", "check_grid", "fit_svi", "fit_weights", "violates"]
 
 # The band-fit homotopy (see _svi_lm.fit_band): from nearly the mid fit to nearly counting outside quotes.
 _ETAS = np.array([0.1, 0.01])
@@ -137,7 +138,7 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
     floor_w = np.ascontiguousarray(floor_w, dtype=float)
     ceil_w = np.full_like(grid, np.inf) if ceil_w is None else np.ascontiguousarray(ceil_w, dtype=float)
     fit_w = K.svi_w(params, k)
-    if band is not None and np.all((fit_w >= lo) & (fit_w <= hi)) and not _violates(params, grid, floor_w, ceil_w):
+    if band is not None and np.all((fit_w >= lo) & (fit_w <= hi)) and not violates(params, grid, floor_w, ceil_w):
         return SviParams(*(float(v) for v in params), T=float(T))
     # vol error over half-width when weights come from fit_weights; else a nominal half-width of 0.5 vol pt
     sw = np.ascontiguousarray(np.sqrt(wt) if weights is not None else 1.0 / (2.0 * iv * T * 0.005))
@@ -148,7 +149,7 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
     for p0 in [params] + ([np.asarray(start, float)] if start is not None else []):
         fitted, n_in, feasible = LM.fit_band(p0, k, lo, hi, w, sw, msw, grid, floor_w, ceil_w, float(k.min()) - 2 * span,
                                              float(k.max()) + 2 * span, _ETAS, _C2S)
-        if feasible and n_in > best_n and not _violates(fitted, grid, floor_w, ceil_w):
+        if feasible and n_in > best_n and not violates(fitted, grid, floor_w, ceil_w):
             best, best_n = fitted, n_in
         if best_n >= 0.98 * k.size:  # a second start only when the first leaves > 2% outside
             break
@@ -159,7 +160,8 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
     return SviParams(*(float(v) for v in params), T=float(T))
 
 
-def _violates(params: np.ndarray, grid: np.ndarray, floor_w: np.ndarray, ceil_w=None) -> bool:
+def violates(params: np.ndarray, grid: np.ndarray, floor_w: np.ndarray, ceil_w=None) -> bool:
+    """Raw SVI ``params`` break g >= 0, w > 0, w >= floor_w or w <= ceil_w somewhere on ``grid``."""
     w_grid = K.svi_w(params, grid)
     return bool(np.min(K.svi_g(params, grid)) < G_TOL or np.min(w_grid) <= 0
                 or np.any(w_grid < floor_w * (1 - CAL_TOL))
