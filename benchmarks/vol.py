@@ -247,8 +247,20 @@ def _svi_scipy_anchor(quotes):
             least_squares(res, x0, bounds=([-1, 0, -0.999, -2, 1e-3], [1, 2, 0.999, 2, 5]))
 
 
+def _strict_inside(surf) -> np.ndarray:
+    """Inside flags with every quote's bid IV as the lower bound, also where the bid is the minimum tick
+    (the fit treats such a bid as no bid; see ``prepare_chain(min_tick=...)``)."""
+    from workbench.vol import implied_vol
+
+    q = surf.quotes_frame()
+    T = q["T"].to_numpy()
+    bid_iv = implied_vol(q["bid"], surf.forward(T), q["strike"], T, surf.discount(T), q["right"])
+    fit = q["fit_iv"].to_numpy()
+    return (fit >= np.nan_to_num(bid_iv) - 1e-12) & (fit <= q["iv_ask"].to_numpy() + 1e-12)
+
+
 def _surface_metrics() -> list[dict]:
-    from workbench.vol import VolSurface, synthetic_chain
+    from workbench.vol import VolSurface, implied_vol, synthetic_chain
     from workbench.vol.chain import prepare_chain
 
     chain, as_of = synthetic_chain()
@@ -258,7 +270,7 @@ def _surface_metrics() -> list[dict]:
     t0 = time.perf_counter()
     _svi_scipy_anchor(quotes)
     anchor_ms = (time.perf_counter() - t0) * 1e3
-    inside, vendor_inside, real_ms, n_arb_free, n_dates = [], [], [], 0, 0
+    inside, strict, vendor_inside, vendor_strict, real_ms, n_arb_free, n_dates = [], [], [], [], [], 0, 0
     for _, raw_chain, as_of in _spx_chains():
         q, _ = prepare_chain(raw_chain, as_of)
         surf = VolSurface.from_quotes(q, as_of, symbol="SPX")
@@ -267,10 +279,16 @@ def _surface_metrics() -> list[dict]:
         n_arb_free += surf.arbitrage_free
         used = q[q["use"]]
         inside.append(np.concatenate([s.data["inside"] for s in surf.smiles]))
+        strict.append(_strict_inside(surf))
         vin = (used["vendor_iv"] >= used["iv_bid"].fillna(0)) & (used["vendor_iv"] <= used["iv_ask"])
         vendor_inside.append(vin.to_numpy())
+        bid_iv = implied_vol(used["bid"], used["forward"], used["strike"], used["T"], used["discount"], used["right"])
+        vendor_strict.append(((used["vendor_iv"] >= np.nan_to_num(bid_iv)) & (used["vendor_iv"] <= used["iv_ask"]))
+                             .to_numpy())
     ins = float(np.mean(np.concatenate(inside)) * 100)
+    ins_strict = float(np.mean(np.concatenate(strict)) * 100)
     vins = float(np.mean(np.concatenate(vendor_inside)) * 100)
+    vins_strict = float(np.mean(np.concatenate(vendor_strict)) * 100)
     return [
         _metric("surface_fit_ms", fit_ms, "ms (16 expiries x 100 strikes, synthetic)",
                 "scipy least_squares raw SVI per slice", anchor_ms, 20, higher_is_better=False),
@@ -278,6 +296,9 @@ def _surface_metrics() -> list[dict]:
                 "none", None, 20, higher_is_better=False),
         _metric("surface_inside_bidask_pct", ins, "% of fitted quotes (iVolatility SPX 2011-01-03..07)",
                 "vendor IV column inside the same bands", vins, 95),
+        _metric("surface_inside_bidask_pct_strict", ins_strict,
+                "% as above, min-tick bids (<= 0.05) also bounding from below", "vendor IV column, same bands",
+                vins_strict),
         _metric("surface_arbitrage_free_dates", n_arb_free, f"of {n_dates} SPX dates", "none", None, n_dates),
     ]
 
