@@ -261,7 +261,7 @@ def qe_fit(k, w, wt):
     best_f = math.inf
     for r in range(2):
         x0 = cand[order[r], :2].copy()
-        x, f, _ = _nelder_mead_qe(x0, np.array([0.05 * span, 0.5]), k, w, wt, wmax, m_lo, m_hi, 200, 1e-8)
+        x, f, _ = _nelder_mead_qe(x0, np.array([0.05 * span, 0.5]), k, w, wt, wmax, m_lo, m_hi, 120, 1e-6)
         if f < best_f:
             best_f, best_x = f, x
     return _qe_params(k, w, wt, best_x, wmax)
