@@ -1,7 +1,9 @@
 """`wb risk ...`, `wb strategy enable|disable`, `wb orders dump`: risk operations on the store.
 
 Offline these act on the store (operator commands are rows a running node picks up; config versions
-are applied through the registry); a live node's local control endpoint comes with the next issue.
+are applied through the registry).  With ``--node`` they go to a running node's local control endpoint
+(:mod:`workbench.ops.control`: 127.0.0.1, bearer token from the node's discovery file) and take effect in
+its gate at once.
 """
 
 from __future__ import annotations
@@ -24,17 +26,45 @@ def _who(args) -> str:
     return args.by or getpass.getuser()
 
 
+def _node_option(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--node", action="store_true", help="send to the running node's control endpoint")
+    q.add_argument("--control-file", help="the node's discovery file (default ~/.workbench/control.json)")
+
+
+def _call(args, method: str, path: str, body: dict | None = None):
+    """Ask the running node; prints the node's refusal and returns None on error."""
+    from workbench.ops.control import ControlError, request
+
+    try:
+        return request(method, path, body, control_file=args.control_file)
+    except ControlError as e:
+        print(f"node: {e.message}", file=sys.stderr)
+        return None
+
+
+def _print_node_state(st: dict) -> None:
+    print(f"config: v{st['config_version']} {str(st['config_hash'])[:12]}  policy: {st['policy_mode']}")
+    halt = st["global"] == "HALT"
+    print(f"kill switch: {'ENGAGED (' + str(st['halt_reason']) + ')' if halt else 'not engaged'}")
+    print(f"disabled strategies: {', '.join(st['disabled']) or 'none'}")
+    print(f"stormguard GLOBAL: {st['global']}")
+    for sid, state in st["strategies"].items():
+        print(f"stormguard {sid}: {state}")
+    print(f"open orders: {st['open_orders']}  control commands applied: #{st['control_seq']}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("risk", help="risk gate: state, kill switch, config versions, scenarios")
     r = p.add_subparsers(dest="risk_command", metavar="ACTION")
-    r.add_parser("state", help="operator state, StormGuard, config version, decision counts").set_defaults(
-        handler=_state
-    )
+    q = r.add_parser("state", help="operator state, StormGuard, config version, decision counts")
+    _node_option(q)
+    q.set_defaults(handler=_state)
     for name, fn in (("halt", _halt), ("reset", _reset)):
         q = r.add_parser(name, help=f"{name} the kill switch for a scope (recorded for the running node)")
         q.add_argument("--reason", required=True)
         q.add_argument("--scope", default="GLOBAL", help="GLOBAL or a strategy id")
         q.add_argument("--by", help="operator name (default: the OS user)")
+        _node_option(q)
         q.set_defaults(handler=fn)
     c = r.add_parser("config", help="versioned risk config").add_subparsers(
         dest="config_command", metavar="ACTION"
@@ -43,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("path", nargs="?", default=str(DEFAULT_CONFIG))
     q.add_argument("--reason", required=True)
     q.add_argument("--by")
+    _node_option(q)
     q.set_defaults(handler=_config_apply)
     q = c.add_parser("diff", help="diff a config file (or version) against the active version")
     q.add_argument("target", nargs="?", default=str(DEFAULT_CONFIG), help="file path or version number")
@@ -51,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("version", type=int)
     q.add_argument("--reason", required=True)
     q.add_argument("--by")
+    _node_option(q)
     q.set_defaults(handler=_config_rollback)
     c.add_parser("history", help="all applied versions").set_defaults(handler=_config_history)
     q = r.add_parser("scenarios", help="run the risk scenarios (pure gate and nautilus backtest)")
@@ -66,6 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("strategy_id")
         q.add_argument("--reason", required=True)
         q.add_argument("--by")
+        _node_option(q)
         q.set_defaults(handler=_strategy, action_name=name)
     s.set_defaults(handler=lambda a: (s.print_help(), 2)[1])
 
@@ -74,11 +107,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = oo.add_parser("dump", help="approved orders with fills, from the audit journal")
     q.add_argument("--run", help="only this run id")
     q.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    _node_option(q)
     q.set_defaults(handler=_orders_dump)
     o.set_defaults(handler=lambda a: (o.print_help(), 2)[1])
 
 
 def _state(args) -> int:
+    if args.node:
+        st = _call(args, "GET", "/v1/state")
+        if st is None:
+            return 1
+        _print_node_state(st)
+        return 0
     from workbench.risk.control import control_state
     from workbench.risk.hotconfig import ConfigRegistry
 
@@ -103,6 +143,15 @@ def _state(args) -> int:
 
 
 def _command(args, command: str, scope: str) -> int:
+    if args.node:
+        path = {"halt": "/v1/halt", "reset": "/v1/reset"}.get(command, f"/v1/strategy/{command}")
+        field = "scope" if command in ("halt", "reset") else "strategy"
+        res = _call(args, "POST", path, {field: scope, "reason": args.reason, "by": _who(args)})
+        if res is None:
+            return 1
+        print(f"{command} {scope} applied by the node as command #{res['seq']}")
+        _print_node_state(res["state"])
+        return 0
     from workbench.risk.control import issue
 
     with _store(args) as store:
@@ -124,6 +173,12 @@ def _strategy(args) -> int:
 
 
 def _config_apply(args) -> int:
+    if args.node:
+        body = {"text": Path(args.path).read_text(), "reason": args.reason, "by": _who(args)}
+        res = _call(args, "POST", "/v1/config/apply", body)
+        if res is not None:
+            print(res["summary"])
+        return 0 if res is not None and res["ok"] else 1
     from workbench.risk.hotconfig import ConfigRegistry
 
     with _store(args) as store:
@@ -142,6 +197,12 @@ def _config_diff(args) -> int:
 
 
 def _config_rollback(args) -> int:
+    if args.node:
+        body = {"version": args.version, "reason": args.reason, "by": _who(args)}
+        res = _call(args, "POST", "/v1/config/rollback", body)
+        if res is not None:
+            print(res["summary"])
+        return 0 if res is not None and res["ok"] else 1
     from workbench.risk.hotconfig import ConfigRegistry
 
     with _store(args) as store:
@@ -185,6 +246,18 @@ def _scenarios(args) -> int:
 
 
 def _orders_dump(args) -> int:
+    if args.node:
+        import pandas as pd
+
+        rows = _call(args, "GET", "/v1/orders")
+        if rows is None:
+            return 1
+        frame = pd.DataFrame(rows)
+        if args.csv:
+            frame.to_csv(sys.stdout, index=False)
+        else:
+            print(frame.to_string(index=False) if len(frame) else "no working orders")
+        return 0
     from workbench.risk.schema import ensure_schema
 
     with _store(args) as store:

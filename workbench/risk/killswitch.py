@@ -95,6 +95,11 @@ class OperatorActions:
                     self.halt_seq = None
         self._dispatch()
 
+    def is_enabled(self, strategy_id: str) -> bool:
+        """The operator's switch for the strategy, else its config default (unknown strategies: False)."""
+        strat = self.config.spec.strategies.get(strategy_id)
+        return self._enabled.get(strategy_id, strat.enabled if strat is not None else False)
+
     def set_enabled(self, strategy_id: str, enabled: bool, reason: str, by: str = "operator") -> None:
         with self._lock:
             self._enabled[strategy_id] = enabled
