@@ -90,3 +90,15 @@ def test_bad_chain_rows_are_named():
         VolSurface.from_chain(chain, as_of)
     with pytest.raises(ValueError, match="missing column 'strike'"):
         VolSurface.from_chain(chain.drop(columns="strike"), as_of)
+
+
+def test_essvi_model_builds_an_arbitrage_free_surface():
+    chain, as_of = synthetic_chain()
+    surf = VolSurface.from_chain(chain, as_of, symbol="SPX", model="essvi")
+    assert len(surf.smiles) == 16 and surf.arbitrage_free
+    assert surf.inside_pct >= 95.0  # the synthetic chain is generated from a smooth SSVI-like surface
+    k = np.linspace(-1.0, 0.5, 31)
+    w = surf.total_variance(k[None, :], surf.T[:, None])
+    assert np.all(np.diff(w, axis=0) >= -1e-12)
+    with pytest.raises(ValueError, match="model"):
+        VolSurface.from_chain(chain, as_of, model="sabr")

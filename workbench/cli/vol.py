@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     surf.add_argument("--asof", default=None, help="snapshot time (latest at or before it; default latest)")
     surf.add_argument("--out", default=None, help="write an HTML report (plots) to this file")
     surf.add_argument("--no-save", action="store_true", help="do not persist the fit in vol_fits")
+    surf.add_argument("--model", choices=("svi", "essvi"), default="svi",
+                      help="raw SVI per expiry (default, persisted for history) or eSSVI (not persisted)")
     surf.set_defaults(handler=_surface)
     hist = s.add_parser("history", help="ATM 30d vol, 25d skew and term slope across stored snapshots")
     hist.add_argument("symbol")
@@ -29,11 +31,11 @@ def _surface(args: argparse.Namespace) -> int:
 
     with Store.open(args.store) as store:
         try:
-            surf = VolSurface.from_store(store, args.symbol, args.asof)
+            surf = VolSurface.from_store(store, args.symbol, args.asof, model=args.model)
         except (LookupError, ValueError) as exc:
             print(f"wb vol surface: {exc}")
             return 1
-        if not args.no_save:
+        if not args.no_save and args.model == "svi":  # history holds one model: the per-expiry SVI
             save_surface(store, surf)
     print(surf.summary())
     if args.out:

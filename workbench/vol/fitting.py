@@ -95,10 +95,37 @@ def _slices(use, min_quotes: int) -> tuple[list[_Slice], dict]:
     return out, cols
 
 
-def fit_smiles(quotes, *, min_quotes: int = 5) -> list[Smile]:
+def fit_smiles(quotes, *, min_quotes: int = 5, model: str = "svi") -> list[Smile]:
     """Fit the rows of a :func:`~workbench.vol.chain.prepare_chain` frame marked ``use``: one
-    :class:`Smile` per expiry with at least ``min_quotes`` quotes, in increasing T (module docstring)."""
+    :class:`Smile` per expiry with at least ``min_quotes`` quotes, in increasing T.
+
+    ``model="svi"``: raw SVI per expiry with the two calendar passes (module docstring); ``"essvi"``: the
+    eSSVI slices of :func:`workbench.vol.essvi.fit_essvi` (three parameters per expiry, arbitrage-free by
+    its parameter conditions), carried as their exact raw-SVI equivalents.
+    """
     slices, cols = _slices(quotes, min_quotes)
+    if model == "essvi":
+        from workbench.vol.essvi import fit_essvi
+
+        fit = fit_essvi([{"T": s.T, "k": s.k, "iv_mid": s.mid, "iv_bid": s.bid, "iv_ask": s.ask} for s in slices])
+        for s, p in zip(slices, fit.svi_params(), strict=True):  # both in increasing T
+            s.params = p
+    elif model == "svi":
+        _fit_svi_passes(slices)
+    else:
+        raise ValueError(f"model {model!r}: expected 'svi' or 'essvi'")
+    smiles = []
+    for s in slices:
+        sl = s.rows
+        fit = s.params.iv(s.k)
+        q = {c: cols[c][sl] for c in ("strike", "right", "k", "bid", "ask")} | {
+            "iv_bid": s.bid, "iv_mid": s.mid, "iv_ask": s.ask, "fit_iv": fit, "inside": inside_band(fit, s.bid, s.ask)}
+        smiles.append(Smile(pd.Timestamp(cols["expiry"][sl.start]), s.T, float(cols["forward"][sl.start]),
+                            float(cols["discount"][sl.start]), s.params, q, k_bounds=s.k_range))
+    return smiles
+
+
+def _fit_svi_passes(slices: list[_Slice]) -> None:
     for i, s in enumerate(slices):  # forward pass
         start = None
         if i:
@@ -118,12 +145,3 @@ def fit_smiles(quotes, *, min_quotes: int = 5) -> list[Smile]:
         refit = s.fit(floor, s.params.as_array(), ceil)
         if not violates(refit.as_array(), GRID, floor, ceil):
             s.params = refit
-    smiles = []
-    for s in slices:
-        sl = s.rows
-        fit = s.params.iv(s.k)
-        q = {c: cols[c][sl] for c in ("strike", "right", "k", "bid", "ask")} | {
-            "iv_bid": s.bid, "iv_mid": s.mid, "iv_ask": s.ask, "fit_iv": fit, "inside": inside_band(fit, s.bid, s.ask)}
-        smiles.append(Smile(pd.Timestamp(cols["expiry"][sl.start]), s.T, float(cols["forward"][sl.start]),
-                            float(cols["discount"][sl.start]), s.params, q, k_bounds=s.k_range))
-    return smiles

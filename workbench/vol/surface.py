@@ -51,20 +51,21 @@ class VolSurface:
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
     def from_quotes(cls, quotes: pd.DataFrame, as_of_ns: int, *, symbol: str = "", forwards=None,
-                    min_quotes: int = 5) -> VolSurface:
-        """Fit every expiry of a :func:`prepare_chain` frame (its ``use`` rows); see :mod:`.fitting`."""
+                    min_quotes: int = 5, model: str = "svi") -> VolSurface:
+        """Fit every expiry of a :func:`prepare_chain` frame (its ``use`` rows) with ``model`` ``"svi"``
+        (raw SVI per expiry, the default) or ``"essvi"``; see :mod:`workbench.vol.fitting`."""
         t0 = time.perf_counter()
-        smiles = fit_smiles(quotes, min_quotes=min_quotes)
+        smiles = fit_smiles(quotes, min_quotes=min_quotes, model=model)
         surface = cls(smiles, as_of_ns, symbol, forwards, float("nan"), quotes)
         surface.fit_ms = (time.perf_counter() - t0) * 1e3
         return surface
 
     @classmethod
     def from_chain(cls, chain: pd.DataFrame, as_of_ns: int, *, symbol: str = "", spot=None, rate=None,
-                   min_T: float = 2.0 / 365.0) -> VolSurface:
+                   min_T: float = 2.0 / 365.0, model: str = "svi") -> VolSurface:
         """Prepare (forwards, IVs, OTM selection) and fit a raw chain frame."""
         quotes, forwards = prepare_chain(chain, as_of_ns, spot=spot, rate=rate, min_T=min_T)
-        return cls.from_quotes(quotes, as_of_ns, symbol=symbol, forwards=forwards)
+        return cls.from_quotes(quotes, as_of_ns, symbol=symbol, forwards=forwards, model=model)
 
     @classmethod
     def from_store(cls, store, symbol: str, as_of=None, **kw) -> VolSurface:
