@@ -70,9 +70,10 @@ class _Slice:
     def k_range(self) -> tuple[float, float]:
         return float(self.k[0]), float(self.k[-1])
 
-    def fit(self, floor=None, start=None, ceil=None) -> SviParams:
+    def fit(self, floor=None, start=None, ceil=None, mid_start=True) -> SviParams:
         return fit_svi(self.k, self.mid, self.T, self.wt, band=(self.bid, self.ask),
-                       floor_w_grid=None if floor is None else (GRID, floor), grid=GRID, start=start, ceil_w=ceil)
+                       floor_w_grid=None if floor is None else (GRID, floor), grid=GRID, start=start, ceil_w=ceil,
+                       mid_start=mid_start)
 
 
 _COLS = ("strike", "right", "k", "bid", "ask", "iv_bid", "iv_mid", "iv_ask", "T", "forward", "discount", "expiry")
@@ -142,6 +143,6 @@ def _fit_svi_passes(slices: list[_Slice]) -> None:
         if np.all(s.params.w(GRID) <= ceil * (1 + 1e-10)):
             continue
         floor = np.zeros_like(GRID) if s.floor is None else s.floor
-        refit = s.fit(floor, s.params.as_array(), ceil)
+        refit = s.fit(floor, s.params.as_array(), ceil, mid_start=False)
         if not violates(refit.as_array(), GRID, floor, ceil):
             s.params = refit

@@ -88,9 +88,10 @@ def fit_weights(iv_mid, iv_bid, iv_ask, T, floor: float = 0.002) -> np.ndarray:
 
 
 def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, start=None,
-            ceil_w=None) -> SviParams:
+            ceil_w=None, mid_start: bool = True) -> SviParams:
     """Fit one expiry; ``floor_w_grid`` = (grid, w_prev) enforces no calendar arbitrage vs the previous slice,
-    ``ceil_w`` (on the same grid, +inf where free) vs the next one; ``start`` is an extra starting point.
+    ``ceil_w`` (on the same grid, +inf where free) vs the next one; ``start`` is an extra starting point
+    (the only one with ``mid_start=False``: a refit of an existing fit under new constraints).
 
     ``weights`` are total-variance weights (:func:`fit_weights`: residuals read as vol error over the
     bid/ask half-width).  With ``band = (iv_bid, iv_ask)`` the loss is a dead zone -- zero inside each
@@ -126,8 +127,12 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
     # A few very tight quotes would otherwise dominate the starting fit: cap weights at 4x the median.
     cap = 4.0 * float(np.median(wt[two_sided]))
     mw = np.ascontiguousarray(np.where(two_sided, np.minimum(wt, cap), 0.0) / min(float(wt[two_sided].max()), cap))
-    a, b, rho, m, sig, _ = K.qe_fit(k, w, mw)
-    params = np.array([a, b, rho, m, sig])
+    if mid_start or start is None:
+        a, b, rho, m, sig, _ = K.qe_fit(k, w, mw)
+        params = np.array([a, b, rho, m, sig])
+    else:
+        params = np.asarray(start, float)
+        start = None
     if grid is None:
         grid = check_grid(k)
     if floor_w_grid is not None:
