@@ -65,16 +65,16 @@ def test_decision_sees_one_config_even_when_swapped_inside_its_evaluation(rk):
             }
         )
     ).with_version(2)
-    original = g.config.validators[0]
+    original = g._chain
     import threading
 
-    def swapping_validator(c):
+    def swapping_chain(*args):
         t = threading.Thread(target=g.swap_config, args=(v2,))
         t.start()
         t.join(0.05)  # blocked on the gate's lock: it cannot land mid-decision
-        original(c)
+        return original(*args)
 
-    g._active[0].validators = (swapping_validator,) + g._active[0].validators[1:]
+    g._chain = swapping_chain
     d = g.evaluate(rk.intent(seq=1))
     assert d.config_version == 0 and d.values["max_order_qty"] == 1000 and d.values["band_limit_bps"] == 50
     time.sleep(0.1)

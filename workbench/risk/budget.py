@@ -20,56 +20,37 @@ from collections import deque
 import pandas as pd
 
 from workbench.risk.config import CompiledConfig
+from workbench.risk.exposure import Book
+from workbench.risk.outcome import commit_record
+from workbench.risk.types import RiskDecision
 
 
 class SharedBudget:
-    def __init__(self, max_log: int = 200_000):
-        self.log: deque[tuple] = deque(maxlen=max_log)
-        self.peak: dict[str, float] = {}
+    """The budget's log and report. The check itself is the ``budget`` validator, compiled into the
+    chain (:mod:`workbench.risk.validators`), and each strategy's peak is kept in the book."""
+
+    def __init__(self, book: Book, max_log: int = 200_000):
+        self.book = book
+        # Approved decisions that moved a strategy's potential; their values rows carry the amounts.
+        self.log: deque[RiskDecision] = deque(maxlen=max_log)
         self.refused: dict[str, int] = {}
 
-    @staticmethod
-    def available(cfg: CompiledConfig, strategy: str, used: dict[str, list[float]], equity: float) -> float:
-        """Notional ``strategy`` may still add right now (``used``: strategy -> [potential, pnl])."""
-        total = cfg.spec.budget.total_pct * equity / 100.0
-        strategies = cfg.spec.strategies
-        me = strategies.get(strategy)
-        if me is None:
-            return 0.0
-        used_total = 0.0
-        reserved = 0.0
-        mine = 0.0
-        for sid, cell in used.items():
-            used_total += cell[0]
-            if sid == strategy:
-                mine = cell[0]
-        for sid, g in cfg.guaranteed:
-            if sid != strategy:
-                cell = used.get(sid)
-                gap = g * total / 100.0 - (cell[0] if cell is not None else 0.0)
-                if gap > 0.0:
-                    reserved += gap
-        own = me.quota_pct * total / 100.0 - mine
-        free = total - used_total - reserved
-        return own if own < free else free
-
-    def record(
-        self, ts: int, strategy: str, intent_id: str, delta: float, used_after: float, ok: bool, why: str
-    ) -> None:
-        self.log.append((ts, strategy, intent_id, delta, used_after, ok, why))
-        if ok:
-            if used_after > self.peak.get(strategy, 0.0):
-                self.peak[strategy] = used_after
-        else:
-            self.refused[strategy] = self.refused.get(strategy, 0) + 1
+    @property
+    def peak(self) -> dict[str, float]:
+        return self.book.strategy_peaks()
 
     def report(self, cfg: CompiledConfig, used: dict[str, list[float]], equity: float) -> BudgetReport:
+        rows = []
+        for d in self.log:
+            i = d.intent
+            _, _, delta, used_after = commit_record(d.raw_values)
+            rows.append((i.ts_event, i.strategy_id, i.intent_id, delta, used_after, True, i.tag or i.action))
         return BudgetReport(
             cfg,
             {s: c[0] for s, c in used.items()},
             equity,
-            list(self.log),
-            dict(self.peak),
+            rows,
+            self.peak,
             dict(self.refused),
         )
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from workbench.risk.validators import DEFAULT_ORDER, VALIDATORS
+from workbench.risk.outcome import layout_id
+from workbench.risk.validators import DEFAULT_ORDER, VALIDATORS, chain_code
 
 
 class ConfigError(ValueError):
@@ -274,6 +275,10 @@ class CompiledConfig:
         "bucket_max",
         "guaranteed",
         "_rates",
+        "global_window",
+        "chain",
+        "layout",
+        "outcomes",
     )
 
     def __init__(self, spec: RiskConfigSpec, text: str, version: int = 0):
@@ -284,7 +289,11 @@ class CompiledConfig:
         self._limits: dict[tuple[str, str], tuple[float, ...]] = {}
         self._rates: dict[str, tuple] = {}
         self.regimes = tuple((r, *_parse_anchor(r.start)) for r in spec.policy.regimes)
-        self.validators = tuple(VALIDATORS[n] for n in spec.validators)
+        self.validators = tuple(spec.validators)
+        self.chain = chain_code(spec.validators)
+        self.layout = layout_id(spec.validators, [r.name for r in spec.policy.regimes])
+        # result word -> (status, verdict, reasons, mode) of the chain, filled by the gate on first use
+        self.outcomes: dict[int, tuple] = {}
         m = spec.stormguard.multipliers
         self.multipliers = (m["NORMAL"], m["WARM"], m["STORM"], 0.0)  # indexed by StormState
         self.reduce_only = frozenset({"WARM": 1, "STORM": 2}[s] for s in spec.stormguard.reduce_only_states)
@@ -293,6 +302,8 @@ class CompiledConfig:
         self.guaranteed = tuple(
             sorted((s, v.guaranteed_pct) for s, v in spec.strategies.items() if v.guaranteed_pct > 0)
         )
+        g = spec.global_rate
+        self.global_window = (int(g.window_s * 1e9), g.soft_cap, g.warn_frac)
 
     def with_version(self, version: int) -> CompiledConfig:
         return CompiledConfig(self.spec, self.text, version)
@@ -324,19 +335,13 @@ class CompiledConfig:
         s = self.spec.strategies.get(strategy_id)
         return s.capital if s is not None and s.capital is not None else self.spec.equity
 
-    def rate_window(self, strategy_id: str) -> tuple:
-        """(window ns, cap, warn fraction) for the strategy, then the same for the global window."""
+    def rate_window(self, strategy_id: str) -> tuple[int, int, float]:
+        """(window ns, soft cap, warn fraction) of the strategy's rate window (``global_window``: the
+        same for the global one)."""
         got = self._rates.get(strategy_id)
         if got is None:
-            r, g = self.rate(strategy_id), self.spec.global_rate
-            got = self._rates[strategy_id] = (
-                int(r.window_s * 1e9),
-                r.soft_cap,
-                r.warn_frac,
-                int(g.window_s * 1e9),
-                g.soft_cap,
-                g.warn_frac,
-            )
+            r = self.rate(strategy_id)
+            got = self._rates[strategy_id] = (int(r.window_s * 1e9), r.soft_cap, r.warn_frac)
         return got
 
     def rate(self, strategy_id: str) -> RateSpec:

@@ -7,70 +7,82 @@ its *current* notional (the position) and its *potential* notional (worst case i
 the leg fills: ``max(|pos + open_buys|, |pos - open_sells|)``); totals per book, bucket, group and
 strategy are maintained by deltas so the gate reads them in O(1).
 
+The numbers live in two arrays (``F``, ``R``; :mod:`workbench.risk.layout`) that the compiled kernels
+update and the validator chain reads in one call; :class:`Leg` and :class:`Quote` are read-only views
+on them, and ``buckets``/``strategies``/``groups`` are built on demand. The book also holds the
+config numbers the chain needs (limits per leg, caps, rate windows), rewritten by :meth:`Book.configure`
+under the gate's lock when the config is swapped.
+
 Fills are applied exactly once: a fill id already seen is ignored, so a replayed partial fill cannot
 double a position.
 """
 
 from __future__ import annotations
 
+import msgspec
+import numpy as np
 import pandas as pd
 
+from workbench.risk import kernels
+from workbench.risk import layout as lay
 from workbench.risk.config import CompiledConfig
+from workbench.risk.layout import GLOBAL_RING, RING_HEAD, WIDTH
+from workbench.risk.report import ExposureReport
+
+_NAN = float("nan")
+
+
+def _field(col: int, doc: str = "") -> property:
+    return property(lambda self: self.book.F.item(self.row, col), doc=doc)
 
 
 class Leg:
-    __slots__ = (
-        "strategy",
-        "instrument",
-        "bucket",
-        "group",
-        "mult",
-        "pos",
-        "avg",
-        "realized",
-        "open_buy",
-        "open_sell",
-        "cur",
-        "pot",
-        "upnl",
-        "long",
-        "cells",
-    )
+    """One strategy in one instrument (a view on its row of the book)."""
 
-    def __init__(self, strategy: str, instrument: str, bucket: str, group: str, mult: float):
-        self.strategy, self.instrument, self.bucket, self.group, self.mult = (
-            strategy,
-            instrument,
-            bucket,
-            group,
-            mult,
-        )
-        self.pos = self.avg = self.realized = self.open_buy = self.open_sell = 0.0
-        self.cur = self.pot = self.upnl = 0.0
-        self.long = 0.0  # signed current notional, split into long/short totals
-        self.cells: tuple = ()  # (bucket [cur, pot], strategy [pot, pnl], group [pot] | None), see Book
+    __slots__ = ("book", "row", "strategy", "instrument", "bucket", "group")
+
+    def __init__(self, book: Book, row: int, strategy: str, instrument: str, bucket: str, group: str):
+        self.book, self.row = book, row
+        self.strategy, self.instrument, self.bucket, self.group = strategy, instrument, bucket, group
+
+    pos = _field(lay.L_POS)
+    avg = _field(lay.L_AVG)
+    realized = _field(lay.L_REAL)
+    open_buy = _field(lay.L_OB)
+    open_sell = _field(lay.L_OS)
+    cur = _field(lay.L_CUR, "current notional")
+    pot = _field(lay.L_POT, "potential notional")
+    upnl = _field(lay.L_UPNL)
+    long = _field(lay.L_LONG, "signed current notional")
+    mult = _field(lay.L_MULT, "the instrument multiplier when the leg was opened")
 
 
 class Quote:
-    __slots__ = ("bid", "ask", "mark", "ts", "legs")
+    """Top of book of one instrument (a view); ``legs`` are the legs its mark values."""
 
-    def __init__(self):
-        self.bid = self.ask = self.mark = 0.0
-        self.ts = 0
+    __slots__ = ("book", "row", "ts", "legs")
+
+    def __init__(self, book: Book, row: int):
+        self.book, self.row, self.ts = book, row, 0
         self.legs: list[Leg] = []
 
+    bid = _field(lay.Q_BID)
+    ask = _field(lay.Q_ASK)
+    mark = _field(lay.Q_MARK)
 
-class OpenOrder:
-    __slots__ = ("client_order_id", "intent_id", "strategy", "instrument", "sign", "remaining", "price", "ts")
 
-    def __init__(self, client_order_id, intent_id, strategy, instrument, sign, remaining, price, ts):
-        self.client_order_id, self.intent_id, self.strategy, self.instrument = (
-            client_order_id,
-            intent_id,
-            strategy,
-            instrument,
-        )
-        self.sign, self.remaining, self.price, self.ts = sign, remaining, price, ts
+class OpenOrder(msgspec.Struct, gc=False):
+    """A working order. (``gc=False``: only strings and numbers, and tens of thousands may be alive.)"""
+
+    client_order_id: str
+    intent_id: str
+    strategy: str
+    instrument: str
+    sign: int
+    remaining: float
+    price: float
+    ts: int
+    row: int  # the leg's row in the book
 
 
 class Book:
@@ -78,116 +90,193 @@ class Book:
 
     def __init__(self, equity: float):
         self.equity = equity
+        self.F = np.zeros((64, WIDTH))
+        self.R = np.zeros((GLOBAL_RING + 1, RING_HEAD + 1024), dtype=np.int64)
+        self.V = self.F[lay.VAL, : lay.NV]  # the values of the decision being made
+        self._rows = lay.VAL + 1
+        self._regimes = (0, 0)  # (first row, capacity) of the regime rows
         self.legs: dict[tuple[str, str], Leg] = {}
         self.quotes: dict[str, Quote] = {}
         self.orders: dict[str, OpenOrder] = {}
         self.fills_seen: set[str] = set()
-        self.gross_cur = self.gross_pot = self.long_cur = self.short_cur = 0.0
-        # Running totals live in small mutable cells shared with the legs, so an update is an index
-        # add instead of a dict lookup: bucket -> [current, potential], strategy -> [potential, pnl],
-        # group -> [potential].
-        self.buckets: dict[str, list[float]] = {}
-        self.strategies: dict[str, list[float]] = {}
-        self.groups: dict[str, list[float]] = {}
-        self.total_pnl = 0.0
+        # strategy -> instrument -> leg row: the gate's lookup, two string-keyed gets and no key tuple
+        self.rows: dict[str, dict[str, int]] = {}
+        self._buckets: dict[str, int] = {}
+        self._strategies: dict[str, int] = {}  # configured strategies get a row before their first leg
+        self._used: dict[str, int] = {}  # strategies with a leg, in the order of their first leg
+        self._groups: dict[str, int] = {}
+        self.rings: dict[str, int] = {}  # strategy -> its rate-window ring (a row of R)
 
-    # -- structure -----------------------------------------------------------------------------------
+    # -- rows ----------------------------------------------------------------------------------------
+    def _alloc(self) -> int:
+        r = self._rows
+        if r == len(self.F):
+            F = np.zeros((2 * r, WIDTH))
+            F[:r] = self.F
+            self.F, self.V = F, F[lay.VAL, : lay.NV]
+        self._rows = r + 1
+        return r
+
+    def _bucket(self, name: str, cfg: CompiledConfig) -> int:
+        r = self._buckets.get(name)
+        if r is None:
+            r = self._buckets[name] = self._alloc()
+            b = cfg.spec.exposure.buckets.get(name)
+            self.F[r, lay.B_MAX] = b.max_pct if b is not None else _NAN
+            self._relist(cfg)
+        return r
+
+    def _strategy(self, sid: str, cfg: CompiledConfig) -> int:
+        r = self._strategies.get(sid)
+        if r is None:
+            r = self._strategies[sid] = self._alloc()
+            self.R = np.vstack((self.R, np.zeros((1, self.R.shape[1]), dtype=np.int64)))
+            self.F[r, lay.S_RING] = self.rings[sid] = len(self.R) - 1
+            self._configure_strategy(r, sid, cfg)
+        return r
+
+    def _group(self, name: str, cfg: CompiledConfig) -> int:
+        r = self._groups.get(name)
+        if r is None:
+            r = self._groups[name] = self._alloc()
+            self.F[r, lay.G_MAX] = cfg.spec.exposure.group_max_pct.get(name, _NAN)
+        return r
+
     def quote(self, instrument: str) -> Quote:
         q = self.quotes.get(instrument)
         if q is None:
-            q = self.quotes[instrument] = Quote()
+            q = self.quotes[instrument] = Quote(self, self._alloc())
+            self.F[q.row, lay.Q_FIRST] = self.F[q.row, lay.Q_LAST] = -1
         return q
 
     def leg(self, strategy: str, instrument: str, cfg: CompiledConfig) -> Leg:
-        key = (strategy, instrument)
-        leg = self.legs.get(key)
-        if leg is None:
-            strat = cfg.spec.strategies.get(strategy)
-            ins = cfg.instrument(instrument)
-            leg = Leg(strategy, instrument, strat.bucket if strat else "", ins.group, ins.multiplier)
-            leg.cells = (
-                self.buckets.setdefault(leg.bucket, [0.0, 0.0]),
-                self.strategies.setdefault(strategy, [0.0, 0.0]),
-                self.groups.setdefault(leg.group, [0.0]) if leg.group else None,
-            )
-            self.legs[key] = leg
-            self.quote(instrument).legs.append(leg)
+        leg = self.legs.get((strategy, instrument))
+        if leg is not None:
+            return leg
+        strat = cfg.spec.strategies.get(strategy)
+        ins = cfg.instrument(instrument)
+        bucket = strat.bucket if strat else ""
+        b = self._bucket(bucket, cfg)
+        s = self._strategy(strategy, cfg)
+        if strategy not in self._used:
+            self._used[strategy] = s
+            self._set_list(lay.USED, self._used.values())
+        g = self._group(ins.group, cfg) if ins.group else -1
+        qt = self.quote(instrument)
+        r = self._alloc()
+        F = self.F
+        F[r, lay.L_MULT] = ins.multiplier
+        F[r, lay.L_QROW], F[r, lay.L_BROW], F[r, lay.L_SROW], F[r, lay.L_GROW] = qt.row, b, s, g
+        F[r, lay.L_NEXT] = -1
+        last = int(F[qt.row, lay.Q_LAST])  # append: a quote refreshes its legs in creation order
+        if last >= 0:
+            F[last, lay.L_NEXT] = r
+        else:
+            F[qt.row, lay.Q_FIRST] = r
+        F[qt.row, lay.Q_LAST] = r
+        self._configure_leg(r, strategy, instrument, cfg)
+        leg = self.legs[(strategy, instrument)] = Leg(self, r, strategy, instrument, bucket, ins.group)
+        self.rows.setdefault(strategy, {})[instrument] = r
+        qt.legs.append(leg)
         return leg
 
-    # -- incremental totals --------------------------------------------------------------------------
-    def refresh(self, leg: Leg) -> None:
-        # Runs on every approval and quote: conditional expressions instead of max()/abs() calls,
-        # which cost several times more per call on CPython 3.12.
-        mark = self.quotes[leg.instrument].mark
-        pos = leg.pos
-        k = mark * leg.mult
-        cur = (pos if pos >= 0.0 else -pos) * k
-        a = pos + leg.open_buy
-        b = pos - leg.open_sell
-        a = a if a >= 0.0 else -a
-        b = b if b >= 0.0 else -b
-        pot = (a if a > b else b) * k
-        signed = pos * k
-        upnl = (mark - leg.avg) * pos * leg.mult if pos else 0.0
-        d_cur = cur - leg.cur
-        d_pot = pot - leg.pot
-        d_upnl = upnl - leg.upnl
-        self.gross_cur += d_cur
-        self.gross_pot += d_pot
-        old = leg.long
-        if signed != old:
-            self.long_cur += (signed if signed > 0.0 else 0.0) - (old if old > 0.0 else 0.0)
-            self.short_cur += (-signed if signed < 0.0 else 0.0) - (-old if old < 0.0 else 0.0)
-        cell = leg.cells
-        cell[0][0] += d_cur
-        cell[0][1] += d_pot
-        cell[1][0] += d_pot
-        cell[1][1] += d_upnl
-        if cell[2] is not None:
-            cell[2][0] += d_pot
-        self.total_pnl += d_upnl
-        leg.cur, leg.pot, leg.long, leg.upnl = cur, pot, signed, upnl
+    # -- config numbers ------------------------------------------------------------------------------
+    def configure(self, cfg: CompiledConfig) -> None:
+        """Write ``cfg``'s numbers into the book (the caller holds the gate's lock: a decision sees the
+        old or the new numbers, never a mix)."""
+        sp = cfg.spec
+        self.equity = sp.equity
+        regimes = sp.policy.regimes
+        first, room = self._regimes
+        if len(regimes) > room:
+            first = self._alloc()
+            for _ in regimes[1:]:
+                self._alloc()  # consecutive rows: regime i is row first + i
+            self._regimes = (first, len(regimes))
+        F = self.F
+        F[0, lay.C_EQUITY] = sp.equity
+        F[0, lay.C_HARD_CAP] = sp.exposure.hard_cap_pct
+        F[0, lay.C_BUDGET_PCT] = sp.budget.total_pct
+        F[0, lay.C_CLIP] = 1.0 if sp.clip_to_limits else 0.0
+        F[0, lay.C_MULT : lay.C_MULT + 4] = cfg.multipliers
+        F[0, lay.C_RO_MASK] = sum(1 << s for s in cfg.reduce_only)
+        F[0, lay.C_GWIN], F[0, lay.C_GCAP], F[0, lay.C_GWARN] = cfg.global_window
+        F[0, lay.C_VORDER], F[0, lay.C_LAYOUT], F[0, lay.C_REG] = cfg.chain, cfg.layout, first
+        for i, r in enumerate(regimes):
+            F[first + i, lay.R_TOL] = r.tolerance_pct
+            F[first + i, lay.R_FLAGS] = int(r.allow_derisk) | int(r.hard) << 1
+        for sid in sp.strategies:
+            self._strategy(sid, cfg)
+        for sid, r in self._strategies.items():
+            self._configure_strategy(r, sid, cfg)
+        for name, r in self._buckets.items():
+            b = sp.exposure.buckets.get(name)
+            F[r, lay.B_MAX] = b.max_pct if b is not None else _NAN
+        for name, r in self._groups.items():
+            F[r, lay.G_MAX] = sp.exposure.group_max_pct.get(name, _NAN)
+        for (sid, iid), leg in self.legs.items():
+            self._configure_leg(leg.row, sid, iid, cfg)
+        self._relist(cfg)
 
-    def potential_after(self, leg: Leg, sign: int, qty: float, mark: float) -> float:
-        """The leg's potential notional if an extra order of ``sign * qty`` were working."""
-        ob = leg.open_buy + (qty if sign > 0 else 0.0)
-        os_ = leg.open_sell + (qty if sign < 0 else 0.0)
-        return max(abs(leg.pos + ob), abs(leg.pos - os_)) * mark * leg.mult
+    def _configure_strategy(self, r: int, sid: str, cfg: CompiledConfig) -> None:
+        s = cfg.spec.strategies.get(sid)
+        F = self.F
+        F[r, lay.S_QUOTA] = s.quota_pct if s is not None else _NAN
+        F[r, lay.S_GUAR] = s.guaranteed_pct if s is not None else 0.0
+        F[r, lay.S_RWIN], F[r, lay.S_RCAP], F[r, lay.S_RWARN] = cfg.rate_window(sid)
+
+    def _configure_leg(self, r: int, sid: str, iid: str, cfg: CompiledConfig) -> None:
+        ins = cfg.instrument(iid)
+        self.F[r, lay.L_LIM : lay.L_LIM + 5] = cfg.limits(sid, iid)
+        self.F[r, lay.L_IMULT], self.F[r, lay.L_LOT] = ins.multiplier, ins.lot
+
+    def _relist(self, cfg: CompiledConfig) -> None:
+        self._set_list(lay.BUCKETS, [self._buckets[b] for b, _ in cfg.bucket_max if b in self._buckets])
+        self._set_list(lay.GUARANTEED, [self._strategy(s, cfg) for s, _ in cfg.guaranteed])
+
+    def _set_list(self, row: int, rows) -> None:
+        rows = list(rows)
+        while len(rows) >= self.R.shape[1]:
+            self.grow_rings()
+        self.R[row, 0] = len(rows)
+        self.R[row, 1 : 1 + len(rows)] = rows
+
+    def grow_rings(self) -> None:
+        """Double the width of ``R`` (rings full or a list too long), keeping every ring's FIFO order."""
+        R = self.R
+        cap = R.shape[1] - RING_HEAD
+        new = np.zeros((len(R), RING_HEAD + 2 * cap), dtype=np.int64)
+        new[:GLOBAL_RING, : R.shape[1]] = R[:GLOBAL_RING]
+        for r in range(GLOBAL_RING, len(R)):
+            head, n = R[r, 0], R[r, 1]
+            new[r, 1] = n
+            new[r, RING_HEAD : RING_HEAD + n] = np.roll(R[r, RING_HEAD:], -head)[:n]
+        self.R = new
 
     # -- events --------------------------------------------------------------------------------------
     def set_mark(self, instrument: str, ts: int, bid: float, ask: float) -> Quote:
         q = self.quote(instrument)
-        q.bid, q.ask, q.ts, q.mark = bid, ask, ts, (bid + ask) * 0.5
-        for leg in q.legs:
-            self.refresh(leg)
+        q.ts = ts
+        kernels.set_mark(self.F, q.row, bid, ask)
         return q
 
     def add_order(
         self, leg: Leg, coid: str, intent_id: str, sign: int, qty: float, price: float, ts: int
     ) -> None:
-        self.orders[coid] = OpenOrder(coid, intent_id, leg.strategy, leg.instrument, sign, qty, price, ts)
-        if sign > 0:
-            leg.open_buy += qty
-        else:
-            leg.open_sell += qty
-        if self.quote(leg.instrument).mark == 0.0 and price > 0:
-            self.quote(leg.instrument).mark = price  # no quote yet: value the order at its own price
-        self.refresh(leg)
+        self.orders[coid] = OpenOrder(
+            coid, intent_id, leg.strategy, leg.instrument, sign, qty, price, ts, leg.row
+        )
+        kernels.move_open(self.F, leg.row, sign, qty, price)
 
     def change_order(self, coid: str, new_remaining: float, price: float | None = None) -> None:
         o = self.orders[coid]
-        leg = self.legs[(o.strategy, o.instrument)]
         delta = new_remaining - o.remaining
-        if o.sign > 0:
-            leg.open_buy += delta
-        else:
-            leg.open_sell += delta
         o.remaining = new_remaining
         if price is not None:
             o.price = price
         if new_remaining <= 0:
             del self.orders[coid]
-        self.refresh(leg)
+        kernels.move_open(self.F, o.row, o.sign, delta, 0.0)
 
     def close_order(self, coid: str) -> bool:
         if coid not in self.orders:
@@ -203,33 +292,43 @@ class Book:
         if coid is not None and coid in self.orders:
             o = self.orders[coid]
             self.change_order(coid, max(o.remaining - qty, 0.0))
-        q = sign * qty
-        pos = leg.pos
-        if pos == 0.0 or (pos > 0) == (q > 0):
-            leg.avg = (leg.avg * abs(pos) + px * qty) / (abs(pos) + qty)
-        else:
-            closing = min(qty, abs(pos))
-            realized = closing * (px - leg.avg) * (1.0 if pos > 0 else -1.0) * leg.mult
-            leg.realized += realized
-            leg.cells[1][1] += realized
-            self.total_pnl += realized
-            if abs(q) > abs(pos):
-                leg.avg = px
-        leg.pos = pos + q
-        if leg.pos == 0.0:
-            leg.avg = 0.0
-        qt = self.quote(leg.instrument)
-        if qt.mark == 0.0:
-            qt.mark = px
-        self.refresh(leg)
+        kernels.fill(self.F, leg.row, sign, qty, px)
         return True
 
+    # -- totals --------------------------------------------------------------------------------------
+    gross_cur = property(lambda self: self.F.item(lay.TOP, lay.T_GROSS_CUR))
+    gross_pot = property(lambda self: self.F.item(lay.TOP, lay.T_GROSS_POT))
+    long_cur = property(lambda self: self.F.item(lay.TOP, lay.T_LONG))
+    short_cur = property(lambda self: self.F.item(lay.TOP, lay.T_SHORT))
+    total_pnl = property(lambda self: self.F.item(lay.TOP, lay.T_PNL))
+
+    @property
+    def buckets(self) -> dict[str, list[float]]:
+        """bucket -> [current, potential] notional (a copy)."""
+        return {b: [self.F.item(r, lay.A_CUR), self.F.item(r, lay.A_POT)] for b, r in self._buckets.items()}
+
+    @property
+    def strategies(self) -> dict[str, list[float]]:
+        """strategy -> [potential notional, PnL] for strategies with a leg (a copy)."""
+        return {s: [self.F.item(r, lay.S_POT), self.F.item(r, lay.S_PNL)] for s, r in self._used.items()}
+
+    @property
+    def groups(self) -> dict[str, list[float]]:
+        """group -> [potential notional] (a copy)."""
+        return {g: [self.F.item(r, lay.G_POT)] for g, r in self._groups.items()}
+
     def strategy_pnl(self, strategy: str) -> float:
-        cell = self.strategies.get(strategy)
-        return cell[1] if cell is not None else 0.0
+        r = self._used.get(strategy)
+        return self.F.item(r, lay.S_PNL) if r is not None else 0.0
 
     def strategy_potential(self) -> dict[str, float]:
         return {s: c[0] for s, c in self.strategies.items()}
+
+    def strategy_peaks(self) -> dict[str, float]:
+        """The highest potential notional each strategy reached through an approval, in the order the
+        strategies first reached one."""
+        peaked = sorted((self.F.item(r, lay.S_PEAKED), s, r) for s, r in self._strategies.items())
+        return {s: self.F.item(r, lay.S_PEAK) for k, s, r in peaked if k > 0.0}
 
     # -- reporting -----------------------------------------------------------------------------------
     def snapshot(self, cfg: CompiledConfig, ts: int = 0) -> ExposureReport:
@@ -252,6 +351,7 @@ class Book:
                     "unrealized_pnl": leg.upnl,
                 }
             )
+        buckets = self.buckets
         return ExposureReport(
             ts,
             self.equity,
@@ -259,72 +359,9 @@ class Book:
             self.gross_pot,
             self.long_cur,
             self.short_cur,
-            {b: c[0] for b, c in self.buckets.items()},
-            {b: c[1] for b, c in self.buckets.items()},
+            {b: c[0] for b, c in buckets.items()},
+            {b: c[1] for b, c in buckets.items()},
             {g: c[0] for g, c in self.groups.items()},
             pd.DataFrame(rows),
             cfg,
         )
-
-
-class ExposureReport:
-    """A point-in-time exposure breakdown (``arch``-style: ``summary()``, ``to_frame()``, ``plot()``)."""
-
-    def __init__(
-        self,
-        ts,
-        equity,
-        gross_cur,
-        gross_pot,
-        long_cur,
-        short_cur,
-        bucket_cur,
-        bucket_pot,
-        group_pot,
-        legs: pd.DataFrame,
-        cfg: CompiledConfig,
-    ):
-        self.ts, self.equity = ts, equity
-        pct = 100.0 / equity
-        self.gross_exposure_pct = gross_cur * pct
-        self.potential_exposure_pct = gross_pot * pct
-        self.long_gross_pct = long_cur * pct
-        self.short_gross_pct = short_cur * pct
-        self.buckets = {
-            b: {
-                "current_pct": bucket_cur.get(b, 0.0) * pct,
-                "potential_pct": bucket_pot.get(b, 0.0) * pct,
-                "target_pct": spec.target_pct,
-                "max_pct": spec.max_pct,
-            }
-            for b, spec in cfg.spec.exposure.buckets.items()
-        }
-        self.group_exposure_pct = {g: v * pct for g, v in sorted(group_pot.items())}
-        self.legs = legs
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.legs.copy()
-
-    def summary(self) -> str:
-        lines = [
-            f"gross {self.gross_exposure_pct:.2f}% (long {self.long_gross_pct:.2f}% / short "
-            f"{self.short_gross_pct:.2f}%), potential {self.potential_exposure_pct:.2f}% of equity "
-            f"{self.equity:,.0f}"
-        ]
-        for b, v in self.buckets.items():
-            lines.append(
-                f"  {b:<8} current {v['current_pct']:.2f}% potential {v['potential_pct']:.2f}% "
-                f"target {v['target_pct']}% max {v['max_pct']}%"
-            )
-        return "\n".join(lines)
-
-    def plot(self):
-        import plotly.graph_objects as go
-
-        names = list(self.buckets)
-        fig = go.Figure()
-        fig.add_bar(name="current %", x=names, y=[self.buckets[b]["current_pct"] for b in names])
-        fig.add_bar(name="potential %", x=names, y=[self.buckets[b]["potential_pct"] for b in names])
-        fig.add_scatter(name="max %", x=names, y=[self.buckets[b]["max_pct"] for b in names], mode="markers")
-        fig.update_layout(title="Exposure by bucket (% equity)", barmode="group")
-        return fig

@@ -12,8 +12,9 @@ carry exchange time, and an intent older than the newest applied quote by more t
 
 Kill switch: the global HALT flag is checked first in :meth:`RiskGate.evaluate` under that lock, and
 activation sets it under the same lock, so no approval can be ordered after the activation point.
-The config is one immutable object captured once per decision; a swap replaces the reference, so a
-decision sees the old or the new config, never a mix.
+The config is one immutable object captured once per decision; a swap replaces the reference and
+rewrites the config numbers the compiled chain reads from the book (``Book.configure``), both under
+the lock, so a decision sees the old or the new config, never a mix.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from workbench.risk import layout as lay
 from workbench.risk.budget import SharedBudget
 from workbench.risk.config import CompiledConfig
-from workbench.risk.exposure import Book
+from workbench.risk.exposure import Book, OpenOrder
+from workbench.risk.feed import MarketEvents
 from workbench.risk.journal import Journal
+from workbench.risk.kernels import chain, count_rate, policy
 from workbench.risk.killswitch import OperatorActions
+from workbench.risk.layout import CODES
 from workbench.risk.metrics import RiskMetrics
-from workbench.risk.policy import RegimeClock, decide, derisk_intents, explain
+from workbench.risk.outcome import reasons_of
+from workbench.risk.policy import RegimeClock, derisk_intents, explain
 from workbench.risk.stormguard import BadTickFilter, StormGuard
 from workbench.risk.types import (
     Action,
@@ -38,26 +44,50 @@ from workbench.risk.types import (
     Reason,
     RiskDecision,
     RiskEvent,
-    Side,
     StormState,
     Verdict,
+    exact_decimal,
 )
-from workbench.risk.validators import Ctx, to_decimal_qty
+
+
+def entry(kernel):
+    """The compiled entry point of a single-signature kernel. Calling it skips numba's per-call type
+    dispatch, about 0.4 us with a dozen arguments, which is most of a decision's budget; the caller
+    guarantees the argument types (C-contiguous float64/int64 arrays, Python ints and floats). Under
+    ``NUMBA_DISABLE_JIT`` there is nothing compiled and the plain function is returned."""
+    overloads = getattr(kernel, "overloads", None)
+    if not overloads:
+        return getattr(kernel, "py_func", kernel)
+    return next(iter(overloads.values())).entry_point
+
 
 _APPROVE, _MODIFIED, _REJECT = Verdict.APPROVE, Verdict.APPROVE_MODIFIED, Verdict.REJECT
+_VERDICTS = (_APPROVE, _MODIFIED, _REJECT)
+_VCODE = {v: i for i, v in enumerate(_VERDICTS)}
+_MODES = tuple(PolicyMode)
+_MODIFY, _CANCEL = Action.MODIFY, Action.CANCEL
 _HALT = StormState.HALT
 _OK = (Reason.OK,)
-_DUP = (Reason.DUPLICATE_INTENT,)
+_ONE = {r: (r,) for r in Reason}  # shared reason tuples: no allocation (nor GC tracking) per decision
 # Events that must reach the journal at once, not at the next batch flush.
 _DURABLE = frozenset({"STORMGUARD", "CONFIG", "STRATEGY"})
+_CHAIN = entry(chain)
+_COUNT_RATE = entry(count_rate)
+_perf = time.perf_counter_ns
+# result-word bits and values slots as plain globals (a module attribute costs a lookup per use)
+_OUTCOME, _CLIPPED, _GROW, _BUDGET_MOVED = lay.OUTCOME, lay.CLIPPED, lay.GROW, lay.BUDGET_MOVED
 
 
-class RiskGate(OperatorActions):
+class RiskGate(OperatorActions, MarketEvents):
     """Owns the risk state and decides on intents. See the module docstring for the guarantees.
 
     ``listeners`` receive every :class:`RiskEvent`; ``cancel_handlers`` receive the approved CANCEL
     decisions a kill switch produces (the runner executes them). Both are called *after* the lock is
     released, so a handler may call back into the gate.
+
+    The per-decision path allocates no object the cyclic GC tracks (decisions, intents and open
+    orders are untracked structs, values are bytes, reason tuples are shared), so collections during
+    trading only see the few objects the market events create and stay in the microseconds.
     """
 
     def __init__(
@@ -71,16 +101,16 @@ class RiskGate(OperatorActions):
         self._lock = threading.RLock()
         self._active = (config, RegimeClock(config))
         self.book = Book(config.spec.equity)
+        self.book.configure(config)
         self.journal = journal
         self.metrics = metrics
         self.wall = wall_clock
         self.global_guard = StormGuard("GLOBAL")
         self.guards: dict[str, StormGuard] = {}
         self.filters: dict[str, BadTickFilter] = {}
-        self.budget = SharedBudget()
-        self._rate: dict[str, deque] = {}
-        self._grate: deque = deque()
-        self._decided: dict[str, RiskDecision] = {}
+        self.budget = SharedBudget(self.book)
+        # intent id -> (first decision_seq << 2 | verdict): one int per intent, nothing for the GC.
+        self._decided: dict[str, int] = {}
         self._enabled: dict[str, bool] = {}
         self._seq = 0
         self._sys_seq = 0
@@ -91,7 +121,7 @@ class RiskGate(OperatorActions):
         self.listeners: list[Callable[[RiskEvent], None]] = []
         self.cancel_handlers: list[Callable[[list[RiskDecision]], None]] = []
         self._pending: list = []
-        self._ctx = Ctx()
+        self._chain = _CHAIN  # the compiled validator chain (an attribute so a test can wrap it)
 
     # -- configuration -------------------------------------------------------------------------------
     @property
@@ -103,7 +133,7 @@ class RiskGate(OperatorActions):
         with self._lock:
             old = self._active[0]
             self._active = (config, RegimeClock(config))
-            self.book.equity = config.spec.equity
+            self.book.configure(config)
             self._emit(
                 "CONFIG",
                 "GLOBAL",
@@ -117,11 +147,11 @@ class RiskGate(OperatorActions):
 
     # -- decisions -----------------------------------------------------------------------------------
     def evaluate(self, intent: OrderIntent) -> RiskDecision:
-        t0 = time.perf_counter_ns()
+        t0 = _perf()
         with self._lock:
             d = self._evaluate(intent)
         if self.metrics is not None:
-            self.metrics.observe(d.verdict, d.reasons, time.perf_counter_ns() - t0)
+            self.metrics.observe(d.verdict, d.reasons, _perf() - t0)
         if self._pending:
             self._dispatch()
         j = self.journal
@@ -130,58 +160,41 @@ class RiskGate(OperatorActions):
         return d
 
     def _decision(self, intent, cfg, verdict, reasons, values, changes, qty, storm, mode) -> RiskDecision:
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         d = RiskDecision(
-            intent=intent,
-            verdict=verdict,
-            reasons=reasons,
-            values=values,
-            changes=changes,
-            approved_qty=qty,
-            config_version=cfg.version,
-            storm_state=storm,
-            policy_mode=mode,
-            decision_seq=self._seq,
-            wall_ns=self.wall(),
+            intent, verdict, reasons, values, changes, qty, cfg.version, storm, mode, seq, self.wall()
         )
-        # The first decision is the one duplicates cite; ints and a str only, so the GC never scans it.
-        self._decided.setdefault(intent.intent_id, (d.decision_seq, verdict))
+        self._decided.setdefault(intent.intent_id, seq << 2 | _VCODE[verdict])  # duplicates cite the first
         if self.journal is not None:
             self.journal.decision(d)
         return d
 
     def _reject(self, intent, cfg, reason: Reason, storm, values: dict | None = None) -> RiskDecision:
-        return self._decision(intent, cfg, _REJECT, (reason,), values or {}, {}, None, storm, self.mode)
+        return self._decision(intent, cfg, _REJECT, _ONE[reason], values or {}, {}, None, storm, self.mode)
 
     def _evaluate(self, intent: OrderIntent) -> RiskDecision:
         cfg, clock = self._active
         sid = intent.strategy_id
+        gstate = self.global_guard.state
         guard = self.guards.get(sid)
-        storm = max(self.global_guard.state, guard.state) if guard is not None else self.global_guard.state
+        storm = gstate if guard is None or gstate >= guard.state else guard.state
         first = self._decided.get(intent.intent_id)
         if first is not None:
-            return self._decision(
-                intent,
-                cfg,
-                _REJECT,
-                _DUP,
-                {"first_decision_seq": first[0], "first_verdict": first[1]},
-                {},
-                None,
-                storm,
-                self.mode,
-            )
+            values = {"first_decision_seq": first >> 2, "first_verdict": _VERDICTS[first & 3]}
+            return self._reject(intent, cfg, Reason.DUPLICATE_INTENT, storm, values)
         action = intent.action
-        if action is Action.CANCEL:
-            o = self.book.orders.get(intent.target_id or "")
+        book = self.book
+        if action is _CANCEL:
+            o = book.orders.get(intent.target_id or "")
             if o is None or o.strategy != sid:
-                return self._reject(intent, cfg, Reason.UNKNOWN_ORDER, storm, {})
-            self._count_rate(cfg, sid, intent.ts_event)
+                return self._reject(intent, cfg, Reason.UNKNOWN_ORDER, storm)
+            if _COUNT_RATE(book.R, book.rings[sid], intent.ts_event):
+                book.grow_rings()
             return self._decision(
-                intent, cfg, _APPROVE, (Reason.CANCEL_ALLOWED,), {}, {}, intent.qty, storm, self.mode
+                intent, cfg, _APPROVE, _ONE[Reason.CANCEL_ALLOWED], {}, {}, intent.qty, storm, self.mode
             )
 
-        if self.global_guard.state is _HALT:
+        if gstate is _HALT:
             return self._reject(
                 intent, cfg, Reason.KILL_SWITCH, storm, {"halt_reason": self.global_guard.halt_reason}
             )
@@ -196,8 +209,8 @@ class RiskGate(OperatorActions):
             )
         if not self._enabled.get(sid, strat.enabled):
             return self._reject(intent, cfg, Reason.STRATEGY_DISABLED, storm)
-        q = intent.qty_f
-        if not q > 0.0 or intent.px_f <= 0.0:
+        q, px = intent.qty_f, intent.px_f
+        if not q > 0.0 or px <= 0.0:
             return self._reject(
                 intent,
                 cfg,
@@ -210,207 +223,96 @@ class RiskGate(OperatorActions):
             return self._reject(
                 intent, cfg, Reason.STALE_INTENT, storm, {"intent_ts": ts, "market_ts": self._market_ts}
             )
-        quote = self.book.quotes.get(intent.instrument_id)
-        if quote is None or quote.bid <= 0.0:
-            return self._reject(intent, cfg, Reason.NO_MARKET_DATA, storm)
-        book = self.book
-        leg = book.leg(sid, intent.instrument_id, cfg)
-        base_buy, base_sell = leg.open_buy, leg.open_sell
+        legs = book.rows.get(sid)
+        row = legs.get(intent.instrument_id) if legs is not None else None
         target = None
-        if action is Action.MODIFY:
-            target = book.orders.get(intent.target_id or "")
-            if target is None or target.strategy != sid or target.sign != intent.sign:
-                return self._reject(intent, cfg, Reason.UNKNOWN_ORDER, storm)
-            if target.sign > 0:
-                base_buy -= target.remaining
+        if row is None or action is _MODIFY:  # the compiled chain checks the quote of an existing leg
+            quote = book.quotes.get(intent.instrument_id)
+            if quote is None or quote.bid <= 0.0:
+                return self._reject(intent, cfg, Reason.NO_MARKET_DATA, storm)
+            row = book.leg(sid, intent.instrument_id, cfg).row
+            if action is _MODIFY:
+                target = book.orders.get(intent.target_id or "")
+                if target is None or target.strategy != sid or target.sign != intent.sign:
+                    return self._reject(intent, cfg, Reason.UNKNOWN_ORDER, storm)
+        rem = target.remaining if target is not None else -1.0
+        res = self._chain(
+            book.F, book.R, row, q, px, intent.sign, ts, intent.reduce_only, storm, clock.index(ts), rem
+        )
+        if res & _GROW:  # before anything that could raise: the next push must find room
+            book.grow_rings()
+        out = cfg.outcomes.get(res & _OUTCOME) or self._outcome(cfg, res)
+        status, verdict, reasons, mode = out
+        if status:
+            return self._early_reject(intent, cfg, status, storm)
+        V = book.V
+        if mode is not self.mode:  # explained with the totals the table saw, before the commit
+            code = (res >> lay.CODE_SHIFT) & 7
+            self._policy_changed(cfg, clock, ts, mode, code, V.item(lay.X_GROSS_CUR), V.item(lay.X_GROSS_POT))
+        changes = {}
+        qty = None if verdict is _REJECT else intent.qty
+        if res & _CLIPPED:
+            q = V.item(lay.X_Q)
+            changes = {"qty": [str(intent.qty), repr(q)]}
+            if qty is not None:
+                qty = exact_decimal(q, cfg.instrument(intent.instrument_id).lot)  # the lot grid
+        d = self._decision(intent, cfg, verdict, reasons, V.tobytes(), changes, qty, storm, mode)
+        if verdict is not _REJECT:  # the chain committed the numbers; here the order book and logs
+            if px != px:
+                px = V.item(lay.X_PX)
+            if target is None:
+                coid = intent.client_order_id
+                book.orders[coid] = OpenOrder(
+                    coid, intent.intent_id, sid, intent.instrument_id, intent.sign, q, px, ts, row
+                )
             else:
-                base_sell -= target.remaining
-        sign = intent.sign
-        pos = leg.pos
-        working_reduce = base_sell if pos > 0 else base_buy
-        reducing = (pos * sign < 0) and q <= abs(pos) - working_reduce + 1e-9
-        if intent.reduce_only and not reducing:
+                target.remaining, target.price = q, px
+            if res & _BUDGET_MOVED:
+                self.budget.log.append(d)
+        return d
+
+    def _outcome(self, cfg: CompiledConfig, res: int) -> tuple:
+        """(status, verdict, reasons, mode) of a chain result word, cached per config."""
+        bits = res & lay.OUTCOME
+        if bits & lay.REJECTS:
+            verdict = _REJECT
+        else:
+            verdict = _MODIFIED if bits & lay.CLIPPED else _APPROVE
+        reasons = reasons_of(cfg.validators, bits) or _OK
+        mode = _MODES[(bits >> lay.MODE_SHIFT) & 3]
+        out = cfg.outcomes[bits] = ((bits >> lay.STATUS_SHIFT) & 3, verdict, reasons, mode)
+        return out
+
+    def _early_reject(self, intent, cfg, status: int, storm) -> RiskDecision:
+        if status == lay.ST_NO_MARKET_DATA:
+            return self._reject(intent, cfg, Reason.NO_MARKET_DATA, storm)
+        if status == lay.ST_REDUCE_ONLY:
             return self._reject(
                 intent, cfg, Reason.INVALID_INTENT, storm, {"reduce_only": "would not reduce the position"}
             )
-        if storm in cfg.reduce_only and not reducing:
-            return self._reject(intent, cfg, Reason.STORM_REDUCE_ONLY, storm, {"storm": storm.name})
-        regime = clock.regime(ts)
-        mode = self._policy(cfg, regime, ts)
-        ins = cfg.instrument(intent.instrument_id)
-        c = self._ctx  # one scratch object per gate: evaluations are serialized by the lock
-        c.cfg, c.book, c.gate, c.intent, c.leg, c.quote = cfg, book, self, intent, leg, quote
-        c.sign, c.q, c.q0, c.mark, c.imult, c.lot = sign, q, q, quote.mark, ins.multiplier, ins.lot
-        px = intent.px_f
-        c.px = px if px == px else (quote.ask if sign > 0 else quote.bid)  # NaN: market order at the touch
-        c.lim, c.mult, c.reducing = cfg.limits(sid, intent.instrument_id), cfg.multipliers[storm], reducing
-        c.base_buy, c.base_sell, c.pot_after = base_buy, base_sell, None
-        c.values = {"storm_multiplier": c.mult, "regime": regime.name, "reducing": reducing}
-        c.changes, c.rejects, c.warns = {}, [], []
-        c.ts, c.regime, c.mode, c.clip = ts, regime, mode, cfg.spec.clip_to_limits
-        for check in cfg.validators:
-            check(c)
-        c.gate = c.book = c.leg = c.quote = None  # the scratch object must not keep a gate alive (cycle)
-        if c.rejects:
-            return self._decision(
-                intent, cfg, _REJECT, tuple(dict.fromkeys(c.rejects)), c.values, c.changes, None, storm, mode
-            )
-        verdict = _MODIFIED if c.changes else _APPROVE
-        qty = intent.qty if not c.changes else to_decimal_qty(c.q, ins.lot)
-        reasons = tuple(c.warns) if c.warns else _OK
-        d = self._decision(intent, cfg, verdict, reasons, c.values, c.changes, qty, storm, mode)
-        # Commit: the approved order now counts toward rate, exposure and budget.
-        self._count_rate(cfg, sid, ts)
-        before = leg.pot
-        if target is None:
-            book.add_order(leg, intent.client_order_id, intent.intent_id, sign, c.q, c.px, ts)
-        else:
-            book.change_order(target.client_order_id, c.q, c.px)
-        if leg.pot != before:
-            self.budget.record(
-                ts, sid, intent.intent_id, leg.pot - before, leg.cells[1][0], True, intent.tag or action
-            )
-        return d
+        return self._reject(intent, cfg, Reason.STORM_REDUCE_ONLY, storm, {"storm": storm.name})
 
-    def _policy(self, cfg: CompiledConfig, regime, ts: int) -> PolicyMode:
+    def _policy(self, cfg: CompiledConfig, clock: RegimeClock, ts: int) -> PolicyMode:
         b = self.book
-        eq = cfg.spec.equity
-        mode, code = decide(cfg, regime, eq, b.gross_cur, b.gross_pot, b.buckets)
-        if mode is not self.mode:
-            self._emit(
-                "POLICY",
-                "GLOBAL",
-                self.mode.name,
-                mode.name,
-                explain(code, cfg, regime, eq, b.gross_cur, b.gross_pot),
-                ts,
-            )
-            self.mode = mode
-            if self.metrics is not None:
-                self.metrics.policy_mode = int(mode)
-        return mode
+        mode, code = policy(b.F, b.R, clock.index(ts))
+        if _MODES[mode] is not self.mode:
+            self._policy_changed(cfg, clock, ts, _MODES[mode], code, b.gross_cur, b.gross_pot)
+        return self.mode
 
-    # -- rate windows (exchange time) ----------------------------------------------------------------
-    def _rate_counts(self, cfg: CompiledConfig, sid: str, ts: int):
-        win_ns, cap, warn, gwin_ns, gcap, gwarn = cfg.rate_window(sid)
-        w = self._rate.get(sid)
-        if w is None:
-            w = self._rate[sid] = deque()
-        lo = ts - win_ns
-        while w and w[0] <= lo:
-            w.popleft()
-        glo = ts - gwin_ns
-        gw = self._grate
-        while gw and gw[0] <= glo:
-            gw.popleft()
-        return len(w), cap, len(gw), gcap, warn, gwarn
-
-    def _count_rate(self, cfg: CompiledConfig, sid: str, ts: int) -> None:
-        w = self._rate.get(sid)
-        if w is None:
-            w = self._rate[sid] = deque()
-        w.append(ts)
-        self._grate.append(ts)
-
-    # -- market and execution events -----------------------------------------------------------------
-    def on_quote(self, instrument_id: str, ts: int, bid: float, ask: float) -> bool:
-        """Apply a top-of-book update; returns False if the bad-tick filter held it back."""
-        with self._lock:
-            cfg = self._active[0]
-            f = self.filters.get(instrument_id)
-            if f is None:
-                f = self.filters[instrument_id] = BadTickFilter()
-            raw = (ts, bid, ask)
-            if f.last_raw == raw:  # the same tick delivered twice (two subscribers) counts once
-                return f.last_ok
-            f.last_raw = raw
-            if not f.accept(ts, bid, ask, cfg.spec.stormguard.bad_tick):
-                if f.pend_count == 1:
-                    self._emit(
-                        "BAD_TICK",
-                        instrument_id,
-                        f"{f.last_mid}",
-                        f"{(bid + ask) / 2}",
-                        "held for confirmation",
-                        ts,
-                    )
-                ok = False
-            else:
-                if ts > self._market_ts:
-                    self._market_ts = ts
-                q = self.book.set_mark(instrument_id, ts, bid, ask)
-                self._update_guards(cfg, {leg.strategy for leg in q.legs}, ts)
-                ok = True
-            f.last_ok = ok
-        self._dispatch()
-        return ok
-
-    def on_fill(
-        self,
-        fill_id: str,
-        client_order_id: str | None,
-        ts: int,
-        qty: float,
-        price: float,
-        *,
-        strategy_id: str | None = None,
-        instrument_id: str | None = None,
-        side: Side | None = None,
-    ) -> bool:
-        """Apply a (partial) fill exactly once (dedupe on ``fill_id``); False if already applied."""
-        with self._lock:
-            cfg = self._active[0]
-            if fill_id in self.book.fills_seen:
-                return False
-            o = self.book.orders.get(client_order_id or "")
-            sid = o.strategy if o else strategy_id
-            iid = o.instrument if o else instrument_id
-            sign = o.sign if o else (1 if Side(side) is Side.BUY else -1)
-            if sid is None or iid is None:
-                raise ValueError(
-                    f"fill {fill_id}: unknown order {client_order_id!r} needs strategy_id and instrument_id"
-                )
-            leg = self.book.leg(sid, iid, cfg)
-            applied = self.book.apply_fill(fill_id, leg, sign, float(qty), float(price), client_order_id)
-            if applied:
-                if self.journal is not None:
-                    self.journal.fill(
-                        fill_id, client_order_id, sid, iid, "BUY" if sign > 0 else "SELL", qty, price, ts
-                    )
-                self._update_guards(cfg, {sid}, ts)
-        self._dispatch()
-        return applied
-
-    def on_order_closed(self, client_order_id: str) -> bool:
-        """A working order ended without (further) fills: canceled, expired, rejected or denied."""
-        with self._lock:
-            return self.book.close_order(client_order_id)
-
-    def book_sync(self, client_order_id: str, leaves_qty: float) -> None:
-        """Align a working order's remaining size with the venue's view (after an update or a modify
-        reject), so exposure never drifts from what is really working."""
-        with self._lock:
-            if client_order_id in self.book.orders:
-                self.book.change_order(client_order_id, leaves_qty)
-
-    def _update_guards(self, cfg: CompiledConfig, strategies, ts: int) -> None:
-        spec = cfg.spec.stormguard
-        for sid in sorted(strategies):
-            g = self.guards.get(sid)
-            if g is None:
-                g = self.guards[sid] = StormGuard(sid)
-            self._transition(g, g.update(self.book.strategy_pnl(sid), cfg.capital(sid), spec), ts, "drawdown")
-        g = self.global_guard
-        self._transition(g, g.update(self.book.total_pnl, cfg.spec.equity, spec), ts, "drawdown")
+    def _policy_changed(self, cfg, clock, ts: int, mode: PolicyMode, code: int, gross_cur, gross_pot) -> None:
+        why = explain(CODES[code], cfg, clock.regime(ts), cfg.spec.equity, gross_cur, gross_pot)
+        self._emit("POLICY", "GLOBAL", self.mode.name, mode.name, why, ts)
+        self.mode = mode
+        if self.metrics is not None:
+            self.metrics.policy_mode = int(mode)
 
     def derisk(self, ts: int) -> list[OrderIntent]:
         """The playbook intents for the policy mode at ``ts`` (not yet decided: submit them through the
         owning strategy so they pass :meth:`evaluate` like any other order)."""
         with self._lock:
             cfg, clock = self._active
-            regime = clock.regime(ts)
-            mode = self._policy(cfg, regime, ts)
-            intents = derisk_intents(mode, cfg, self.book, regime, ts, self._sys_seq + 1)
+            mode = self._policy(cfg, clock, ts)
+            intents = derisk_intents(mode, cfg, self.book, clock.regime(ts), ts, self._sys_seq + 1)
             self._sys_seq += len(intents)
         self._dispatch()
         return intents

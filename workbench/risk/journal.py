@@ -20,6 +20,7 @@ import msgspec
 import pandas as pd
 import pyarrow as pa
 
+from workbench.risk.outcome import decode_rows
 from workbench.risk.schema import ensure_schema
 from workbench.risk.types import RiskDecision, RiskEvent
 
@@ -139,7 +140,7 @@ class Journal:
             "tag": [i.tag for i in intents],
             "verdict": [str(d.verdict) for d in ds],
             "reasons": [[str(r) for r in d.reasons] for d in ds],
-            "validator_values": [_json(d.values) for d in ds],
+            "validator_values": [_json(v) for v in decode_rows([d.raw_values for d in ds])],
             "changes": [_json(d.changes) for d in ds],
             "config_version": [d.config_version for d in ds],
             "storm_state": [d.storm_state.name for d in ds],

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from workbench.risk.types import Verdict
+
 LATENCY_BUCKETS_S = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2)
 
 
@@ -22,7 +24,9 @@ class RiskMetrics(Collector):
 
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.decisions: dict[tuple[str, str], int] = {}
+        # verdict -> reasons tuple -> count: the gate's reason tuples are shared objects, so counting
+        # one is a dict increment, not one per reason with a fresh key tuple.
+        self._by: dict[str, dict[tuple, int]] = {v: {} for v in Verdict}
         self.storm: dict[str, int] = {"GLOBAL": 0}
         self.policy_mode = 0
         self._bounds_ns = [int(b * 1e9) for b in LATENCY_BUCKETS_S]
@@ -31,12 +35,20 @@ class RiskMetrics(Collector):
         self.registry.register(self)
 
     def observe(self, verdict: str, reasons: tuple[str, ...], latency_ns: int) -> None:
-        d = self.decisions
-        for r in reasons:
-            key = (verdict, r)
-            d[key] = d.get(key, 0) + 1
+        by = self._by[verdict]
+        by[reasons] = by.get(reasons, 0) + 1
         self._counts[bisect_left(self._bounds_ns, latency_ns)] += 1
         self._sum_ns += latency_ns
+
+    @property
+    def decisions(self) -> dict[tuple[str, str], int]:
+        """(verdict, reason) -> decisions counted."""
+        out: dict[tuple[str, str], int] = {}
+        for verdict, by in self._by.items():
+            for reasons, n in by.items():
+                for r in reasons:
+                    out[(verdict, r)] = out.get((verdict, r), 0) + n
+        return out
 
     def collect(self):
         c = CounterMetricFamily("risk_decisions", "Risk gate decisions", labels=["decision", "reason"])

@@ -25,10 +25,13 @@ from __future__ import annotations
 import math
 
 import exchange_calendars as xcals
+import numpy as np
 import pandas as pd
 
 from workbench.risk.config import CompiledConfig, RegimeSpec
 from workbench.risk.exposure import Book, Leg
+from workbench.risk.kernels import decide_core
+from workbench.risk.layout import BUCKETS, CODES
 from workbench.risk.types import OrderIntent, PolicyMode, Side, exact_decimal
 
 _CALENDARS: dict[str, xcals.ExchangeCalendar] = {}
@@ -50,11 +53,12 @@ class RegimeClock:
     def __init__(self, cfg: CompiledConfig):
         self.cfg = cfg
         self.cal = _calendar(cfg.spec.policy.calendar)
-        self._outside = next(r for r in cfg.spec.policy.regimes if r.name == cfg.spec.policy.outside_session)
+        self.specs = cfg.spec.policy.regimes
+        self._outside = next(i for i, r in enumerate(self.specs) if r.name == cfg.spec.policy.outside_session)
         self._win = (0, -1)
-        self._bounds: list[tuple[int, RegimeSpec]] = []
+        self._bounds: list[tuple[int, int]] = []  # (start ns, regime index)
         self._open = self._close = 0
-        self._lo, self._hi, self._cached = 0, -1, None  # the last regime interval [lo, hi)
+        self._lo, self._hi, self._cached = 0, -1, 0  # the last regime interval [lo, hi) and its index
 
     def _load(self, ts: int) -> None:
         local = pd.Timestamp(ts, tz="UTC").tz_convert(self.cal.tz)
@@ -75,13 +79,18 @@ class RegimeClock:
         self._bounds = []
         if self._open:
             bounds = []
-            for spec, anchor, minutes in self.cfg.regimes:
+            for i, (_, anchor, minutes) in enumerate(self.cfg.regimes):
                 base = self._open if anchor == "open" else self._close
-                bounds.append((base + int(minutes * 60e9), spec))
+                bounds.append((base + int(minutes * 60e9), i))
             self._bounds = sorted(bounds, key=lambda b: b[0])
 
     def regime(self, ts: int) -> RegimeSpec:
-        """The regime in force at exchange time ``ts``; O(1) while ``ts`` stays in the last interval."""
+        """The regime in force at exchange time ``ts``."""
+        return self.specs[self.index(ts)]
+
+    def index(self, ts: int) -> int:
+        """Position in the config's regime list of the regime at ``ts``; O(1) while ``ts`` stays in the
+        last interval."""
         if self._lo <= ts < self._hi:
             return self._cached
         if not self._win[0] <= ts < self._win[1]:
@@ -89,9 +98,9 @@ class RegimeClock:
         lo, hi = self._win
         current = self._outside
         if self._bounds and self._open <= ts < self._close:
-            for start, spec in self._bounds:
+            for start, i in self._bounds:
                 if ts >= start:
-                    current, lo = spec, start
+                    current, lo = i, start
                 else:
                     hi = start
                     break
@@ -106,7 +115,7 @@ class RegimeClock:
 
     def minutes_to_close(self, ts: int) -> float:
         """Minutes to the session close (NaN outside a session)."""
-        self.regime(ts)
+        self.index(ts)
         return (self._close - ts) / 60e9 if self._bounds and self._open <= ts < self._close else math.nan
 
 
@@ -118,30 +127,25 @@ def decide(
     gross_pot: float,
     buckets: dict[str, list[float]],
 ) -> tuple[PolicyMode, str]:
-    """The decision table (see module docstring) on notionals; returns (mode, row code). Pure and cheap:
-    it runs on every decision, so the human-readable text is built by :func:`explain` only on a change."""
-    k = equity / 100.0
-    cap = cfg.spec.exposure.hard_cap_pct * k
-    tol = regime.tolerance_pct * k
-    if gross_cur > cap:
-        return PolicyMode.HARD_DERISK, "HARD_CAP"
-    allow = regime.allow_derisk
-    if allow and gross_cur >= tol:
-        return (PolicyMode.HARD_DERISK if regime.hard else PolicyMode.SOFT_DERISK), "TOLERANCE"
-    if allow:
-        for b, mx in cfg.bucket_max:
-            cell = buckets.get(b)
-            if cell is not None and cell[0] > mx * k:
-                return PolicyMode.SOFT_DERISK, "BUCKET_MAX"
-    if gross_pot > cap or gross_pot >= tol:
-        return PolicyMode.THROTTLE_NEW_ORDERS, "POTENTIAL"
-    for b, mx in cfg.bucket_max:
-        cell = buckets.get(b)
-        if cell is not None and cell[1] > mx * k:
-            return PolicyMode.THROTTLE_NEW_ORDERS, "BUCKET_POTENTIAL"
-    if gross_cur >= tol:
-        return PolicyMode.THROTTLE_NEW_ORDERS, "TOLERANCE_NO_DERISK"
-    return PolicyMode.NORMAL, "WITHIN"
+    """The decision table (see module docstring) on notionals; returns (mode, row code). The gate runs
+    the same compiled table on its book inside every decision; the human-readable text is built by
+    :func:`explain` only on a change."""
+    cells = [(*buckets[b][:2], mx) for b, mx in cfg.bucket_max if b in buckets]
+    table = np.array(cells, dtype=np.float64).reshape(len(cells), 3)
+    rows = np.zeros((BUCKETS + 1, len(cells) + 1), dtype=np.int64)  # the kernel's row list layout
+    rows[BUCKETS] = [len(cells), *range(len(cells))]
+    flags = int(regime.allow_derisk) | int(regime.hard) << 1
+    mode, code = decide_core(
+        equity / 100.0,
+        cfg.spec.exposure.hard_cap_pct,
+        regime.tolerance_pct,
+        flags,
+        gross_cur,
+        gross_pot,
+        table,
+        rows,
+    )
+    return PolicyMode(mode), CODES[code]
 
 
 def explain(

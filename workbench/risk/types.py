@@ -187,14 +187,19 @@ def exact_decimal(x: float, step: float) -> Decimal:
     return d.quantize(Decimal(1)) if d == d.to_integral_value() else d.normalize()
 
 
-class RiskDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class RiskDecision(msgspec.Struct, frozen=True, gc=False):
     """The gate's answer. ``changes`` lists what an APPROVE_MODIFIED altered, e.g.
-    ``{"qty": ["500", "200"]}``; ``values`` holds the number each validator compared and its limit."""
+    ``{"qty": ["500", "200"]}``; ``values`` holds the number each validator compared and its limit.
+
+    A decision that reached the validators stores its values as the compiled chain's raw row (bytes,
+    one copy, no Python float per value) and :attr:`values` builds the dict when read; the early
+    rejects store their small dict as is.
+    """
 
     intent: OrderIntent
     verdict: Verdict
     reasons: tuple[str, ...]
-    values: dict
+    raw_values: dict | bytes
     changes: dict
     approved_qty: Decimal | None
     config_version: int
@@ -202,6 +207,16 @@ class RiskDecision(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     policy_mode: PolicyMode
     decision_seq: int
     wall_ns: int
+
+    @property
+    def values(self) -> dict:
+        """Each validator's compared number and limit (a fresh dict per read)."""
+        v = self.raw_values
+        if type(v) is bytes:
+            from workbench.risk.outcome import decode_values  # here: outcome imports this module
+
+            return decode_values(v)
+        return v
 
     @property
     def approved(self) -> bool:

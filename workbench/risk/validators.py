@@ -1,206 +1,99 @@
-"""Composable validators. Each is a function of one evaluation context that may
+"""Composable validators, compiled into one chain. Each validator may
 
-* reject (append a reason to ``c.rejects``),
-* modify (clip ``c.q`` and record the change in ``c.changes``; later validators see the clipped size),
-* warn (append to ``c.warns``; the decision stays an approval),
+* reject (a reason bit),
+* modify (clip the size; later validators see the clipped size; the decision records the change),
+* warn (a warning bit; the decision stays an approval),
 
-and records the number it compared and its limit in ``c.values`` so the journal shows *why*. The
-config's ``validators`` list picks and orders them (default: all, in :data:`DEFAULT_ORDER`). They run
-on one consistent state: the gate holds its lock for the whole evaluation, and ``c.cfg`` is the one
-config object captured at the start.
+and records the number it compared and its limit in the decision's ``values`` so the journal shows
+*why*. The config's ``validators`` list picks and orders them (default: all, in :data:`DEFAULT_ORDER`);
+a decision's reasons come out in that order. They run on one consistent state: the gate holds its
+lock for the whole evaluation and the config numbers were written into the book by the one config
+object the decision records.
 
 Limits are multiplied by the StormGuard multiplier of the worse of the strategy's and the global
 state; a *reducing* order is never blocked by exposure, policy or budget checks, only by hard sanity
 (price band, order size, rate).
+
+This module is the registry (names, codes, reasons, recorded values); the checks themselves are the
+compiled :func:`workbench.risk.kernels.chain`. Why compiled: the chain is ~150 float operations and
+CPython boxes every intermediate float; as one numba call on the book's arrays
+(:mod:`workbench.risk.layout`) the whole chain plus the commit costs less than the Python call that
+used to run a single validator. The values are written to the book's scratch row and copied out as
+bytes; :mod:`workbench.risk.outcome` turns them into the dict on demand.
 """
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
+from workbench.risk import layout as lay
+from workbench.risk.types import Reason
 
-from workbench.risk.types import PolicyMode, Reason, exact_decimal
-
+# name -> (code, reason bits in the order the validator raises them, value slots in recording order)
 _R = Reason
-
-
-class Ctx:
-    __slots__ = (
-        "cfg",
-        "book",
-        "gate",
-        "intent",
-        "leg",
-        "quote",
-        "sign",
-        "q",
-        "q0",
-        "px",
-        "mark",
-        "imult",
-        "lot",
-        "lim",
-        "mult",
-        "reducing",
-        "base_buy",
-        "base_sell",
-        "pot_after",
-        "values",
-        "changes",
-        "rejects",
-        "warns",
-        "ts",
-        "regime",
-        "mode",
-        "clip",
-    )
-
-
-def _clip(c: Ctx, limit_qty: float, reason: Reason) -> None:
-    new_q = math.floor(limit_qty / c.lot + 1e-9) * c.lot
-    if c.clip and new_q > 0.0:
-        c.changes["qty"] = [str(c.intent.qty), repr(new_q)]
-        c.q = new_q
-        if Reason.SIZE_CLIPPED not in c.warns:
-            c.warns.append(Reason.SIZE_CLIPPED)
-    else:
-        c.rejects.append(reason)
-
-
-def price_band(c: Ctx) -> None:
-    """Buy no higher than ask * (1 + band), sell no lower than bid * (1 - band); bps vs the touch."""
-    qt = c.quote
-    dev = (c.px / qt.ask - 1.0) * 1e4 if c.sign > 0 else (1.0 - c.px / qt.bid) * 1e4
-    band = c.lim[4]
-    c.values["band_bps"] = dev
-    c.values["band_limit_bps"] = band
-    if dev > band:
-        c.rejects.append(_R.PRICE_BAND)
-
-
-def order_size(c: Ctx) -> None:
-    """Per-order quantity and notional; clipped to the limit when ``clip_to_limits`` (APPROVE_MODIFIED)."""
-    mq = c.lim[0] * c.mult
-    mn = c.lim[1] * c.mult
-    c.values["max_order_qty"] = mq
-    c.values["max_order_notional"] = mn
-    if c.q > mq:
-        _clip(c, mq, _R.MAX_ORDER_QTY)
-    unit = c.px * c.imult
-    if c.q * unit > mn:
-        _clip(c, mn / unit, _R.MAX_ORDER_NOTIONAL)
-    c.values["order_notional"] = c.q * unit
-
-
-def _potential(c: Ctx) -> tuple[float, float]:
-    """(worst-case notional, worst-case |position|) of the leg with this order working."""
-    pos = c.leg.pos
-    q = c.q
-    a = pos + c.base_buy + (q if c.sign > 0 else 0.0)
-    b = pos - c.base_sell - (q if c.sign < 0 else 0.0)
-    a = a if a >= 0.0 else -a
-    b = b if b >= 0.0 else -b
-    worst = a if a > b else b
-    return worst * c.mark * c.imult, worst
-
-
-def instrument_notional(c: Ctx) -> None:
-    """The strategy's worst-case notional in this instrument if every working order fills."""
-    pot, worst_pos = _potential(c)
-    c.pot_after = pot
-    lim = c.lim[2] * c.mult
-    c.values["instrument_potential"] = pot
-    c.values["max_instrument_notional"] = lim
-    if not c.reducing and pot > lim:
-        c.rejects.append(_R.MAX_INSTRUMENT_NOTIONAL)
-
-
-def position_limit(c: Ctx) -> None:
-    """Worst-case absolute position (position plus same-side working orders plus this one)."""
-    _, worst_pos = _potential(c)
-    lim = c.lim[3] * c.mult
-    c.values["worst_position"] = worst_pos
-    c.values["max_position_qty"] = lim
-    if not c.reducing and worst_pos > lim:
-        c.rejects.append(_R.POSITION_LIMIT)
-
-
-def order_rate(c: Ctx) -> None:
-    """Sliding windows (exchange time) per strategy and global: warn at ``warn_frac`` of the soft
-    cap, block at the cap."""
-    n, cap, gn, gcap, warn_frac, gwarn_frac = c.gate._rate_counts(c.cfg, c.intent.strategy_id, c.ts)
-    c.values["rate_count"] = n
-    c.values["rate_cap"] = cap
-    c.values["global_rate_count"] = gn
-    c.values["global_rate_cap"] = gcap
-    if n >= cap or gn >= gcap:
-        c.rejects.append(_R.RATE_LIMIT)
-    elif n >= warn_frac * cap or gn >= gwarn_frac * gcap:
-        c.warns.append(_R.RATE_LIMIT_WARN)
-
-
-def exposure_policy(c: Ctx) -> None:
-    """Policy mode, gross hard cap, regime tolerance on potential, bucket and group maxima."""
-    if c.reducing:
-        return
-    mode = c.mode
-    if mode is PolicyMode.THROTTLE_NEW_ORDERS:
-        c.rejects.append(_R.POLICY_THROTTLE)
-    elif mode >= PolicyMode.SOFT_DERISK:
-        c.rejects.append(_R.POLICY_DERISK)
-    book, spec = c.book, c.cfg.spec
-    if c.pot_after is None:
-        c.pot_after = _potential(c)[0]
-    delta = c.pot_after - c.leg.pot
-    pct = 100.0 / spec.equity
-    gp = (book.gross_pot + delta) * pct
-    c.values["potential_gross_pct"] = gp
-    cap = spec.exposure.hard_cap_pct
-    if gp > cap:
-        c.rejects.append(_R.GROSS_EXPOSURE_CAP)
-    elif gp >= c.regime.tolerance_pct and mode is PolicyMode.NORMAL:
-        c.rejects.append(_R.POLICY_THROTTLE)
-    b = spec.exposure.buckets.get(c.leg.bucket)
-    if b is not None:
-        bp = (c.leg.cells[0][1] + delta) * pct
-        c.values["bucket_potential_pct"] = bp
-        if bp > b.max_pct:
-            c.rejects.append(_R.BUCKET_LIMIT)
-    g = c.leg.group
-    if g:
-        gmax = spec.exposure.group_max_pct[g]
-        gpp = (c.leg.cells[2][0] + delta) * pct
-        c.values["group_potential_pct"] = gpp
-        if gpp > gmax:
-            c.rejects.append(_R.GROUP_LIMIT)
-
-
-def budget(c: Ctx) -> None:
-    """Shared budget: quota, and never into a critical strategy's unused guaranteed minimum."""
-    if c.reducing:
-        return
-    if c.pot_after is None:
-        c.pot_after = _potential(c)[0]
-    delta = c.pot_after - c.leg.pot
-    avail = c.gate.budget.available(c.cfg, c.intent.strategy_id, c.book.strategies, c.cfg.spec.equity)
-    c.values["budget_delta"] = delta
-    c.values["budget_available"] = avail
-    if delta > 0.0 and delta > avail:
-        c.rejects.append(_R.BUDGET_EXHAUSTED)
-
-
 VALIDATORS = {
-    "order_size": order_size,
-    "price_band": price_band,
-    "instrument_notional": instrument_notional,
-    "position_limit": position_limit,
-    "order_rate": order_rate,
-    "exposure_policy": exposure_policy,
-    "budget": budget,
+    "order_size": (
+        lay.VC_ORDER_SIZE,
+        (
+            (lay.RJ_MAX_ORDER_QTY, _R.MAX_ORDER_QTY),
+            (lay.RJ_MAX_ORDER_NOTIONAL, _R.MAX_ORDER_NOTIONAL),
+            (lay.W_SIZE_CLIPPED, _R.SIZE_CLIPPED),
+        ),
+        (
+            ("max_order_qty", lay.V_MAX_QTY),
+            ("max_order_notional", lay.V_MAX_NOTIONAL),
+            ("order_notional", lay.V_NOTIONAL),
+        ),
+    ),
+    "price_band": (
+        lay.VC_PRICE_BAND,
+        ((lay.RJ_PRICE_BAND, _R.PRICE_BAND),),
+        (("band_bps", lay.V_BAND), ("band_limit_bps", lay.V_BAND_LIMIT)),
+    ),
+    "instrument_notional": (
+        lay.VC_INST_NOTIONAL,
+        ((lay.RJ_MAX_INSTRUMENT_NOTIONAL, _R.MAX_INSTRUMENT_NOTIONAL),),
+        (("instrument_potential", lay.V_INST_POT), ("max_instrument_notional", lay.V_INST_LIMIT)),
+    ),
+    "position_limit": (
+        lay.VC_POSITION,
+        ((lay.RJ_POSITION_LIMIT, _R.POSITION_LIMIT),),
+        (("worst_position", lay.V_WORST_POS), ("max_position_qty", lay.V_POS_LIMIT)),
+    ),
+    "order_rate": (
+        lay.VC_RATE,
+        ((lay.RJ_RATE_LIMIT, _R.RATE_LIMIT), (lay.W_RATE_LIMIT_WARN, _R.RATE_LIMIT_WARN)),
+        (
+            ("rate_count", lay.V_RATE),
+            ("rate_cap", lay.V_RATE_CAP),
+            ("global_rate_count", lay.V_GRATE),
+            ("global_rate_cap", lay.V_GRATE_CAP),
+        ),
+    ),
+    "exposure_policy": (
+        lay.VC_EXPOSURE,
+        (
+            # A throttle comes from the policy mode or from the regime tolerance, never both, and
+            # either way before the cap/bucket/group checks: one position per reason is exact.
+            (lay.RJ_POLICY_THROTTLE, _R.POLICY_THROTTLE),
+            (lay.RJ_POLICY_DERISK, _R.POLICY_DERISK),
+            (lay.RJ_GROSS_EXPOSURE_CAP, _R.GROSS_EXPOSURE_CAP),
+            (lay.RJ_BUCKET_LIMIT, _R.BUCKET_LIMIT),
+            (lay.RJ_GROUP_LIMIT, _R.GROUP_LIMIT),
+        ),
+        (
+            ("potential_gross_pct", lay.V_GROSS_PCT),
+            ("bucket_potential_pct", lay.V_BUCKET_PCT),
+            ("group_potential_pct", lay.V_GROUP_PCT),
+        ),
+    ),
+    "budget": (
+        lay.VC_BUDGET,
+        ((lay.RJ_BUDGET_EXHAUSTED, _R.BUDGET_EXHAUSTED),),
+        (("budget_delta", lay.V_BUDGET_DELTA), ("budget_available", lay.V_BUDGET_AVAIL)),
+    ),
 }
 DEFAULT_ORDER = tuple(VALIDATORS)
 
 
-def to_decimal_qty(q: float, lot: float) -> Decimal:
-    """Back to an exact Decimal on the lot grid for the order edge."""
-    return exact_decimal(q, lot)
+def chain_code(names) -> int:
+    """The validator order packed 3 bits per validator, as the chain kernel reads it."""
+    return sum(VALIDATORS[n][0] << (3 * i) for i, n in enumerate(names))

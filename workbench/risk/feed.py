@@ -1,0 +1,102 @@
+"""Market and execution events of the gate (mixed into :class:`~workbench.risk.gate.RiskGate`): quotes,
+fills, closed orders. Each takes the gate's lock, so it is one point in the gate's total order; events
+it raises are delivered by ``_dispatch`` after the lock is released.
+"""
+
+from __future__ import annotations
+
+from workbench.risk.config import CompiledConfig
+from workbench.risk.stormguard import BadTickFilter, StormGuard
+from workbench.risk.types import Side
+
+
+class MarketEvents:
+    def on_quote(self, instrument_id: str, ts: int, bid: float, ask: float) -> bool:
+        """Apply a top-of-book update; returns False if the bad-tick filter held it back."""
+        with self._lock:
+            cfg = self._active[0]
+            f = self.filters.get(instrument_id)
+            if f is None:
+                f = self.filters[instrument_id] = BadTickFilter()
+            raw = (ts, bid, ask)
+            if f.last_raw == raw:  # the same tick delivered twice (two subscribers) counts once
+                return f.last_ok
+            f.last_raw = raw
+            if not f.accept(ts, bid, ask, cfg.spec.stormguard.bad_tick):
+                if f.pend_count == 1:
+                    self._emit(
+                        "BAD_TICK",
+                        instrument_id,
+                        f"{f.last_mid}",
+                        f"{(bid + ask) / 2}",
+                        "held for confirmation",
+                        ts,
+                    )
+                ok = False
+            else:
+                if ts > self._market_ts:
+                    self._market_ts = ts
+                q = self.book.set_mark(instrument_id, ts, bid, ask)
+                self._update_guards(cfg, {leg.strategy for leg in q.legs}, ts)
+                ok = True
+            f.last_ok = ok
+        self._dispatch()
+        return ok
+
+    def on_fill(
+        self,
+        fill_id: str,
+        client_order_id: str | None,
+        ts: int,
+        qty: float,
+        price: float,
+        *,
+        strategy_id: str | None = None,
+        instrument_id: str | None = None,
+        side: Side | None = None,
+    ) -> bool:
+        """Apply a (partial) fill exactly once (dedupe on ``fill_id``); False if already applied."""
+        with self._lock:
+            cfg = self._active[0]
+            if fill_id in self.book.fills_seen:
+                return False
+            o = self.book.orders.get(client_order_id or "")
+            sid = o.strategy if o else strategy_id
+            iid = o.instrument if o else instrument_id
+            sign = o.sign if o else (1 if Side(side) is Side.BUY else -1)
+            if sid is None or iid is None:
+                raise ValueError(
+                    f"fill {fill_id}: unknown order {client_order_id!r} needs strategy_id and instrument_id"
+                )
+            leg = self.book.leg(sid, iid, cfg)
+            applied = self.book.apply_fill(fill_id, leg, sign, float(qty), float(price), client_order_id)
+            if applied:
+                if self.journal is not None:
+                    self.journal.fill(
+                        fill_id, client_order_id, sid, iid, "BUY" if sign > 0 else "SELL", qty, price, ts
+                    )
+                self._update_guards(cfg, {sid}, ts)
+        self._dispatch()
+        return applied
+
+    def on_order_closed(self, client_order_id: str) -> bool:
+        """A working order ended without (further) fills: canceled, expired, rejected or denied."""
+        with self._lock:
+            return self.book.close_order(client_order_id)
+
+    def book_sync(self, client_order_id: str, leaves_qty: float) -> None:
+        """Align a working order's remaining size with the venue's view (after an update or a modify
+        reject), so exposure never drifts from what is really working."""
+        with self._lock:
+            if client_order_id in self.book.orders:
+                self.book.change_order(client_order_id, leaves_qty)
+
+    def _update_guards(self, cfg: CompiledConfig, strategies, ts: int) -> None:
+        spec = cfg.spec.stormguard
+        for sid in sorted(strategies):
+            g = self.guards.get(sid)
+            if g is None:
+                g = self.guards[sid] = StormGuard(sid)
+            self._transition(g, g.update(self.book.strategy_pnl(sid), cfg.capital(sid), spec), ts, "drawdown")
+        g = self.global_guard
+        self._transition(g, g.update(self.book.total_pnl, cfg.spec.equity, spec), ts, "drawdown")
