@@ -59,6 +59,17 @@ class RogueStrategy(GatedStrategy):
             self.cancel_all_orders(SPY.id)
         elif action == "close_all":
             self.close_all_positions(SPY.id)
+        elif action == "buy100":
+            self.submit_order(self.order_factory.market(SPY.id, OrderSide.BUY, Quantity.from_int(100)))
+        elif action == "sell_far":
+            self.submit_order(
+                self.order_factory.limit(
+                    SPY.id, OrderSide.SELL, Quantity.from_int(50), Price.from_str("100.50")
+                )
+            )
+        elif action == "flatten":  # the usual exit: cancel everything, then close everything
+            self.cancel_all_orders(SPY.id)
+            self.close_all_positions(SPY.id)
         elif action == "bypass":  # skips the gate on purpose: nautilus' HALTED state must stop it
             self.bypass = self.order_factory.market(SPY.id, OrderSide.BUY, Quantity.from_int(1))
             Strategy.submit_order(self, self.bypass)
@@ -239,3 +250,15 @@ def test_derisk_playbook_orders_go_through_the_gate_in_a_backtest():
     assert rec["orders"] > 2 and rec["unapproved_orders"] == 0 and rec["unapproved_cancels"] == 0
     assert all(d in strat.decisions for d in sup.derisk_decisions)
     assert gate.book.gross_cur < 1_150_000  # the playbook actually reduced the book
+
+
+def test_close_refused_while_a_cancel_is_pending_is_retried_when_the_cancel_lands():
+    gate = RiskGate(_cfg())
+    s, _, orders, _ = _run(gate, {2: "buy100", 4: "sell_far", 6: "flatten"}, [100.0] * 12, T_MID)
+    closes = [d for d in s.decisions if d.intent.reduce_only]
+    # first attempt: the working SELL 50 still counts as reducing, so SELL 100 would flip the position
+    assert not closes[0].approved and closes[0].reasons == (Reason.INVALID_INTENT,)
+    assert len(closes) == 2 and closes[1].approved  # retried after the cancel was acknowledged
+    assert s.portfolio.is_flat(SPY.id)
+    rec = reconcile(orders, s.decisions)
+    assert rec["orders"] == 3 and all(v == 0 for k, v in rec.items() if k != "orders")

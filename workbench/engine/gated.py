@@ -121,6 +121,9 @@ class GatedStrategy(Strategy):
         self.gate = gate or active_gate() or gate_for(getattr(config, "risk_config", None))
         self.decisions: list[RiskDecision] = []
         self._seq = 0
+        # Reduce-only closes the gate refused while this strategy's orders on the instrument were still
+        # working (e.g. cancel-all then close-all on stop): retried once the last of them is closed.
+        self._deferred_closes: set[InstrumentId] = set()
 
     # -- intents -------------------------------------------------------------------------------------
     def intent(
@@ -227,7 +230,11 @@ class GatedStrategy(Strategy):
                 tag=intent.tag,
                 reduce_only=True,
             )
-        self.submit_intent(intent)
+        d = self.submit_intent(intent)
+        if not d.approved and order.is_reduce_only and self.cache.orders_open(
+            instrument_id=order.instrument_id, strategy_id=self.id
+        ):
+            self._deferred_closes.add(order.instrument_id)
 
     def submit_order_list(self, order_list, position_id=None, client_id=None, params=None):
         raise GateRefusal(
@@ -298,6 +305,14 @@ class GatedStrategy(Strategy):
             )
         elif isinstance(event, _CLOSED):
             self.gate.on_order_closed(event.client_order_id.value)
+            iid = event.instrument_id
+            if (
+                iid in self._deferred_closes
+                and self.is_running  # not after stop: the venue may already be gone
+                and not self.cache.orders_open(instrument_id=iid, strategy_id=self.id)
+            ):
+                self._deferred_closes.discard(iid)
+                self.close_all_positions(iid)  # through submit_order: gated like any other order
         elif isinstance(event, OrderUpdated | OrderModifyRejected):
             order = self.cache.order(event.client_order_id)
             if order is not None and order.client_order_id.value in self.gate.book.orders:
