@@ -13,7 +13,8 @@ from nautilus_trader.model.objects import Money, Price, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 from nautilus_trader.trading.strategy import Strategy
 
-from workbench.engine.gated import GatedStrategy, RiskSupervisor, reconcile, strategy_config
+from workbench.engine.gated import GatedStrategy, RiskSupervisor, strategy_config
+from workbench.engine.reconcile import reconcile
 from workbench.risk.config import config_from_dict
 from workbench.risk.gate import RiskGate
 from workbench.risk.types import Action, Reason

@@ -18,7 +18,8 @@ from nautilus_trader.model.identifiers import InstrumentId, Venue
 from nautilus_trader.model.objects import Money, Quantity
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
 
-from workbench.engine.gated import GatedStrategy, RiskSupervisor, reconcile, strategy_config
+from workbench.engine.gated import GatedStrategy, RiskSupervisor, strategy_config
+from workbench.engine.reconcile import reconcile
 from workbench.risk.gate import RiskGate
 from workbench.risk.scenario import ScenarioDriver, ScenarioResult, new_gate, quote_of
 

@@ -51,7 +51,7 @@ class BacktestResult:
     def reconciliation(self) -> dict:
         """Submitted orders, cancels and modifies vs recorded gate approvals: every count but
         ``orders`` must be 0."""
-        from workbench.engine.gated import reconcile
+        from workbench.engine.reconcile import reconcile
 
         return reconcile(self.engine.cache.orders(), self.decisions)
 
