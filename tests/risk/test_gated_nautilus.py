@@ -39,6 +39,8 @@ class RogueStrategy(GatedStrategy):
         action = self.script.get(self.n)
         if action == "intent":
             self.submit_intent(self.intent(SPY.id, "BUY", 100, "99.50"))
+        elif action == "big_market":
+            self.submit_intent(self.intent(SPY.id, "BUY", 11_800, None))
         elif action == "direct_market":
             self.submit_order(self.order_factory.market(SPY.id, OrderSide.BUY, Quantity.from_int(5000)))
         elif action == "direct_limit":
@@ -76,7 +78,7 @@ class RogueStrategy(GatedStrategy):
             Strategy.submit_order(self, self.bypass)
 
 
-def _run(gate, script, mids, t0, *, supervise_quotes=False, step_s=1):
+def _run(gate, script, mids, t0, *, supervise_quotes=False, step_s=1, derisk_interval_ms=1000):
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
     engine.add_venue(
         Venue("XNAS"),
@@ -108,6 +110,7 @@ def _run(gate, script, mids, t0, *, supervise_quotes=False, step_s=1):
         [s],
         risk_engine=engine.kernel.risk_engine,
         instrument_ids=[SPY.id.value] if supervise_quotes else [],
+        derisk_interval_ms=derisk_interval_ms,
     )
     engine.add_strategy(s)
     engine.add_actor(sup)
@@ -203,48 +206,10 @@ def test_derisk_playbook_orders_go_through_the_gate_in_a_backtest():
     t_late = int(pd.Timestamp("2024-03-15 15:40", tz="America/New_York").tz_convert("UTC").value)
     # 15:40 (MID) buy 11_800 -> 118%; from 15:45 LATE (115%): soft derisk; from 15:58 CLOSE: hard derisk
 
-    class Big(RogueStrategy):
-        def on_quote_tick(self, tick):
-            self.n += 1
-            if self.n == 2:
-                self.submit_intent(self.intent(SPY.id, "BUY", 11_800, None))
-
-    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(bypass_logging=True)))
-    engine.add_venue(
-        Venue("XNAS"),
-        oms_type=OmsType.NETTING,
-        account_type=AccountType.MARGIN,
-        base_currency=USD,
-        starting_balances=[Money(1_000_000, USD)],
-        default_leverage=Decimal(4),
+    # quotes every 30 s until 16:00
+    strat, sup, orders, _ = _run(
+        gate, {2: "big_market"}, [100.0] * 40, t_late, supervise_quotes=True, step_s=30, derisk_interval_ms=30_000
     )
-    engine.add_instrument(SPY)
-    ticks = [
-        QuoteTick(
-            SPY.id,
-            SPY.make_price(99.99),
-            SPY.make_price(100.01),
-            Quantity.from_int(100_000),
-            Quantity.from_int(100_000),
-            t_late + k * 30_000_000_000,
-            t_late + k * 30_000_000_000,
-        )
-        for k in range(40)
-    ]  # every 30 s until 16:00
-    engine.add_data(ticks)
-    strat = Big(gate, {})
-    sup = RiskSupervisor(
-        gate,
-        [strat],
-        risk_engine=engine.kernel.risk_engine,
-        instrument_ids=[SPY.id.value],
-        derisk_interval_ms=30_000,
-    )
-    engine.add_strategy(strat)
-    engine.add_actor(sup)
-    engine.run()
-    orders = list(engine.cache.orders())
-    engine.dispose()
     tags = {d.intent.tag for d in sup.derisk_decisions if d.approved}
     assert tags == {"DERISK_SOFT", "DERISK_HARD"}
     rec = reconcile(orders, strat.decisions)

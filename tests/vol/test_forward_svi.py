@@ -91,7 +91,8 @@ def _band_case(seed=5):
 
 
 def test_band_fit_keeps_the_quotes_inside_and_arbitrage_free():
-    from workbench.vol._svi_kernels import qe_fit, svi_w
+    from workbench.vol._svi_kernels import qe_fit
+    from workbench.vol._svi_lm import svi_w
 
     T, k, bid, mid, ask = _band_case()
     wt = fit_weights(mid, bid, ask, T)

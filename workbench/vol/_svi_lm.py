@@ -78,6 +78,26 @@ def _g_and_grad(p0, p1, p2, p3, sig, kk, dg, want):
 
 
 @njit(cache=True)
+def svi_w(params, k):
+    """Raw-SVI total variance on the points ``k`` (the same formula the fit differentiates)."""
+    dv = np.empty(5)
+    out = np.empty(k.shape[0])
+    for i in range(k.shape[0]):
+        out[i] = _w_and_grad(params[0], params[1], params[2], params[3], params[4], k[i], dv)
+    return out
+
+
+@njit(cache=True)
+def svi_g(params, k):
+    """Gatheral's density factor g(k); butterfly-free iff g >= 0 and w > 0 (g is -1 where w <= 0)."""
+    dv = np.empty(5)
+    out = np.empty(k.shape[0])
+    for i in range(k.shape[0]):
+        out[i] = _g_and_grad(params[0], params[1], params[2], params[3], params[4], k[i], dv, False)[0]
+    return out
+
+
+@njit(cache=True)
 def _loss(x, k, lo, hi, mid, sw, eta, grid, floor, ceil, mu, eps_g, eps_c, want, jtj, jtr, c2, msw):
     """Loss at internal point ``x = (a, b, rho, m, log sigma)``; J^T J and J^T r when ``want``."""
     p0, p1, p2, p3 = x[0], x[1], x[2], x[3]

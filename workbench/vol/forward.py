@@ -39,27 +39,33 @@ class ForwardEstimate:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _huber_wls(k, y, w, iters=8):
-    """Weighted Huber regression y = a + b k; returns (a, b, residuals, final weights).
+def _huber_irls(x, y, w, iters=8, standardize=False):
+    """Huber-robust weighted least squares ``y ~ x @ coef`` by iterative re-weighting.
 
-    ``w`` are inverse-variance weights up to a common factor; the slope's standard error is
-    ``slope_se(k, residuals, final weights)``.
+    ``w`` are inverse-variance weights up to a common factor.  Residuals beyond 1.345 robust sigmas
+    (MAD; of the residuals themselves, or of the weight-standardised ones with ``standardize``) are
+    down-weighted.  Returns (coef, residuals, final weights).
     """
-    a = b = 0.0
+    coef = np.zeros(x.shape[1])
     wk = w.copy()
     for _ in range(iters):
-        sw = wk.sum()
-        km, ym = (wk * k).sum() / sw, (wk * y).sum() / sw
-        var = (wk * (k - km) ** 2).sum()
-        if var <= 0:
-            break
-        b = (wk * (k - km) * (y - ym)).sum() / var
-        a = ym - b * km
-        r = y - a - b * k
-        scale = 1.4826 * np.median(np.abs(r)) + 1e-12
-        u = np.abs(r) / (1.345 * scale)
+        sw = np.sqrt(wk)
+        coef = np.linalg.lstsq(x * sw[:, None], y * sw, rcond=None)[0]
+        r = y - x @ coef
+        if standardize:
+            r = r * np.sqrt(w)
+        u = np.abs(r) / (1.345 * (1.4826 * np.median(np.abs(r)) + 1e-12))
         wk = w * np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
-    return a, b, y - a - b * k, wk
+    return coef, y - x @ coef, wk
+
+
+def _huber_wls(k, y, w):
+    """Weighted Huber line y = a + b k; returns (a, b, residuals, final weights) -- the slope's standard
+    error is ``slope_se(k, residuals, final weights)``."""
+    if k.size < 2 or np.ptp(k) <= 0:
+        return 0.0, 0.0, y.copy(), w.copy()
+    (a, b), resid, wk = _huber_irls(np.column_stack([np.ones_like(k), k]), y, w)
+    return float(a), float(b), resid, wk
 
 
 def slope_se(k, resid, w) -> float:
@@ -158,16 +164,7 @@ def _discount_curve(ests: list[ForwardEstimate]):
     t = np.array([e.expiry_years for e in use])
     y = -np.log([e.discount for e in use])
     w0 = 1.0 / np.array([(e.discount_se / e.discount) ** 2 for e in use])
-    x = np.column_stack([t, t * t])
-    w = w0.copy()
-    coef = np.zeros(2)
-    for _ in range(10):
-        sw = np.sqrt(w)
-        coef = np.linalg.lstsq(x * sw[:, None], y * sw, rcond=None)[0]
-        r = (y - x @ coef) * np.sqrt(w0)
-        scale = 1.4826 * np.median(np.abs(r)) + 1e-12
-        u = np.abs(r) / (1.345 * scale)
-        w = w0 * np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
+    coef, _, _ = _huber_irls(np.column_stack([t, t * t]), y, w0, iters=10, standardize=True)
     return coef
 
 
@@ -199,23 +196,11 @@ def forward_table(chain: pd.DataFrame, expiry_years: pd.Series, spot: float | No
         if not (0.5 < df <= 1.05) or near.size == 0:
             continue
         # F = K + (C - P)/DF on each pair: a Huber location estimate, weighted like the regression
-        a, _, resid, _ = _huber_location(k[near] + y[near] / df, 1.0 / np.maximum(var[near], 1e-8))
+        f_k = k[near] + y[near] / df
+        (a,), _, _ = _huber_irls(np.ones((f_k.size, 1)), f_k, 1.0 / np.maximum(var[near], 1e-8))
         resid_px = y[near] - df * (a - k[near])
         r = -math.log(df) / t
         q = r - math.log(a / spot) / t if spot else math.nan
         out[expiry] = ForwardEstimate(t, float(a), df, r, q, int(near.size), float(np.sqrt(np.mean(resid_px**2))),
                                       float(np.max(np.abs(resid_px))), "parity_curve", est.discount_se)
     return out
-
-
-def _huber_location(x, w, iters=8):
-    """Weighted Huber location of ``x``: (estimate, None, residuals, final weights)."""
-    wk = w.copy()
-    m = float((wk * x).sum() / wk.sum())
-    for _ in range(iters):
-        r = x - m
-        scale = 1.4826 * np.median(np.abs(r)) + 1e-12
-        u = np.abs(r) / (1.345 * scale)
-        wk = w * np.where(u <= 1.0, 1.0, 1.0 / np.maximum(u, 1e-300))
-        m = float((wk * x).sum() / wk.sum())
-    return m, None, x - m, wk

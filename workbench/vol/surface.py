@@ -29,6 +29,7 @@ from workbench.vol.fitting import calendar_envelope, fit_smiles
 from workbench.vol.forward import ForwardEstimate
 from workbench.vol.smile import GRID as _GRID
 from workbench.vol.smile import Smile, butterfly_k
+from workbench.vol.svi import calendar_check
 
 __all__ = ["Smile", "VolSurface"]
 
@@ -152,11 +153,7 @@ class VolSurface:
         (empty = clean), checked on the surface as used (the calendar envelope), plus ``envelope``: per
         expiry, the grid k where an earlier slice's wing lifts the fitted SVI (a diagnostic, not a fault)."""
         bf = {str(s.expiry.date()): butterfly_k(s, grid) for s in self.smiles}
-        cal = []
-        for s1, s2 in zip(self.smiles[:-1], self.smiles[1:], strict=True):
-            bad = s1.w(grid) > s2.w(grid) * (1 + 1e-10) + 1e-14
-            if bad.any():
-                cal.append((s1.T, s2.T, grid[bad]))
+        cal = calendar_check(self.smiles, grid)
         env = {str(s.expiry.date()): grid[s.w(grid) > s.params.w(grid)] for s in self.smiles if s.below}
         return {"butterfly": {e: v for e, v in bf.items() if v.size}, "calendar": cal,
                 "envelope": {e: v for e, v in env.items() if v.size}}

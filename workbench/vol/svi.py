@@ -52,14 +52,14 @@ class SviParams:
 
     def w(self, k) -> np.ndarray:
         k = np.asarray(k, dtype=float)
-        return K.svi_w(self.as_array(), np.ascontiguousarray(k.ravel())).reshape(k.shape)
+        return LM.svi_w(self.as_array(), np.ascontiguousarray(k.ravel())).reshape(k.shape)
 
     def iv(self, k) -> np.ndarray:
         return np.sqrt(np.maximum(self.w(k), 0.0) / self.T)
 
     def g(self, k) -> np.ndarray:
         k = np.asarray(k, dtype=float)
-        return K.svi_g(self.as_array(), np.ascontiguousarray(k.ravel())).reshape(k.shape)
+        return LM.svi_g(self.as_array(), np.ascontiguousarray(k.ravel())).reshape(k.shape)
 
     def min_variance(self) -> float:
         return self.a + self.b * self.sigma * np.sqrt(1.0 - self.rho**2)
@@ -142,7 +142,7 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
     grid = np.ascontiguousarray(grid, dtype=float)
     floor_w = np.ascontiguousarray(floor_w, dtype=float)
     ceil_w = np.full_like(grid, np.inf) if ceil_w is None else np.ascontiguousarray(ceil_w, dtype=float)
-    fit_w = K.svi_w(params, k)
+    fit_w = LM.svi_w(params, k)
     if band is not None and np.all((fit_w >= lo) & (fit_w <= hi)) and not violates(params, grid, floor_w, ceil_w):
         return SviParams(*(float(v) for v in params), T=float(T))
     # vol error over half-width when weights come from fit_weights; else a nominal half-width of 0.5 vol pt
@@ -167,8 +167,8 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
 
 def violates(params: np.ndarray, grid: np.ndarray, floor_w: np.ndarray, ceil_w=None) -> bool:
     """Raw SVI ``params`` break g >= 0, w > 0, w >= floor_w or w <= ceil_w somewhere on ``grid``."""
-    w_grid = K.svi_w(params, grid)
-    return bool(np.min(K.svi_g(params, grid)) < G_TOL or np.min(w_grid) <= 0
+    w_grid = LM.svi_w(params, grid)
+    return bool(np.min(LM.svi_g(params, grid)) < G_TOL or np.min(w_grid) <= 0
                 or np.any(w_grid < floor_w * (1 - CAL_TOL))
                 or (ceil_w is not None and np.any(w_grid > ceil_w * (1 + CAL_TOL))))
 
@@ -179,8 +179,10 @@ def butterfly_check(params: SviParams, grid: np.ndarray) -> np.ndarray:
     return grid[(g < G_TOL) | (params.w(grid) <= 0)]
 
 
-def calendar_check(slices: list[SviParams], grid: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
-    """(T1, T2, k where w(T1) > w(T2)) for each adjacent pair of slices (sorted by T) that violates."""
+def calendar_check(slices, grid: np.ndarray) -> list[tuple[float, float, np.ndarray]]:
+    """(T1, T2, k where w(T1) > w(T2)) for each adjacent pair of slices (sorted by T) that violates.
+
+    ``slices``: anything with ``.T`` and ``.w(k)`` -- :class:`SviParams` or a surface's smiles."""
     out = []
     ordered = sorted(slices, key=lambda p: p.T)
     for p1, p2 in zip(ordered[:-1], ordered[1:], strict=True):
