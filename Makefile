@@ -7,7 +7,8 @@ export PYTHONHASHSEED := 0
 
 .PHONY: demo test lint unit notebooks bench bench-env lab clean-venv lock
 
-$(STAMP): pyproject.toml constraints.txt
+# setup.py/_core.pyx: the compiled risk core is built by the editable install (Cython, gcc)
+$(STAMP): pyproject.toml constraints.txt setup.py workbench/risk/_core.pyx
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (pyenv: .python-version selects 3.12)"; exit 2; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

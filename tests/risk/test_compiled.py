@@ -95,3 +95,78 @@ def test_deciding_creates_nothing_the_cyclic_gc_tracks(rk):
     assert not any(
         gc.is_tracked(x) for x in (ds[0], ds[0].raw_values, g.book.orders[ds[300].client_order_id])
     )
+
+
+def test_decisions_follow_the_book_arrays_when_they_are_reallocated(rk):
+    """The compiled gate calls the chain with raw pointers into the book's arrays: a book that grows
+    past its first 64 rows (new legs) must be judged on the new array, not the freed one."""
+    names = [f"N{k:02d}.XNAS" for k in range(40)]
+    cfg = _roomy(rk, 10**6)
+    cfg["instruments"] = {n: {"tick": 0.01, "lot": 1} for n in names}
+    g = rk.make_gate(cfg)
+    before = g.book.F
+    for k, n in enumerate(names):
+        g.on_quote(n, rk.T0, 10.0 + k, 10.02 + k)
+        for s, sid in enumerate(("LT-001", "MM-002")):
+            ok = g.evaluate(rk.intent(sid, n, qty=1, price=f"{10.02 + k:.2f}", seq=2 * k + s))
+            assert ok.approved, ok.summary()
+            # 60 bps through the ask: the band (50 bps) must see this leg's own quote
+            bad = g.evaluate(rk.intent(sid, n, qty=1, price=f"{(10.02 + k) * 1.006:.2f}", seq=1000 + 2 * k + s))
+            assert bad.reasons == (Reason.PRICE_BAND,), (n, bad.values)
+    assert g.book.F is not before and len(g.book.F) > len(before)
+    leg = g.book.legs[("MM-002", names[-1])]
+    assert leg.open_buy == 1.0 and g.book.orders  # the commit landed in the live array
+
+
+def test_book_arrays_are_checked_when_assigned(rk):
+    import numpy as np
+    import pytest
+
+    g = rk.make_gate()
+    with pytest.raises(ValueError, match="book F"):
+        g.book.F = np.zeros((64, 32), dtype=np.float32)
+    with pytest.raises(ValueError, match="book R"):
+        g.book.R = np.zeros((8, 100))[:, ::2]
+    assert g.evaluate(rk.intent()).approved  # the rejected assignments left the book as it was
+
+
+def test_latency_histogram_counts_like_bisect_left():
+    from bisect import bisect_left
+
+    from workbench.risk.metrics import LATENCY_BUCKETS_S, RiskMetrics
+    from workbench.risk.types import Verdict
+
+    m = RiskMetrics()
+    bounds = [int(b * 1e9) for b in LATENCY_BUCKETS_S]
+    lat = [0, 999, 1000, 1001, 2500, 9_999_999, 10_000_000, 10_000_001, 10**12]
+    want = [0] * (len(bounds) + 1)
+    for x in lat:
+        m.observe(Verdict.APPROVE, (Reason.OK,), x)
+        want[bisect_left(bounds, x)] += 1
+    assert m._counts == want and m._sum_ns == sum(lat)
+    assert m.decisions == {("APPROVE", "OK"): len(lat)}
+
+
+def test_journal_flush_keeps_decisions_appended_during_the_write(rk):
+    import duckdb
+
+    from workbench.risk.journal import DecisionLog, Journal
+
+    con = duckdb.connect(":memory:")
+    j = Journal(con, "run")
+    g = rk.make_gate(journal=j)
+    first = g.evaluate(rk.intent(seq=1))
+    write = j._write_decisions
+    late = []
+
+    def write_and_decide(ds):  # another thread deciding while this batch is written
+        late.append(g.evaluate(rk.intent(seq=2)))
+        write(ds)
+
+    j._write_decisions = write_and_decide
+    j.flush()
+    assert j._decisions == late  # the late decision waits for the next batch, not lost
+    j._write_decisions = write
+    j.flush()
+    seqs = DecisionLog.load(con, "run").to_frame()["decision_seq"].tolist()
+    assert sorted(seqs) == [first.decision_seq, late[0].decision_seq]

@@ -19,15 +19,16 @@ double a position.
 
 from __future__ import annotations
 
-import msgspec
 import numpy as np
 import pandas as pd
 
 from workbench.risk import kernels
 from workbench.risk import layout as lay
+from workbench.risk._core import BookCore
 from workbench.risk.config import CompiledConfig
 from workbench.risk.layout import GLOBAL_RING, RING_HEAD, WIDTH
 from workbench.risk.report import ExposureReport
+from workbench.risk.types import OpenOrder
 
 _NAN = float("nan")
 
@@ -71,21 +72,7 @@ class Quote:
     mark = _field(lay.Q_MARK)
 
 
-class OpenOrder(msgspec.Struct, gc=False):
-    """A working order. (``gc=False``: only strings and numbers, and tens of thousands may be alive.)"""
-
-    client_order_id: str
-    intent_id: str
-    strategy: str
-    instrument: str
-    sign: int
-    remaining: float
-    price: float
-    ts: int
-    row: int  # the leg's row in the book
-
-
-class Book:
+class Book(BookCore):
     """Mutable state owned by one gate; every method is called under the gate's lock."""
 
     def __init__(self, equity: float):

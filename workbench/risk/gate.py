@@ -19,18 +19,20 @@ the lock, so a decision sees the old or the new config, never a mix.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
+from fastrlock.rlock import FastRLock
+
 from workbench.risk import layout as lay
+from workbench.risk._core import GateCore
 from workbench.risk.budget import SharedBudget
 from workbench.risk.config import CompiledConfig
-from workbench.risk.exposure import Book, OpenOrder
+from workbench.risk.exposure import Book
 from workbench.risk.feed import MarketEvents
 from workbench.risk.journal import Journal
-from workbench.risk.kernels import chain, count_rate, policy
+from workbench.risk.kernels import chain, chain_c, count_rate, count_rate_c, policy
 from workbench.risk.killswitch import OperatorActions
 from workbench.risk.layout import CODES
 from workbench.risk.metrics import RiskMetrics
@@ -46,7 +48,6 @@ from workbench.risk.types import (
     RiskEvent,
     StormState,
     Verdict,
-    exact_decimal,
 )
 
 
@@ -73,12 +74,15 @@ _ONE = {r: (r,) for r in Reason}  # shared reason tuples: no allocation (nor GC 
 _DURABLE = frozenset({"STORMGUARD", "CONFIG", "STRATEGY"})
 _CHAIN = entry(chain)
 _COUNT_RATE = entry(count_rate)
+# the C entries the compiled gate calls by address (0 under NUMBA_DISABLE_JIT: the callables above)
+_CHAIN_C = getattr(chain_c, "address", 0)
+_COUNT_RATE_C = getattr(count_rate_c, "address", 0)
 _perf = time.perf_counter_ns
 # result-word bits and values slots as plain globals (a module attribute costs a lookup per use)
 _OUTCOME, _CLIPPED, _GROW, _BUDGET_MOVED = lay.OUTCOME, lay.CLIPPED, lay.GROW, lay.BUDGET_MOVED
 
 
-class RiskGate(OperatorActions, MarketEvents):
+class RiskGate(GateCore, OperatorActions, MarketEvents):
     """Owns the risk state and decides on intents. See the module docstring for the guarantees.
 
     ``listeners`` receive every :class:`RiskEvent`; ``cancel_handlers`` receive the approved CANCEL
@@ -98,8 +102,9 @@ class RiskGate(OperatorActions, MarketEvents):
         metrics: RiskMetrics | None = None,
         wall_clock: Callable[[], int] = time.time_ns,
     ):
-        self._lock = threading.RLock()
-        self._active = (config, RegimeClock(config))
+        # re-entrant like threading.RLock, at a third of the cost when uncontended (every decision takes it)
+        self._lock = FastRLock()
+        self._activate(config, RegimeClock(config))
         self.book = Book(config.spec.equity)
         self.book.configure(config)
         self.journal = journal
@@ -121,7 +126,7 @@ class RiskGate(OperatorActions, MarketEvents):
         self.listeners: list[Callable[[RiskEvent], None]] = []
         self.cancel_handlers: list[Callable[[list[RiskDecision]], None]] = []
         self._pending: list = []
-        self._chain = _CHAIN  # the compiled validator chain (an attribute so a test can wrap it)
+        self._bind_kernels(_CHAIN, _CHAIN_C, _COUNT_RATE, _COUNT_RATE_C)  # the compiled kernels and C entries
 
     # -- configuration -------------------------------------------------------------------------------
     @property
@@ -132,7 +137,7 @@ class RiskGate(OperatorActions, MarketEvents):
         """Atomically replace the config (validated, versioned by the caller: see ``hotconfig``)."""
         with self._lock:
             old = self._active[0]
-            self._active = (config, RegimeClock(config))
+            self._activate(config, RegimeClock(config))
             self.book.configure(config)
             self._emit(
                 "CONFIG",
@@ -145,132 +150,7 @@ class RiskGate(OperatorActions, MarketEvents):
             )
         self._dispatch()
 
-    # -- decisions -----------------------------------------------------------------------------------
-    def evaluate(self, intent: OrderIntent) -> RiskDecision:
-        t0 = _perf()
-        with self._lock:
-            d = self._evaluate(intent)
-        if self.metrics is not None:
-            self.metrics.observe(d.verdict, d.reasons, _perf() - t0)
-        if self._pending:
-            self._dispatch()
-        j = self.journal
-        if j is not None and j.due:
-            j.flush()  # outside the gate lock: other threads keep deciding during the write
-        return d
-
-    def _decision(self, intent, cfg, verdict, reasons, values, changes, qty, storm, mode) -> RiskDecision:
-        self._seq = seq = self._seq + 1
-        d = RiskDecision(
-            intent, verdict, reasons, values, changes, qty, cfg.version, storm, mode, seq, self.wall()
-        )
-        self._decided.setdefault(intent.intent_id, seq << 2 | _VCODE[verdict])  # duplicates cite the first
-        if self.journal is not None:
-            self.journal.decision(d)
-        return d
-
-    def _reject(self, intent, cfg, reason: Reason, storm, values: dict | None = None) -> RiskDecision:
-        return self._decision(intent, cfg, _REJECT, _ONE[reason], values or {}, {}, None, storm, self.mode)
-
-    def _evaluate(self, intent: OrderIntent) -> RiskDecision:
-        cfg, clock = self._active
-        sid = intent.strategy_id
-        gstate = self.global_guard.state
-        guard = self.guards.get(sid)
-        storm = gstate if guard is None or gstate >= guard.state else guard.state
-        first = self._decided.get(intent.intent_id)
-        if first is not None:
-            values = {"first_decision_seq": first >> 2, "first_verdict": _VERDICTS[first & 3]}
-            return self._reject(intent, cfg, Reason.DUPLICATE_INTENT, storm, values)
-        action = intent.action
-        book = self.book
-        if action is _CANCEL:
-            o = book.orders.get(intent.target_id or "")
-            if o is None or o.strategy != sid:
-                return self._reject(intent, cfg, Reason.UNKNOWN_ORDER, storm)
-            if _COUNT_RATE(book.R, book.rings[sid], intent.ts_event):
-                book.grow_rings()
-            return self._decision(
-                intent, cfg, _APPROVE, _ONE[Reason.CANCEL_ALLOWED], {}, {}, intent.qty, storm, self.mode
-            )
-
-        if gstate is _HALT:
-            return self._reject(
-                intent, cfg, Reason.KILL_SWITCH, storm, {"halt_reason": self.global_guard.halt_reason}
-            )
-        strat = cfg.spec.strategies.get(sid)
-        if strat is None:
-            return self._reject(intent, cfg, Reason.UNKNOWN_STRATEGY, storm)
-        if guard is None:
-            guard = self.guards[sid] = StormGuard(sid)
-        if guard.state is _HALT:
-            return self._reject(
-                intent, cfg, Reason.STRATEGY_HALTED, storm, {"halt_reason": guard.halt_reason}
-            )
-        if not self._enabled.get(sid, strat.enabled):
-            return self._reject(intent, cfg, Reason.STRATEGY_DISABLED, storm)
-        q, px = intent.qty_f, intent.px_f
-        if not q > 0.0 or px <= 0.0:
-            return self._reject(
-                intent,
-                cfg,
-                Reason.INVALID_INTENT,
-                storm,
-                {"qty": str(intent.qty), "price": str(intent.price)},
-            )
-        ts = intent.ts_event
-        if ts < self._market_ts - cfg.lag_ns:
-            return self._reject(
-                intent, cfg, Reason.STALE_INTENT, storm, {"intent_ts": ts, "market_ts": self._market_ts}
-            )
-        legs = book.rows.get(sid)
-        row = legs.get(intent.instrument_id) if legs is not None else None
-        target = None
-        if row is None or action is _MODIFY:  # the compiled chain checks the quote of an existing leg
-            quote = book.quotes.get(intent.instrument_id)
-            if quote is None or quote.bid <= 0.0:
-                return self._reject(intent, cfg, Reason.NO_MARKET_DATA, storm)
-            row = book.leg(sid, intent.instrument_id, cfg).row
-            if action is _MODIFY:
-                target = book.orders.get(intent.target_id or "")
-                if target is None or target.strategy != sid or target.sign != intent.sign:
-                    return self._reject(intent, cfg, Reason.UNKNOWN_ORDER, storm)
-        rem = target.remaining if target is not None else -1.0
-        res = self._chain(
-            book.F, book.R, row, q, px, intent.sign, ts, intent.reduce_only, storm, clock.index(ts), rem
-        )
-        if res & _GROW:  # before anything that could raise: the next push must find room
-            book.grow_rings()
-        out = cfg.outcomes.get(res & _OUTCOME) or self._outcome(cfg, res)
-        status, verdict, reasons, mode = out
-        if status:
-            return self._early_reject(intent, cfg, status, storm)
-        V = book.V
-        if mode is not self.mode:  # explained with the totals the table saw, before the commit
-            code = (res >> lay.CODE_SHIFT) & 7
-            self._policy_changed(cfg, clock, ts, mode, code, V.item(lay.X_GROSS_CUR), V.item(lay.X_GROSS_POT))
-        changes = {}
-        qty = None if verdict is _REJECT else intent.qty
-        if res & _CLIPPED:
-            q = V.item(lay.X_Q)
-            changes = {"qty": [str(intent.qty), repr(q)]}
-            if qty is not None:
-                qty = exact_decimal(q, cfg.instrument(intent.instrument_id).lot)  # the lot grid
-        d = self._decision(intent, cfg, verdict, reasons, V.tobytes(), changes, qty, storm, mode)
-        if verdict is not _REJECT:  # the chain committed the numbers; here the order book and logs
-            if px != px:
-                px = V.item(lay.X_PX)
-            if target is None:
-                coid = intent.client_order_id
-                book.orders[coid] = OpenOrder(
-                    coid, intent.intent_id, sid, intent.instrument_id, intent.sign, q, px, ts, row
-                )
-            else:
-                target.remaining, target.price = q, px
-            if res & _BUDGET_MOVED:
-                self.budget.log.append(d)
-        return d
-
+    # -- decisions: evaluate / _evaluate / _decision / _reject are compiled in GateCore (_core.pyx) --
     def _outcome(self, cfg: CompiledConfig, res: int) -> tuple:
         """(status, verdict, reasons, mode) of a chain result word, cached per config."""
         bits = res & lay.OUTCOME

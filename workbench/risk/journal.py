@@ -20,6 +20,7 @@ import msgspec
 import pandas as pd
 import pyarrow as pa
 
+from workbench.risk._core import JournalCore
 from workbench.risk.outcome import decode_rows
 from workbench.risk.schema import ensure_schema
 from workbench.risk.types import RiskDecision, RiskEvent
@@ -55,7 +56,7 @@ def _num(x) -> str | None:
     return None if x is None else str(x)
 
 
-class Journal:
+class Journal(JournalCore):
     def __init__(self, store_or_con, run_id: str, flush_every: int = 50_000):
         self.store = store_or_con
         self.con = connection(store_or_con)
@@ -67,15 +68,6 @@ class Journal:
         self._fills: list[tuple] = []
         self._write_lock = threading.Lock()
 
-    def decision(self, d: RiskDecision) -> None:
-        self._decisions.append(d)
-
-    @property
-    def due(self) -> bool:
-        """The buffer reached ``flush_every``: the gate then flushes *after* releasing its lock, so the
-        write never stalls other threads' decisions."""
-        return len(self._decisions) >= self.flush_every
-
     def event(self, e: RiskEvent) -> None:
         self._events.append(e)
 
@@ -85,13 +77,17 @@ class Journal:
         )
 
     def flush(self) -> None:
-        """Write everything buffered in one transaction. The buffers are swapped out first (cheap), so
-        records arriving during the write go to the next batch; a failed write puts its batch back."""
+        """Write everything buffered in one transaction. The batch is taken out of the buffers first
+        (cheap), so records arriving during the write go to the next batch; a failed write puts its
+        batch back. The decision buffer is one list for the journal's life (the gate appends to it
+        directly): the batch is its prefix, copied and deleted, each step atomic under the GIL."""
         with self._write_lock:
-            ds, es, fs = self._decisions, self._events, self._fills
+            buf = self._decisions
+            ds, es, fs = buf[:], self._events, self._fills
             if not (ds or es or fs):
                 return
-            self._decisions, self._events, self._fills = [], [], []
+            del buf[: len(ds)]
+            self._events, self._fills = [], []
             try:
                 with transaction(self.store):
                     if ds:
@@ -121,7 +117,7 @@ class Journal:
                             fs,
                         )
             except BaseException:
-                self._decisions[:0], self._events[:0], self._fills[:0] = ds, es, fs
+                buf[:0], self._events[:0], self._fills[:0] = ds, es, fs
                 raise
 
     def _write_decisions(self, ds: list[RiskDecision]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import carray, cfunc, njit, types
 
 from workbench.risk import layout as lay
 
@@ -400,3 +400,26 @@ def chain(F, R, leg, q, px, sign, ts, reduce_only, storm, regime, rem):
                 F[srow, lay.S_PEAKED] = F[0, lay.T_PEAKED]
         bits |= lay.BUDGET_MOVED
     return bits
+
+
+_I = types.int64
+_CHAIN_C_SIG = _I(
+    types.CPointer(types.float64), _I, types.CPointer(types.int64), _I, _I,  # F, its rows; R, rows, width
+    _I, types.float64, types.float64, _I, _I, _I, _I, _I, types.float64,  # leg .. rem as in ``chain``
+)
+
+
+@cfunc(_CHAIN_C_SIG, cache=True, error_model="numpy")
+def chain_c(Fp, nf, Rp, nr, wr, leg, q, px, sign, ts, reduce_only, storm, regime, rem):
+    """:func:`chain` with the arrays as raw pointers and shapes: the C entry the compiled gate calls
+    through its address, with no Python boxing of the eleven arguments (see ``_core.pyx``)."""
+    F = carray(Fp, (nf, lay.WIDTH))
+    R = carray(Rp, (nr, wr))
+    return chain(F, R, leg, q, px, sign, ts, reduce_only != 0, storm, regime, rem)
+
+
+@cfunc(_I(types.CPointer(types.int64), _I, _I, _I, _I), cache=True)
+def count_rate_c(Rp, nr, wr, ring, ts):
+    """:func:`count_rate` on ``R`` given as a raw pointer and shape (the compiled gate's cancel path);
+    1 when a ring is full."""
+    return 1 if count_rate(carray(Rp, (nr, wr)), ring, ts) else 0

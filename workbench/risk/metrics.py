@@ -7,18 +7,17 @@ the standard families when the registry is scraped.
 
 from __future__ import annotations
 
-from bisect import bisect_left
-
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from workbench.risk._core import MetricsCore
 from workbench.risk.types import Verdict
 
 LATENCY_BUCKETS_S = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2)
 
 
-class RiskMetrics(Collector):
+class RiskMetrics(MetricsCore, Collector):
     """``risk_decisions_total{decision,reason}``, ``stormguard_state{scope}`` (0 NORMAL .. 3 HALT),
     ``risk_policy_mode`` and ``risk_decision_latency_seconds`` in :attr:`registry`."""
 
@@ -29,16 +28,9 @@ class RiskMetrics(Collector):
         self._by: dict[str, dict[tuple, int]] = {v: {} for v in Verdict}
         self.storm: dict[str, int] = {"GLOBAL": 0}
         self.policy_mode = 0
-        self._bounds_ns = [int(b * 1e9) for b in LATENCY_BUCKETS_S]
-        self._counts = [0] * (len(LATENCY_BUCKETS_S) + 1)
+        self._set_bounds([int(b * 1e9) for b in LATENCY_BUCKETS_S])  # ``observe`` is compiled (_core.pyx)
         self._sum_ns = 0
         self.registry.register(self)
-
-    def observe(self, verdict: str, reasons: tuple[str, ...], latency_ns: int) -> None:
-        by = self._by[verdict]
-        by[reasons] = by.get(reasons, 0) + 1
-        self._counts[bisect_left(self._bounds_ns, latency_ns)] += 1
-        self._sum_ns += latency_ns
 
     @property
     def decisions(self) -> dict[tuple[str, str], int]:

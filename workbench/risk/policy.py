@@ -28,6 +28,7 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
+from workbench.risk._core import ClockCore
 from workbench.risk.config import CompiledConfig, RegimeSpec
 from workbench.risk.exposure import Book, Leg
 from workbench.risk.kernels import decide_core
@@ -47,7 +48,7 @@ def _calendar(name: str) -> xcals.ExchangeCalendar:
     return cal
 
 
-class RegimeClock:
+class RegimeClock(ClockCore):
     """Maps an exchange timestamp to its time regime; one calendar lookup per local day, cached."""
 
     def __init__(self, cfg: CompiledConfig):

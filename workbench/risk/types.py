@@ -22,6 +22,8 @@ from enum import IntEnum, StrEnum
 
 import msgspec
 
+COID_PREFIX = "RK-"  # client order ids of the gate's orders: the prefix, then the intent id
+
 
 class Side(StrEnum):
     BUY = "BUY"
@@ -177,7 +179,7 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     def client_order_id(self) -> str:
         """The broker-facing order id for a NEW intent: a pure function of the dedupe key, so a replayed
         intent can only ever map onto the same order."""
-        return f"RK-{self.intent_id}"
+        return COID_PREFIX + self.intent_id
 
 
 def exact_decimal(x: float, step: float) -> Decimal:
@@ -249,3 +251,17 @@ class RiskEvent(msgspec.Struct, frozen=True, kw_only=True):
     ts_event: int
     wall_ns: int
     detail: dict = {}
+
+
+class OpenOrder(msgspec.Struct, gc=False):
+    """A working order. (``gc=False``: only strings and numbers, and tens of thousands may be alive.)"""
+
+    client_order_id: str
+    intent_id: str
+    strategy: str
+    instrument: str
+    sign: int
+    remaining: float
+    price: float
+    ts: int
+    row: int  # the leg's row in the book
