@@ -3,6 +3,8 @@ the config they were made with, and a hot path that leaves nothing for the cycli
 
 import gc
 
+import pytest
+
 from workbench.risk.config import config_from_dict
 from workbench.risk.types import Action, Reason
 
@@ -120,7 +122,6 @@ def test_decisions_follow_the_book_arrays_when_they_are_reallocated(rk):
 
 def test_book_arrays_are_checked_when_assigned(rk):
     import numpy as np
-    import pytest
 
     g = rk.make_gate()
     with pytest.raises(ValueError, match="book F"):
@@ -170,3 +171,28 @@ def test_journal_flush_keeps_decisions_appended_during_the_write(rk):
     j.flush()
     seqs = DecisionLog.load(con, "run").to_frame()["decision_seq"].tolist()
     assert sorted(seqs) == [first.decision_seq, late[0].decision_seq]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_chain_that_fails_in_compiled_code_rejects_by_raising(rk):
+    """A numba cfunc that raises prints the error and returns 0; 0 must never read as an approval."""
+    from numba import cfunc
+
+    import workbench.risk.gate as gate_mod
+    from workbench.risk import kernels
+
+    @cfunc(kernels._CHAIN_C_SIG)
+    def broken(Fp, nf, Rp, nr, wr, leg, q, px, sign, ts, reduce_only, storm, regime, rem):
+        raise ValueError("broken chain")
+
+    g = rk.make_gate()
+    assert g.evaluate(rk.intent(seq=1)).approved  # the leg exists: the next order goes to the chain
+    g._bind_kernels(gate_mod._CHAIN, broken.address, gate_mod._COUNT_RATE, gate_mod._COUNT_RATE_C)
+    orders = dict(g.book.orders)
+    with pytest.raises(RuntimeError, match="validator chain failed"):
+        g.evaluate(rk.intent(seq=2))
+    assert g.book.orders == orders  # nothing booked
+    g._bind_kernels(gate_mod._CHAIN, gate_mod._CHAIN_C, gate_mod._COUNT_RATE, gate_mod._COUNT_RATE_C)
+    assert g._lock.acquire(blocking=False)  # the failed decision released the gate lock
+    g._lock.release()
+    assert g.evaluate(rk.intent(seq=3)).approved

@@ -56,6 +56,8 @@ cdef long long _OUTCOME = lay.OUTCOME
 cdef long long _CLIPPED = lay.CLIPPED
 cdef long long _GROW = lay.GROW
 cdef long long _BUDGET_MOVED = lay.BUDGET_MOVED
+cdef long long _RETURNED = lay.RETURNED
+cdef object _TIME_NS = time.time_ns  # the real clock, whatever a test later patches
 cdef long long _CODE_SHIFT = lay.CODE_SHIFT
 cdef Py_ssize_t _X_GROSS_CUR = lay.X_GROSS_CUR
 cdef Py_ssize_t _X_GROSS_POT = lay.X_GROSS_POT
@@ -192,10 +194,14 @@ cdef class JournalCore:
 
 
 cdef class GateCore:
-    """The hot state of a gate and its decision path. Subclassed by ``RiskGate``; every field is
-    readable and writable from Python under the same name."""
+    """The hot state of a gate and its decision path. Subclassed by ``RiskGate``; the fields are
+    readable (most also writable) from Python under the same name. Typed fields take only their
+    type: ``journal`` a :class:`~workbench.risk.journal.Journal` (its buffer is appended to directly),
+    ``metrics`` a :class:`~workbench.risk.metrics.RiskMetrics`, ``book`` a ``Book``, and the dicts
+    plain ``dict``; timestamps are integer ns."""
 
-    cdef public object _lock, _active, global_guard, budget, mode
+    cdef public object _lock, global_guard, budget, mode
+    cdef readonly object _active  # (config, clock): set only by ``_activate``, with the copies below
     cdef object _wall
     cdef bint _wall_c
     cdef object _lv, _lr  # verdict and reasons of the last decision recorded (for the metrics)
@@ -208,7 +214,7 @@ cdef class GateCore:
     @wall.setter
     def wall(self, fn):
         self._wall = fn
-        self._wall_c = fn is time.time_ns
+        self._wall_c = fn is _TIME_NS
     cdef object _count_rate_py
     cdef CountRateFn _count_rate_c
     cdef object _chain_py
@@ -317,7 +323,10 @@ cdef class GateCore:
             if o is None or o.strategy != sid:
                 return self._rej(intent, _R_UNKNOWN_ORDER, storm, None)
             if self._count_rate_c != NULL:
-                full = self._count_rate_c(book._Rp, book._nr, book._wr, book.rings[sid], intent.ts_event)
+                res = self._count_rate_c(book._Rp, book._nr, book._wr, book.rings[sid], intent.ts_event)
+                if not res & _RETURNED:
+                    raise RuntimeError("risk gate: the compiled rate window failed; the cancel is not approved")
+                full = res & 1
             else:
                 full = self._count_rate_py(book._R, book.rings[sid], intent.ts_event)
             if full:
@@ -369,6 +378,9 @@ cdef class GateCore:
                 book._Fp, book._nf, book._Rp, book._nr, book._wr,
                 row, q, px, sign, ts, 1 if intent.reduce_only else 0, storm, regime, rem,
             )
+            if not res & _RETURNED:  # fail closed: a chain that raised returned 0, which would read as OK
+                raise RuntimeError("risk gate: the compiled validator chain failed; the intent is not approved")
+            res &= ~_RETURNED
         else:
             res = self._chain_py(book._F, book._R, row, q, px, sign, ts, intent.reduce_only, storm, regime, rem)
         if res & _GROW:  # before anything that could raise: the next push must find room

@@ -74,9 +74,9 @@ _ONE = {r: (r,) for r in Reason}  # shared reason tuples: no allocation (nor GC 
 _DURABLE = frozenset({"STORMGUARD", "CONFIG", "STRATEGY"})
 _CHAIN = entry(chain)
 _COUNT_RATE = entry(count_rate)
-# the C entries the compiled gate calls by address (0 under NUMBA_DISABLE_JIT: the callables above)
-_CHAIN_C = getattr(chain_c, "address", 0)
-_COUNT_RATE_C = getattr(count_rate_c, "address", 0)
+# the C entries the compiled gate calls by address (none under NUMBA_DISABLE_JIT: the callables above)
+_CHAIN_C = chain_c.address if chain_c is not None else 0
+_COUNT_RATE_C = count_rate_c.address if count_rate_c is not None else 0
 _perf = time.perf_counter_ns
 # result-word bits and values slots as plain globals (a module attribute costs a lookup per use)
 _OUTCOME, _CLIPPED, _GROW, _BUDGET_MOVED = lay.OUTCOME, lay.CLIPPED, lay.GROW, lay.BUDGET_MOVED

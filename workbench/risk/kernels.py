@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import carray, cfunc, njit, types
+from numba import carray, cfunc, config, njit, types
 
 from workbench.risk import layout as lay
 
@@ -409,17 +409,24 @@ _CHAIN_C_SIG = _I(
 )
 
 
-@cfunc(_CHAIN_C_SIG, cache=True, error_model="numpy")
-def chain_c(Fp, nf, Rp, nr, wr, leg, q, px, sign, ts, reduce_only, storm, regime, rem):
+def _chain_c(Fp, nf, Rp, nr, wr, leg, q, px, sign, ts, reduce_only, storm, regime, rem):
     """:func:`chain` with the arrays as raw pointers and shapes: the C entry the compiled gate calls
-    through its address, with no Python boxing of the eleven arguments (see ``_core.pyx``)."""
+    through its address, with no Python boxing of the eleven arguments (see ``_core.pyx``). The
+    result carries ``RETURNED``: a cfunc that raised returns 0, which the gate refuses."""
     F = carray(Fp, (nf, lay.WIDTH))
     R = carray(Rp, (nr, wr))
-    return chain(F, R, leg, q, px, sign, ts, reduce_only != 0, storm, regime, rem)
+    return chain(F, R, leg, q, px, sign, ts, reduce_only != 0, storm, regime, rem) | lay.RETURNED
 
 
-@cfunc(_I(types.CPointer(types.int64), _I, _I, _I, _I), cache=True)
-def count_rate_c(Rp, nr, wr, ring, ts):
-    """:func:`count_rate` on ``R`` given as a raw pointer and shape (the compiled gate's cancel path);
-    1 when a ring is full."""
-    return 1 if count_rate(carray(Rp, (nr, wr)), ring, ts) else 0
+def _count_rate_c(Rp, nr, wr, ring, ts):
+    """:func:`count_rate` on ``R`` given as a raw pointer and shape (the compiled gate's cancel path):
+    ``RETURNED``, plus 1 when a ring is full."""
+    return lay.RETURNED | (1 if count_rate(carray(Rp, (nr, wr)), ring, ts) else 0)
+
+
+# The C entries exist only when numba compiles (under NUMBA_DISABLE_JIT the gate calls the Python
+# kernels above); ``None`` tells the gate so.
+chain_c = count_rate_c = None
+if not config.DISABLE_JIT:
+    chain_c = cfunc(_CHAIN_C_SIG, cache=True, error_model="numpy")(_chain_c)
+    count_rate_c = cfunc(_I(types.CPointer(types.int64), _I, _I, _I, _I), cache=True)(_count_rate_c)

@@ -110,6 +110,9 @@ CLIPPED = 1 << 21  # the size was clipped: the decision carries ``changes``
 OUTCOME = (1 << 22) - 1  # the bits that determine verdict, reasons and mode
 BUDGET_MOVED = 1 << 22  # the commit changed the strategy's potential: log it for the budget report
 GROW = 1 << 23  # a rate ring is full: the owner must widen R before the next decision
+# Set by the C entries (kernels.chain_c, count_rate_c) on every normal return: a numba cfunc that hits
+# an exception returns 0 instead of raising, and 0 must not read as "approved, nothing to report".
+RETURNED = 1 << 24
 
 # Policy table rows (docs: workbench.risk.policy), indexed by the result's code bits, in the order of the table.
 CODES = (
