@@ -72,7 +72,9 @@ def _scenario(seed: int = 7):
     )
 
 
-def _run(gate: RiskGate, draws) -> np.ndarray:
+def _run(gate: RiskGate, draws, n_decisions: int = N, probe=None) -> np.ndarray:
+    """The benchmark's stream; ``probe(evaluate, intent)``, when given, makes the new-order decisions
+    of the last two thirds (for the instruction count, see ``risk_instructions``)."""
     inst, strat, side, qty, off, base = draws
     mids = base.astype(float)
     for k, iid in enumerate(INSTRUMENTS):
@@ -88,12 +90,12 @@ def _run(gate: RiskGate, draws) -> np.ndarray:
                 instrument_id=iid,
                 side=Side.BUY if (k + s) % 3 else Side.SELL,
             )
-    lat = np.empty(N, dtype=np.int64)
+    lat = np.empty(n_decisions, dtype=np.int64)
     pending: list[tuple[int, OrderIntent]] = []
     timer = time.perf_counter_ns
     ev = gate.evaluate
     seq = 0
-    for n in range(N):
+    for n in range(n_decisions):
         ts = T0 + (n + 1) * 200_000  # 5k decisions per second of exchange time
         k = int(inst[n])
         if n % 5 == 0:  # a quote every 5 decisions (not timed)
@@ -126,7 +128,10 @@ def _run(gate: RiskGate, draws) -> np.ndarray:
                 seq=seq,
             )
         t0 = timer()
-        d = ev(intent)
+        if probe is not None and intent.action is Action.NEW and 3 * n >= n_decisions:
+            d = probe(ev, intent)
+        else:
+            d = ev(intent)
         lat[n] = timer() - t0
         if intent.action is Action.CANCEL:
             gate.on_order_closed(intent.target_id)
