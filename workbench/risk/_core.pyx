@@ -21,7 +21,6 @@ from workbench.risk import layout as lay
 from workbench.risk.stormguard import StormGuard
 from workbench.risk.types import (
     Action,
-    PolicyMode,
     Reason,
     RiskDecision,
     StormState,
@@ -35,7 +34,6 @@ cdef object _APPROVE = Verdict.APPROVE
 cdef object _REJECT = Verdict.REJECT
 cdef tuple _VERDICTS = (Verdict.APPROVE, Verdict.APPROVE_MODIFIED, Verdict.REJECT)
 cdef dict _VCODE = {v: i for i, v in enumerate(_VERDICTS)}
-cdef object _NEW = Action.NEW
 cdef object _MODIFY = Action.MODIFY
 cdef object _CANCEL = Action.CANCEL
 cdef object _HALT = StormState.HALT
@@ -181,16 +179,7 @@ cdef class JournalCore:
     journal (a flush takes and deletes a prefix), so the gate appends to it without a call."""
 
     cdef public list _decisions
-    cdef public Py_ssize_t flush_every
-
-    def decision(self, d):
-        self._decisions.append(d)
-
-    @property
-    def due(self):
-        """The buffer reached ``flush_every``: the gate then flushes *after* releasing its lock, so the
-        write never stalls other threads' decisions."""
-        return len(self._decisions) >= self.flush_every
+    cdef public Py_ssize_t flush_every  # the gate flushes, after releasing its lock, at this many
 
 
 cdef class GateCore:
@@ -205,6 +194,22 @@ cdef class GateCore:
     cdef object _wall
     cdef bint _wall_c
     cdef object _lv, _lr  # verdict and reasons of the last decision recorded (for the metrics)
+    cdef public dict guards, _decided, _enabled
+    cdef public list _pending
+    cdef public long long _seq, _market_ts
+    cdef public BookCore book
+    cdef public JournalCore journal
+    cdef public MetricsCore metrics
+    # the active config's numbers a decision reads, set with ``_active`` by ``_activate``
+    cdef object _cfg, _version
+    cdef ClockCore _clock
+    cdef dict _outcomes, _strategies
+    cdef long long _lag_ns
+    # the kernels: Python callables, and their C entries (NULL: call the callables)
+    cdef object _count_rate_py
+    cdef CountRateFn _count_rate_c
+    cdef object _chain_py
+    cdef ChainFn _chain_c
 
     @property
     def wall(self):
@@ -215,10 +220,6 @@ cdef class GateCore:
     def wall(self, fn):
         self._wall = fn
         self._wall_c = fn is _TIME_NS
-    cdef object _count_rate_py
-    cdef CountRateFn _count_rate_c
-    cdef object _chain_py
-    cdef ChainFn _chain_c
 
     @property
     def _chain(self):
@@ -236,17 +237,6 @@ cdef class GateCore:
         entries (``kernels.chain_c``, ``kernels.count_rate_c``)."""
         self._chain_py, self._chain_c = chain, <ChainFn>chain_address
         self._count_rate_py, self._count_rate_c = count_rate, <CountRateFn>count_rate_address
-    cdef public dict guards, _decided, _enabled
-    cdef public list _pending
-    cdef public long long _seq, _market_ts
-    cdef public BookCore book
-    cdef public JournalCore journal
-    cdef public MetricsCore metrics
-    # the active config's numbers a decision reads, set with ``_active`` by ``_activate``
-    cdef object _cfg, _version
-    cdef ClockCore _clock
-    cdef dict _outcomes, _strategies
-    cdef long long _lag_ns
 
     def _activate(self, cfg, clock):
         """Make (``cfg``, ``clock``) the active config (the caller holds the lock or owns the gate)."""
@@ -277,7 +267,7 @@ cdef class GateCore:
         """The decision without lock, metrics or dispatch (the caller holds the lock)."""
         return self._decide(intent)
 
-    def _reject(self, intent, cfg, reason, storm, values=None):
+    def _reject(self, intent, reason, storm, values=None):
         return self._rej(intent, reason, storm, values)
 
     cdef object _record(self, intent, intent_id, verdict, reasons, values, changes, qty, storm, mode):
@@ -390,7 +380,7 @@ cdef class GateCore:
             out = self._outcome(cfg, res)
         status, verdict, reasons, mode = <tuple>out
         if status:
-            return self._early_reject(intent, cfg, status, storm)
+            return self._early_reject(intent, status, storm)
         cdef double* V = book._Fp + _VAL_AT  # the values row (``book.V``)
         if mode is not self.mode:  # explained with the totals the table saw, before the commit
             self._policy_changed(cfg, clock, ts, mode, (res >> _CODE_SHIFT) & 7, V[_X_GROSS_CUR], V[_X_GROSS_POT])

@@ -40,13 +40,11 @@ from workbench.risk.outcome import reasons_of
 from workbench.risk.policy import RegimeClock, derisk_intents, explain
 from workbench.risk.stormguard import BadTickFilter, StormGuard
 from workbench.risk.types import (
-    Action,
     OrderIntent,
     PolicyMode,
     Reason,
     RiskDecision,
     RiskEvent,
-    StormState,
     Verdict,
 )
 
@@ -63,13 +61,8 @@ def entry(kernel):
 
 
 _APPROVE, _MODIFIED, _REJECT = Verdict.APPROVE, Verdict.APPROVE_MODIFIED, Verdict.REJECT
-_VERDICTS = (_APPROVE, _MODIFIED, _REJECT)
-_VCODE = {v: i for i, v in enumerate(_VERDICTS)}
 _MODES = tuple(PolicyMode)
-_MODIFY, _CANCEL = Action.MODIFY, Action.CANCEL
-_HALT = StormState.HALT
 _OK = (Reason.OK,)
-_ONE = {r: (r,) for r in Reason}  # shared reason tuples: no allocation (nor GC tracking) per decision
 # Events that must reach the journal at once, not at the next batch flush.
 _DURABLE = frozenset({"STORMGUARD", "CONFIG", "STRATEGY"})
 _CHAIN = entry(chain)
@@ -77,9 +70,6 @@ _COUNT_RATE = entry(count_rate)
 # the C entries the compiled gate calls by address (none under NUMBA_DISABLE_JIT: the callables above)
 _CHAIN_C = chain_c.address if chain_c is not None else 0
 _COUNT_RATE_C = count_rate_c.address if count_rate_c is not None else 0
-_perf = time.perf_counter_ns
-# result-word bits and values slots as plain globals (a module attribute costs a lookup per use)
-_OUTCOME, _CLIPPED, _GROW, _BUDGET_MOVED = lay.OUTCOME, lay.CLIPPED, lay.GROW, lay.BUDGET_MOVED
 
 
 class RiskGate(GateCore, OperatorActions, MarketEvents):
@@ -150,7 +140,7 @@ class RiskGate(GateCore, OperatorActions, MarketEvents):
             )
         self._dispatch()
 
-    # -- decisions: evaluate / _evaluate / _decision / _reject are compiled in GateCore (_core.pyx) --
+    # -- decisions: evaluate / _evaluate / _reject are compiled in GateCore (_core.pyx) --------------
     def _outcome(self, cfg: CompiledConfig, res: int) -> tuple:
         """(status, verdict, reasons, mode) of a chain result word, cached per config."""
         bits = res & lay.OUTCOME
@@ -163,14 +153,14 @@ class RiskGate(GateCore, OperatorActions, MarketEvents):
         out = cfg.outcomes[bits] = ((bits >> lay.STATUS_SHIFT) & 3, verdict, reasons, mode)
         return out
 
-    def _early_reject(self, intent, cfg, status: int, storm) -> RiskDecision:
+    def _early_reject(self, intent, status: int, storm) -> RiskDecision:
         if status == lay.ST_NO_MARKET_DATA:
-            return self._reject(intent, cfg, Reason.NO_MARKET_DATA, storm)
+            return self._reject(intent, Reason.NO_MARKET_DATA, storm)
         if status == lay.ST_REDUCE_ONLY:
             return self._reject(
-                intent, cfg, Reason.INVALID_INTENT, storm, {"reduce_only": "would not reduce the position"}
+                intent, Reason.INVALID_INTENT, storm, {"reduce_only": "would not reduce the position"}
             )
-        return self._reject(intent, cfg, Reason.STORM_REDUCE_ONLY, storm, {"storm": storm.name})
+        return self._reject(intent, Reason.STORM_REDUCE_ONLY, storm, {"storm": storm.name})
 
     def _policy(self, cfg: CompiledConfig, clock: RegimeClock, ts: int) -> PolicyMode:
         b = self.book
