@@ -49,6 +49,7 @@ from nautilus_trader.model.events import (
 from nautilus_trader.model.identifiers import ClientOrderId, InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
+from workbench.errors import WorkbenchError
 from workbench.risk.config import load_config
 from workbench.risk.gate import RiskGate
 from workbench.risk.types import Action, OrderIntent, RiskDecision, RiskEvent, Side, StormState
@@ -103,7 +104,7 @@ def strategy_config(strategy_id: str, config_cls=StrategyConfig, **kwargs):
     return config_cls(strategy_id=name, order_id_tag=tag, **kwargs)
 
 
-class GateRefusal(RuntimeError):
+class GateRefusal(WorkbenchError, RuntimeError):
     """Raised for order paths the gate cannot vouch for (e.g. contingent order lists)."""
 
 

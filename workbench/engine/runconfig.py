@@ -22,6 +22,7 @@ import yaml
 from nautilus_trader.config import ImportableStrategyConfig
 
 from workbench.engine.config import DataSpec, FillSpec, VenueSpec
+from workbench.errors import WorkbenchError
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +33,8 @@ class RunConfig:
     report: Path | None = None
 
 
-class RunConfigError(ValueError):
-    pass
+class RunConfigError(WorkbenchError, ValueError):
+    """A run file that cannot be used; the message names the file and the field."""
 
 
 def _venue(raw: dict[str, Any], where: str) -> VenueSpec:

@@ -14,8 +14,10 @@ import csv
 import io
 from collections.abc import Sequence
 
+from workbench.errors import WorkbenchError
 
-class IngestError(ValueError):
+
+class IngestError(WorkbenchError, ValueError):
     """Bad input, located: ``file[member] line N, field F: message``."""
 
     def __init__(self, file: str, message: str, *, member: str | None = None, row: int | None = None,
@@ -30,7 +32,7 @@ class IngestError(ValueError):
             where += f" line {row}"
         if field is not None:
             where += f", field {field!r}" if row is not None else f" field {field!r}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(message, where=where)
 
 
 def locate_csv_error(file: str, data: bytes, names: Sequence[str], numeric: Sequence[str], *,

@@ -27,6 +27,8 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 
+from workbench.errors import WorkbenchError
+
 NS = 1_000_000_000
 SOURCE = "ib"
 BACKOFF_S = (1, 2, 4, 8, 16)
@@ -38,7 +40,7 @@ IB_TO_MIC = {"ARCA": "ARCX", "NASDAQ": "XNAS", "ISLAND": "XNAS", "NYSE": "XNYS",
              "CBOE": "XCBO", "CME": "XCME"}
 
 
-class TradingSystemError(Exception):
+class TradingSystemError(WorkbenchError):
     """Base of the workbench's trading-system errors (seed design)."""
 
 

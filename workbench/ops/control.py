@@ -36,6 +36,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from workbench.errors import WorkbenchError
+
 __all__ = ["ControlChannel", "ControlError", "ControlServer", "default_control_file", "request"]
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -46,11 +48,11 @@ def default_control_file() -> Path:
     return Path(os.environ.get("WB_CONTROL_FILE", Path.home() / ".workbench" / "control.json"))
 
 
-class ControlError(RuntimeError):
+class ControlError(WorkbenchError, RuntimeError):
     """The endpoint refused or failed a request (message from the node), or could not be reached."""
 
     def __init__(self, status: int, message: str):
-        super().__init__(f"{status}: {message}")
+        super().__init__(message, where=f"control endpoint (HTTP {status})" if status else "control endpoint")
         self.status = status
         self.message = message
 

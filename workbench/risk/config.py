@@ -18,15 +18,16 @@ from pathlib import Path
 import msgspec
 import yaml
 
+from workbench.errors import WorkbenchError
 from workbench.risk.outcome import layout_id
 from workbench.risk.validators import DEFAULT_ORDER, VALIDATORS, chain_code
 
 
-class ConfigError(ValueError):
+class ConfigError(WorkbenchError, ValueError):
     """An invalid risk configuration; ``errors`` lists every problem with its field path."""
 
     def __init__(self, errors: list[str]):
-        super().__init__("invalid risk config: " + "; ".join(errors))
+        super().__init__("invalid risk config: " + "; ".join(errors))  # each error names its field path
         self.errors = errors
 
 
