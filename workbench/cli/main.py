@@ -19,7 +19,7 @@ import sys
 from workbench.errors import WorkbenchError, one_line
 
 # Order is the order shown in `wb --help`.
-COMMAND_MODULES = ("store", "ingest", "health", "backtest", "demo", "vol", "risk", "ibsim")
+COMMAND_MODULES = ("store", "ingest", "health", "backtest", "demo", "vol", "risk", "node", "report", "sweep", "ibsim")
 
 
 def build_parser() -> argparse.ArgumentParser:
