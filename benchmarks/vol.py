@@ -271,12 +271,15 @@ def _surface_metrics() -> list[dict]:
     _svi_scipy_anchor(quotes)
     anchor_ms = (time.perf_counter() - t0) * 1e3
     inside, strict, vendor_inside, vendor_strict, real_ms, n_arb_free, n_dates = [], [], [], [], [], 0, 0
+    n_viol = 0  # slices / expiry pairs / midpoint slices with a dense-check violation (workbench.vol.arbcheck)
     for _, raw_chain, as_of in _spx_chains():
         q, _ = prepare_chain(raw_chain, as_of)
         surf = VolSurface.from_quotes(q, as_of, symbol="SPX")
         real_ms.append(surf.fit_ms)
         n_dates += 1
         n_arb_free += surf.arbitrage_free
+        dense = surf.dense_arbitrage()
+        n_viol += sum(len(dense[key]) for key in ("price", "butterfly", "calendar", "lee"))
         used = q[q["use"]]
         inside.append(np.concatenate([s.data["inside"] for s in surf.smiles]))
         strict.append(_strict_inside(surf))
@@ -299,7 +302,11 @@ def _surface_metrics() -> list[dict]:
         _metric("surface_inside_bidask_pct_strict", ins_strict,
                 "% as above, min-tick bids (<= 0.05) also bounding from below", "vendor IV column, same bands",
                 vins_strict),
-        _metric("surface_arbitrage_free_dates", n_arb_free, f"of {n_dates} SPX dates", "none", None, n_dates),
+        _metric("surface_arbitrage_free_dates", n_arb_free, f"of {n_dates} SPX dates (dense price-space check)",
+                "none", None, n_dates),
+        _metric("surface_arbitrage_violations_spx", n_viol,
+                "slices/pairs violating the dense check (>= 4,000 k per expiry, wings, T midpoints), SPX 5 dates",
+                "none", None, 0, higher_is_better=False),
     ]
 
 

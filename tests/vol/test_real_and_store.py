@@ -51,7 +51,7 @@ def test_spx_surfaces_fit_the_bands_and_are_arbitrage_free(real_data):
         inside.append(np.concatenate([s.data["inside"] for s in surf.smiles]))
         arb = surf.arbitrage()  # butterfly and calendar on the whole k grid [-2.5, 1.5]
         assert arb["butterfly"] == {} and arb["calendar"] == [], date
-        assert surf.arbitrage_free
+        assert surf.arbitrage_free, (date, arb["dense"])  # dense price-space check, wings included
         assert surf.rmse_vol_pts < 2.5
         # the same fit judged with two-sided bands also for bids at the minimum tick
         q = surf.quotes_frame()
@@ -59,8 +59,11 @@ def test_spx_surfaces_fit_the_bands_and_are_arbitrage_free(real_data):
                              q["right"])
         strict.append((q["fit_iv"] >= np.nan_to_num(bid_iv) - 1e-12) & (q["fit_iv"] <= q["iv_ask"] + 1e-12))
     pooled = float(np.mean(np.concatenate(inside)) * 100)
-    assert pooled >= 95.0, f"{pooled:.2f}% inside"  # measured 96.0 %
-    assert float(np.mean(np.concatenate(strict)) * 100) >= 92.0  # measured 93.5 %
+    strict_pct = float(np.mean(np.concatenate(strict)) * 100)
+    # measured 93.7 % with the wings arbitrage-free (g >= 0 to |k| = 20, Lee's bound); the 96.0 % measured
+    # before came with OTM calls rising in strike (k in [0.86, 1.5]) on 4 of the 5 dates
+    assert pooled >= 93.0, f"{pooled:.2f}% inside"
+    assert strict_pct >= 92.0  # measured 92.2 % (93.5 % with the arbitrage)
 
 
 def test_spx_discount_curve_is_smooth_and_positive(real_data):

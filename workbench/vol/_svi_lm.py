@@ -28,6 +28,7 @@ from numba import njit
 
 _RHO_MAX = 0.999
 _SIG_MIN, _SIG_MAX = 1e-4, 10.0
+LEE_MAX = 2.0  # Lee (2004): the wings of total variance grow at most like 2|k|
 
 
 @njit(cache=True, inline="always")
@@ -210,8 +211,10 @@ def _solve5(m, v):
 
 @njit(cache=True)
 def _project(x, m_lo, m_hi):
-    x[1] = min(max(x[1], 0.0), 4.0)
     x[2] = min(max(x[2], -_RHO_MAX), _RHO_MAX)
+    # Lee's moment bound on the wings' slope, b (1 + |rho|) <= 2: steeper wings make OTM call prices
+    # rise with strike somewhere beyond the quotes, whatever g looks like on a finite grid
+    x[1] = min(max(x[1], 0.0), LEE_MAX / (1.0 + abs(x[2])))
     x[3] = min(max(x[3], m_lo), m_hi)
     x[4] = min(max(x[4], math.log(_SIG_MIN)), math.log(_SIG_MAX))
 

@@ -18,7 +18,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from workbench.vol.smile import GRID, Smile, inside_band
+from workbench.vol.smile import FIT_GRID as GRID
+from workbench.vol.smile import Smile, inside_band
 from workbench.vol.svi import SviParams, fit_svi, fit_weights, violates
 
 __all__ = ["calendar_envelope", "calendar_mask", "fit_smiles"]

@@ -12,9 +12,13 @@ import pandas as pd
 
 from workbench.vol.svi import SviParams, butterfly_check
 
-__all__ = ["GRID", "Smile", "inside_band"]
+__all__ = ["FIT_GRID", "GRID", "Smile", "inside_band"]
 
 GRID = np.linspace(-2.5, 1.5, 401)  # k grid of the arbitrage constraints and checks
+# The fit's constraint grid: GRID plus sparse wings out to |k| = 20.  g >= 0 only on [-2.5, 1.5] let fits
+# push their butterfly violations just past 1.5 (g < 0 on k in [1.5, 4] on real SPX), which makes OTM
+# calls rise with strike inside the range; Lee's bound (enforced in the fit) covers |k| -> infinity.
+FIT_GRID = np.concatenate([-np.geomspace(20.0, 2.6, 24), GRID, np.geomspace(1.6, 20.0, 28)])
 
 
 def butterfly_k(smile, grid) -> np.ndarray:

@@ -48,6 +48,7 @@ class VolSurface:
         self.fit_ms = fit_ms
         self.chain = chain
         self._T = np.array([s.T for s in self.smiles])
+        self._dense: dict | None = None  # dense arbitrage check, computed on first use
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -156,12 +157,23 @@ class VolSurface:
         cal = calendar_check(self.smiles, grid)
         env = {str(s.expiry.date()): grid[s.w(grid) > s.params.w(grid)] for s in self.smiles if s.below}
         return {"butterfly": {e: v for e, v in bf.items() if v.size}, "calendar": cal,
-                "envelope": {e: v for e, v in env.items() if v.size}}
+                "envelope": {e: v for e, v in env.items() if v.size}, "dense": self.dense_arbitrage()}
+
+    def dense_arbitrage(self) -> dict:
+        """The dense price-space check of :mod:`workbench.vol.arbcheck` (cached: the surface is immutable)."""
+        if self._dense is None:
+            from workbench.vol.arbcheck import dense_arbitrage
+
+            self._dense = dense_arbitrage(self)
+        return self._dense
 
     @property
     def arbitrage_free(self) -> bool:
+        """No butterfly, calendar, price-space or Lee-bound violation on the dense check (>= 4,000 k per
+        expiry over the reported range, wings and the T interpolation included)."""
         a = self.arbitrage()
-        return not a["butterfly"] and not a["calendar"]
+        d = a["dense"]
+        return not (a["butterfly"] or a["calendar"] or d["price"] or d["butterfly"] or d["calendar"] or d["lee"])
 
     @property
     def inside_pct(self) -> float:
@@ -188,6 +200,9 @@ class VolSurface:
             f"  inside bid/ask IV band: {self.inside_pct:.1f}%  "
             f"RMSE: {self.rmse_vol_pts:.2f} vol pts",
             f"  butterfly violations: {len(arb['butterfly'])} slices; calendar violations: {len(arb['calendar'])} pairs",
+            f"  dense check ({arb['dense']['n_per_expiry']} k/expiry): price {len(arb['dense']['price'])}, "
+            f"g<0 {len(arb['dense']['butterfly'])}, calendar {len(arb['dense']['calendar'])}, "
+            f"Lee {len(arb['dense']['lee'])}",
         ]
         table = self.to_frame()[["expiry", "T", "forward", "atm_vol", "n", "rmse_vol_pts", "inside_pct"]]
         return "\n".join(lines) + "\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}")

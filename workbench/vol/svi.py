@@ -165,10 +165,16 @@ def fit_svi(k, iv, T, weights=None, *, band=None, floor_w_grid=None, grid=None, 
     return SviParams(*(float(v) for v in params), T=float(T))
 
 
+def lee_ok(params) -> bool:
+    """Lee's wing bound b (1 + |rho|) <= 2 (NaN-safe: a NaN parameter fails)."""
+    a = np.asarray(params.as_array() if isinstance(params, SviParams) else params, float)
+    return bool(a[1] * (1.0 + abs(a[2])) <= LM.LEE_MAX * (1 + 1e-12))
+
+
 def violates(params: np.ndarray, grid: np.ndarray, floor_w: np.ndarray, ceil_w=None) -> bool:
     """Raw SVI ``params`` break g >= 0, w > 0, w >= floor_w or w <= ceil_w somewhere on ``grid``."""
     w_grid = LM.svi_w(params, grid)
-    return bool(np.min(LM.svi_g(params, grid)) < G_TOL or np.min(w_grid) <= 0
+    return bool(not lee_ok(params) or np.min(LM.svi_g(params, grid)) < G_TOL or np.min(w_grid) <= 0
                 or np.any(w_grid < floor_w * (1 - CAL_TOL))
                 or (ceil_w is not None and np.any(w_grid > ceil_w * (1 + CAL_TOL))))
 
