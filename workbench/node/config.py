@@ -1,0 +1,110 @@
+"""The node's run file: a frozen msgspec struct with documented defaults, validated at load.
+
+The ``strategies`` entries are the same nautilus ImportableStrategyConfig mappings as a backtest run
+file's, so one entry means the same thing in a backtest, PAPER and REAL (a test asserts the shipped
+run files agree byte for byte)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import msgspec
+import yaml
+
+from workbench.errors import WorkbenchError
+
+MODES = ("paper", "real")
+LIVE_MONEY_PORTS = frozenset({4001, 7496})  # IB Gateway / TWS live-account ports
+
+
+class NodeConfigError(WorkbenchError, ValueError):
+    """A node run file that cannot be used; the message names the file and the field."""
+
+
+class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One node run.
+
+    mode: ``paper`` (IB market data + nautilus sandbox execution) or ``real`` (IB data + IB execution).
+    strategies: ImportableStrategyConfig mappings, unchanged from a backtest run file.
+    host/port: ``None`` (default) starts the embedded simulator on a free 127.0.0.1 port; an explicit
+        port dials a real IB Gateway/TWS. Live-money ports (4001, 7496) need ``allow_live: true``.
+    replay_from / speed: the simulator's start time (UTC) and simulated seconds per wall second.
+    client_id / account_id: IB API client id and the account (only used to address the simulator/broker).
+    starting_balance: the PAPER sandbox account's cash (USD).
+    ready_timeout_s: a subscribed instrument with no quote after this long -> the node is not ready.
+    stop_timeout_s: bounded wait for cancels to be acknowledged and the close to fill at stop.
+    trader_id: nautilus trader id.
+    """
+
+    mode: str
+    strategies: tuple[dict, ...]
+    host: str = "127.0.0.1"
+    port: int | None = None
+    allow_live: bool = False
+    replay_from: str = "2024-03-04 15:00"
+    speed: float = 10.0
+    client_id: int = 11
+    account_id: str = "DU1234567"
+    starting_balance: float = 1_000_000.0
+    ready_timeout_s: float = 5.0
+    stop_timeout_s: float = 5.0
+    trader_id: str = "WB-001"
+
+    @property
+    def embedded(self) -> bool:
+        return self.port is None
+
+
+def _check(cfg: NodeConfig, where: str) -> NodeConfig:
+    if cfg.mode not in MODES:
+        raise NodeConfigError(f"mode must be one of {MODES}, got {cfg.mode!r}", where=where)
+    for name in ("speed", "starting_balance", "ready_timeout_s", "stop_timeout_s"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value > 0):  # NaN-safe: only a finite positive passes
+            raise NodeConfigError(f"{name} must be a finite positive number, got {value!r}", where=where)
+    if not cfg.strategies:
+        raise NodeConfigError("strategies: at least one entry is needed", where=where)
+    for i, entry in enumerate(cfg.strategies):
+        missing = {"strategy_path", "config_path", "config"} - set(entry)
+        if missing:
+            raise NodeConfigError(f"strategies[{i}]: missing {sorted(missing)}", where=where)
+    if cfg.port is not None and cfg.port in LIVE_MONEY_PORTS and not cfg.allow_live:
+        raise NodeConfigError(f"port {cfg.port} is a live-money IB port", where=where,
+                              hint="set `allow_live: true` in the run file if you really mean it")
+    if cfg.embedded and cfg.host != "127.0.0.1":
+        raise NodeConfigError("the embedded simulator binds 127.0.0.1 only; give a port for a remote gateway",
+                              where=where)
+    return cfg
+
+
+def node_config_from_dict(doc: dict, where: str = "node config") -> NodeConfig:
+    if not isinstance(doc, dict):
+        raise NodeConfigError("expected a mapping at the top level", where=where)
+    try:
+        cfg = msgspec.convert(doc, NodeConfig)
+    except msgspec.ValidationError as exc:
+        raise NodeConfigError(str(exc), where=where) from exc
+    return _check(cfg, where)
+
+
+def load_node_config(path: str | Path) -> NodeConfig:
+    """Parse and validate a node run file (safe YAML); errors name the file and the field."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise NodeConfigError(f"cannot read: {exc}", where=str(path)) from exc
+    return node_config_from_dict(doc, where=str(path))
+
+
+def export_node_config(entry: dict, mode: str, path: str | Path, **settings) -> Path:
+    """Write a node run file holding the backtest strategy ``entry`` unchanged; validated before
+    writing, and created exclusively so an existing file is never half-overwritten."""
+    path = Path(path)
+    doc = {"mode": mode, **settings, "strategies": [entry]}
+    node_config_from_dict(doc, where=str(path))
+    text = yaml.safe_dump(doc, sort_keys=False)
+    with open(path, "x", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
