@@ -60,7 +60,10 @@ def test_calendar_crossing_between_old_grid_points_is_caught():
 def test_a_clean_surface_passes():
     p1 = SviParams(a=0.01, b=0.1, rho=-0.5, m=0.0, sigma=0.2, T=0.25)
     p2 = SviParams(a=0.02, b=0.1, rho=-0.5, m=0.0, sigma=0.2, T=0.5)
-    assert _surface([p1, p2]).arbitrage_free
+    surf = _surface([p1, p2])
+    assert surf.arbitrage_free
+    html = surf._repr_html_()
+    assert html.startswith("<pre>") and "dense check (4001 k/expiry): price 0, g&lt;0 0, calendar 0, Lee 0" in html
 
 
 def test_fit_svi_enforces_lee_bound():

@@ -134,6 +134,7 @@ def test_lean_goog_chain_surfaces_at_1000_and_close(real_data, store):
         assert len(surf.smiles) == 11  # expiries 2015-12-31 .. 2018-01-19 (12-24 itself is expiring)
         assert surf.inside_pct >= 97.0  # measured 99.5 % and 99.4 %
         assert surf.arbitrage()["calendar"] == []
+        assert surf.arbitrage_free, surf.arbitrage()["dense"]  # dense price-space check, wings included
         assert 740 < surf.smiles[0].forward < 760
         # the earnings expiry (2016-01-29) carries the event: its ATM vol jumps above the week before
         atm = {str(s.expiry.date()): s.atm_vol for s in surf.smiles}

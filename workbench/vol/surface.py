@@ -177,11 +177,13 @@ class VolSurface:
 
     @property
     def inside_pct(self) -> float:
-        return float(np.mean(np.concatenate([s.data["inside"] for s in self.smiles])) * 100)
+        inside = np.concatenate([np.asarray(s.data.get("inside", ()), bool) for s in self.smiles])
+        return float(np.mean(inside) * 100) if inside.size else float("nan")  # no quotes kept: unknown
 
     @property
     def rmse_vol_pts(self) -> float:
-        r = np.concatenate([s.data["fit_iv"] - s.data["iv_mid"] for s in self.smiles if len(s.data.get("k", ()))])
+        r = np.concatenate([np.empty(0)] + [s.data["fit_iv"] - s.data["iv_mid"] for s in self.smiles
+                                            if len(s.data.get("k", ()))])
         return float(np.sqrt(np.mean(r**2)) * 100) if r.size else float("nan")
 
     def to_frame(self) -> pd.DataFrame:
@@ -209,6 +211,12 @@ class VolSurface:
 
     def __repr__(self) -> str:
         return f"VolSurface({self.symbol!r}, expiries={len(self.smiles)}, inside={self.inside_pct:.1f}%)"
+
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` text (the dense check it runs is cached and takes milliseconds)."""
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
 
     # -- plots (plotly) -----------------------------------------------------------------------------------
     def plot_smile(self, expiry=0, **kw):
