@@ -26,9 +26,11 @@ def provider_config(instrument_ids: list[str]) -> InteractiveBrokersInstrumentPr
     """Provider config loading ``instrument_ids`` under their store ids (MIC venues).
 
     ``symbol_to_mic_venue`` pins each symbol to its store venue, because an IB code such as NASDAQ
-    can map to more than one MIC and the store id must win."""
+    can map to more than one MIC and the store id must win. The adapter matches its keys as symbol
+    PREFIXES in dict order, so the longest symbols come first (``SPYG`` must not take ``SPY``'s venue)."""
+    pairs = sorted((i.rpartition(".")[0], i.rpartition(".")[2]) for i in instrument_ids)
     return InteractiveBrokersInstrumentProviderConfig(
         load_contracts=frozenset(ib_contract(i) for i in instrument_ids),
         convert_exchange_to_mic_venue=True,
-        symbol_to_mic_venue={i.rpartition(".")[0]: i.rpartition(".")[2] for i in instrument_ids},
+        symbol_to_mic_venue=dict(sorted(pairs, key=lambda p: (-len(p[0]), p[0]))),
     )
