@@ -39,7 +39,9 @@ def build_node(cfg: NodeConfig, port: int) -> TradingNode:
     ids = instrument_ids(cfg)
     provider = provider_config(ids)
     data = InteractiveBrokersDataClientConfig(ibg_host=cfg.host, ibg_port=port, ibg_client_id=cfg.client_id,
-                                              instrument_provider=provider)
+                                              instrument_provider=provider,
+                                              # size-only BidAsk updates are not new quotes (docs/node.md)
+                                              ignore_quote_tick_size_updates=True)
     if cfg.mode == "real":
         exec_cfg = InteractiveBrokersExecClientConfig(ibg_host=cfg.host, ibg_port=port,
                                                       ibg_client_id=cfg.client_id, account_id=cfg.account_id,
