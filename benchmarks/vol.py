@@ -347,8 +347,55 @@ def _surface_metrics() -> list[dict]:
     ]
 
 
+def _dev_surface(path: Path):
+    """The default surface of one Cboe dev-set file, through the project's own ingest (None if it does not
+    ingest or yields no surface: part A's ``chain_ingest_ok_dev`` counts those)."""
+    from workbench.ingest.chains import ingest_chain_file
+    from workbench.store import Store
+    from workbench.vol import VolSurface
+
+    store = Store.open(":memory:")  # never the user's default store
+    try:
+        ingest_chain_file(store, path)
+    except Exception:  # counted by chain_ingest_ok_dev, not here
+        return None
+    snaps = store.chain_snapshots()
+    if len(snaps) == 0:
+        return None
+    return VolSurface.from_store(store, str(snaps["underlying"].iloc[0]))  # one underlying per file
+
+
+def _dev_surface_metrics() -> list[dict]:
+    """Default surface on every Cboe dev-set file that ingests: strict inside %, dense-check violations and
+    warm fit time (best of 3 refits of the prepared quotes)."""
+    from workbench.vol import VolSurface
+
+    dev = ROOT.parent / "shared" / "data" / "real" / "cboe_dev"
+    strict, viol, ms, n_files = [], 0, [], 0
+    for path in sorted(dev.glob("*.csv")):
+        n_files += 1
+        surf = _dev_surface(path)
+        if surf is None:
+            continue
+        strict.append(float(np.mean(_strict_inside(surf)) * 100))
+        dense = surf.dense_arbitrage()
+        viol += sum(len(dense[key]) for key in ("price", "butterfly", "calendar", "lee"))
+        ms.append(min(VolSurface.from_quotes(surf.chain, surf.as_of_ns).fit_ms for _ in range(3)))
+    unit = f"({len(strict)} of {n_files} dev files with a surface)"
+    med = float(np.median(strict)) if strict else None
+    return [
+        _metric("surface_inside_bidask_pct_dev_median", med, f"% strict, median over files {unit}", "none", None, 95),
+        _metric("surface_inside_bidask_pct_dev_min", min(strict) if strict else None, f"% strict, worst file {unit}",
+                "none", None, 85),
+        _metric("surface_arbitrage_violations_dev", viol, f"slices/pairs failing the dense check {unit}", "none",
+                None, 0, higher_is_better=False),
+        _metric("surface_fit_ms_dev_median", float(np.median(ms)) if ms else None, f"ms warm, median {unit}",
+                "none", None, 50, higher_is_better=False),
+    ]
+
+
 def run() -> list[dict]:
-    return _iv_metrics() + _surface_metrics()
+    return _iv_metrics() + _surface_metrics() + _dev_surface_metrics()
 
 
 if __name__ == "__main__":
