@@ -47,7 +47,7 @@ def test_ivolatility_one_snapshot_per_date_at_the_close(store, real_data):
 def test_cboe_quotedata_calls_and_puts_side_by_side(store):
     ingest_chain_file(store, CBOE)
     snap = store.chain_snapshots("SPY.XNAS")
-    assert snap["as_of"].tolist() == [_utc("2023-01-20 16:15")]
+    assert snap["as_of"].tolist() == [_utc("2023-01-20 16:00")]  # downloaded 16:15, after the close
     assert snap["underlying_price"].tolist() == [395.88]
     chain = store.read_chain("SPY.XNAS").set_index("instrument_id")
     assert len(chain) == 12

@@ -31,8 +31,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.ingest.base import IngestSummary, expand_paths, ingest_file, progress
+from workbench.ingest.chain_dates import parse_download_time, session_stamp
 from workbench.ingest.errors import IngestError
 from workbench.ingest.sink import ensure_instruments
+from workbench.numbers import is_positive
 from workbench.store import Instrument
 from workbench.store.calendars import calendar
 
@@ -45,6 +47,7 @@ IVOL_COLUMNS = ("symbol", "exchange", "company_name", "date", "stock_price_close
                 "gamma", "theta", "rho")
 CHAIN_COLUMNS = ["instrument_id", "expiry", "strike", "right", "bid", "ask", "bid_size", "ask_size", "last",
                  "volume", "open_interest", "iv", "delta", "gamma", "vega", "theta", "rho", "forward"]
+_HEADER_SEARCH_LINES = 200
 _OCC = re.compile(r"^([A-Z]+\d?)\s*(\d{6})([CP])(\d{8})$")
 
 
@@ -67,11 +70,12 @@ def ingest_chains(store: Any, paths: str | os.PathLike | Iterable[str | os.PathL
 
 
 def detect_layout(path: Path) -> str:
+    # a preamble may grow (notes, a pasted banner): look well past the usual 3 lines for the header
     with open(path, encoding="utf-8", errors="replace") as fh:
-        head = [fh.readline() for _ in range(6)]
+        head = [fh.readline() for _ in range(_HEADER_SEARCH_LINES)]
     if head[0].startswith("symbol,") and "option_symbol" in head[0]:
         return "ivolatility"
-    if any(line.startswith("Expiration Date,") for line in head):
+    if any(_is_cboe_header(line) for line in head):
         return "cboe"
     raise IngestError(str(path), "not a known option-chain layout (iVolatility header or Cboe quotedata.csv)")
 
@@ -133,6 +137,10 @@ def _check_numbers(file: str, frame: pd.DataFrame, columns: dict[str, str], firs
             raise IngestError(file, f"not a number: {frame[name].iloc[bad[0]]!r}", row=first_line + int(bad[0]),
                               field=file_col)
         frame[name] = values.astype(float)
+        inf = np.flatnonzero(np.isinf(frame[name].to_numpy()))
+        if len(inf):
+            raise IngestError(file, f"non-finite number {frame[name].iloc[inf[0]]!r}", row=first_line + int(inf[0]),
+                              field=file_col)
         if name in non_negative:
             neg = np.flatnonzero((values < 0).to_numpy())
             if len(neg):
@@ -199,29 +207,39 @@ def _ivolatility(store: Any, path: Path, data: bytes, batch: Any) -> None:
 # -- Cboe delayed quotes ---------------------------------------------------------------------------
 CBOE_SIDE = ("symbol", "last", "net", "bid", "ask", "volume", "iv", "delta", "gamma", "open_interest")
 _LAST = re.compile(r"Last:\s*([0-9.,]+)")
-_DATE_NEW = re.compile(r"Date:\s*([A-Za-z]+ \d{1,2}, \d{4}) at (\d{1,2}:\d{2} [AP]M)")
+_DATE = re.compile(r"Date:\s*(.*?)\"?\s*(?:,\s*Bid:|$)", re.MULTILINE)
 _DATE_OLD = re.compile(r"([A-Za-z]{3} \d{1,2} \d{4}) @ (\d{1,2}:\d{2})")
 
 
+def _is_cboe_header(line: str) -> bool:
+    return line.lstrip("\ufeff\"").startswith("Expiration Date,")
+
+
 def _cboe_preamble(file: str, lines: list[str]) -> tuple[int, float, int]:
-    """(header line index, underlying last price, as_of ns) from the lines before the table."""
-    header = next((i for i, line in enumerate(lines[:10]) if line.startswith("Expiration Date,")), None)
+    """(header line index, underlying last price, as_of ns) from the lines before the table.
+
+    ``as_of`` is the session the quotes belong to (``chain_dates.session_stamp``): a file saved
+    after the close, at a weekend or pre-market holds the last session's closing quotes."""
+    header = next((i for i, line in enumerate(lines[:_HEADER_SEARCH_LINES]) if _is_cboe_header(line)), None)
     if header is None:
-        raise IngestError(file, "no 'Expiration Date,...' header in the first 10 lines")
+        raise IngestError(file, "no 'Expiration Date,...' header line")
     pre = "\n".join(lines[:header])
     m = _LAST.search(pre)
     if m is None:
         raise IngestError(file, "no 'Last: <price>' for the underlying in the preamble", field="Last")
     spot = float(m.group(1).replace(",", ""))
-    m_new, m_old = _DATE_NEW.search(pre), _DATE_OLD.search(pre)
-    if m_new:
-        local = datetime.strptime(f"{m_new.group(1)} {m_new.group(2)}", "%B %d, %Y %I:%M %p")
-    elif m_old:
+    if not is_positive(spot):
+        raise IngestError(file, f"underlying Last must be a positive finite price, got {m.group(1)!r}", field="Last")
+    m_new, m_old = _DATE.search(pre), _DATE_OLD.search(pre)
+    downloaded = parse_download_time(m_new.group(1)) if m_new else None
+    if downloaded is None and m_old:
         local = datetime.strptime(f"{m_old.group(1)} {m_old.group(2)}", "%b %d %Y %H:%M")
-    else:
-        raise IngestError(file, "no quote time ('Date: <Month d, yyyy> at <h:mm AM>') in the preamble",
-                          field="Date")
-    return header, spot, int(pd.Timestamp(local, tz=EASTERN).value)
+        downloaded = pd.Timestamp(local, tz=EASTERN).tz_convert("UTC")
+    if downloaded is None:
+        got = m_new.group(1) if m_new else "nothing"
+        raise IngestError(file, f"unreadable download time {got!r} (want a day, a month name, a year and h:mm)",
+                          row=pre[:m_new.start()].count("\n") + 1 if m_new else None, field="Date")
+    return header, spot, int(session_stamp(downloaded).value)
 
 
 def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
@@ -255,6 +273,9 @@ def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
     for side, right in (("c", "C"), ("p", "P")):
         part = table[["expiry", "strike", *(f"{side}_{c}" for c in CBOE_SIDE)]].rename(
             columns={f"{side}_{c}": c for c in CBOE_SIDE})
+        # Cboe writes 0 for a missing side: ask 0 = no offer (the leg is bid-only or unquoted),
+        # not a zero price, so it is stored as NaN and never compared; bid 0 = no bid stays 0
+        part["ask"] = part["ask"].where(part["ask"] > 0)
         crossed = np.flatnonzero((part["bid"] > part["ask"]).to_numpy())
         if len(crossed):
             raise IngestError(file, "crossed quote (bid > ask)", row=first + int(crossed[0]),

@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from workbench.store.ledger import LedgerMixin
 from workbench.store.model import Instrument
@@ -172,7 +173,9 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
             if new:
                 rows = pd.DataFrame([i.to_row() for i in new.values()])
                 cols = ", ".join(f'"{c}"' for c in rows.columns)
-                self.con.register("_wb_instruments", rows)
+                # via arrow: its decimal type covers every strike (DuckDB's pandas scan sizes
+                # DECIMAL from the first rows, so a strike >= 10,000 after 1,200 overflowed)
+                self.con.register("_wb_instruments", pa.Table.from_pandas(rows, preserve_index=False))
                 try:
                     self.con.execute(f"INSERT INTO instruments ({cols}) SELECT {cols} FROM _wb_instruments "
                                      "ORDER BY instrument_id")
