@@ -394,8 +394,29 @@ def _dev_surface_metrics() -> list[dict]:
     ]
 
 
+def _chain_ingest_metrics() -> list[dict]:
+    """``chain_ingest_ok_dev``: Cboe dev-set files that ingest as downloaded, each into a fresh in-memory
+    store (a failure on one file is counted, not raised: the figure is how many a user gets through)."""
+    from workbench.ingest.chains import ingest_chain_file
+    from workbench.store import Store
+
+    files = sorted((ROOT.parent / "shared" / "data" / "real" / "cboe_dev").glob("*.csv"))
+    ok = 0
+    for path in files:
+        store = Store.open(":memory:")
+        try:
+            ingest_chain_file(store, path)
+            ok += 1
+        except Exception as exc:  # reported, then counted as a failure
+            print(f"chain_ingest_ok_dev: {path.name}: {exc}", file=sys.stderr)
+        finally:
+            store.close()
+    return [_metric("chain_ingest_ok_dev", ok, f"files of {len(files)} in cboe_dev ingested as downloaded", "none",
+                    None, len(files))]
+
+
 def run() -> list[dict]:
-    return _iv_metrics() + _surface_metrics() + _dev_surface_metrics()
+    return _iv_metrics() + _surface_metrics() + _chain_ingest_metrics() + _dev_surface_metrics()
 
 
 if __name__ == "__main__":
