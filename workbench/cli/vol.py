@@ -3,14 +3,55 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+EXCHANGE_TZ = "America/New_York"
+
+
+def resolve_underlying(store: Any, symbol: str) -> str:
+    """``SPX`` -> ``SPX.XCBO`` when exactly one stored chain underlying has that ticker; an id with a
+    venue, or a ticker nothing matches, passes through; an ambiguous one is a one-line error listing the ids."""
+    if "." in symbol:
+        return symbol
+    stored = sorted(set(store.chain_snapshots()["underlying"].astype(str)))
+    hits = [u for u in stored if u.split(".", 1)[0].upper() == symbol.upper()]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise WorkbenchError(f"{symbol!r} is ambiguous: stored chains for {', '.join(hits)}", where="SYMBOL",
+                             hint="pass the full id, e.g. " + hits[0])
+    return symbol  # nothing matches: the reader's own "no chain snapshot" message names it
+
+
+def exchange_time_ns(asof: str | None) -> int | None:
+    """``--asof`` in UTC ns: a naive time is exchange-local (a user types the time on the exchange
+    clock), one with an offset or ``Z`` is taken as given; unreadable -> one-line error."""
+    if asof is None:
+        return None
+    import pandas as pd
+
+    try:
+        ts = pd.Timestamp(asof)
+    except (ValueError, TypeError) as exc:
+        raise WorkbenchError(f"unreadable --asof {asof!r} ({exc})", where="--asof",
+                             hint="e.g. '2024-01-05 16:00' (exchange-local) or '2024-01-05T21:00Z'") from None
+    if ts is pd.NaT:
+        raise WorkbenchError(f"unreadable --asof {asof!r}", where="--asof")
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(EXCHANGE_TZ)
+    return int(ts.tz_convert("UTC").value)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("vol", help="implied-vol surfaces from stored option chains")
     s = p.add_subparsers(dest="vol_command", metavar="ACTION")
     surf = s.add_parser("surface", help="fit the surface of one stored chain snapshot")
-    surf.add_argument("symbol", help="underlying, e.g. SPX")
-    surf.add_argument("--asof", default=None, help="snapshot time (latest at or before it; default latest)")
+    surf.add_argument("symbol", help="underlying, e.g. SPX or SPX.XCBO (a bare ticker resolves when unambiguous)")
+    surf.add_argument("--asof", default=None,
+                      help="snapshot time, latest at or before it (default latest); a naive time is exchange-local "
+                           "(America/New_York), e.g. '2024-01-05 16:00'")
     surf.add_argument("--out", default=None, help="write an HTML report (plots) to this file")
     surf.add_argument("--no-save", action="store_true", help="do not persist the fit in vol_fits")
     surf.add_argument("--model", choices=("svi", "essvi"), default="svi",
@@ -30,8 +71,9 @@ def _surface(args: argparse.Namespace) -> int:
     from workbench.vol.surface import VolSurface
 
     with Store.open(args.store) as store:
+        symbol = resolve_underlying(store, args.symbol)
         try:
-            surf = VolSurface.from_store(store, args.symbol, args.asof, model=args.model)
+            surf = VolSurface.from_store(store, symbol, exchange_time_ns(args.asof), model=args.model)
         except (LookupError, ValueError) as exc:
             print(f"wb vol surface: {exc}")
             return 1
@@ -50,7 +92,7 @@ def _history(args: argparse.Namespace) -> int:
     from workbench.vol.plots import history_figure
 
     with Store.open(args.store) as store:
-        hist = surface_history(store, args.symbol, refit=args.refit)
+        hist = surface_history(store, resolve_underlying(store, args.symbol), refit=args.refit)
     if hist.empty:
         print(f"wb vol history: no stored chain snapshots for {args.symbol!r}")
         return 1
