@@ -95,6 +95,37 @@ async def _gateway(cfg: NodeConfig, store_path: str | None):
         store.close()
 
 
+async def _wait(pred, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def flatten(node: TradingNode, ids: list[InstrumentId], timeout_s: float, errors: list[str]) -> None:
+    """Stop as configured, before the node stops: every strategy's working orders cancelled and their
+    cancels acknowledged (bounded wait), then its positions closed (bounded wait). Whatever is left is
+    logged in ``errors`` and stays in the summary's residual positions; never silent."""
+    strategies = node.trader.strategies()
+    for strategy in strategies:
+        for iid in ids:
+            strategy.cancel_all_orders(iid)
+    if not await _wait(lambda: not any(node.cache.orders_inflight() or node.cache.orders_open()), timeout_s):
+        errors.append(f"stop: {len(node.cache.orders_open())} order(s) still working after {timeout_s}s")
+    for strategy in strategies:
+        seen = len(getattr(strategy, "decisions", ()))
+        for iid in ids:
+            strategy.close_all_positions(iid)
+        # A gated strategy's refused close would otherwise be silent: name the gate's reason.
+        for d in list(getattr(strategy, "decisions", ()))[seen:]:
+            if not d.approved:
+                errors.append(f"stop: close refused by the risk gate: {getattr(d, 'reason', d)}")
+    if not await _wait(lambda: all(node.portfolio.is_flat(i) for i in ids), timeout_s):
+        errors.append(f"stop: position not flat after {timeout_s}s")
+
+
 async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | None = None) -> dict:
     """Run ``cfg`` for ``duration_s`` wall seconds, stop, and return the summary dict."""
     run_id = uuid.uuid4().hex[:12]
@@ -128,6 +159,7 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                 errors.append(f"not ready: no quotes for {missing}")
             await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
         finally:
+            await flatten(node, ids, cfg.stop_timeout_s, errors)
             await node.stop_async()
             positions = {str(i): float(node.portfolio.net_position(i)) for i in ids}
             node.kernel.dispose()
