@@ -115,11 +115,13 @@ def test_crossed_two_sided_quote_still_refused(tmp_path, mem):
 
 
 def test_strikes_of_any_magnitude(tmp_path, mem):
+    # DuckDB sized DECIMAL from a sample of the first rows: many 4-digit strikes, then 10,000 crashed
+    small = [1000 + i for i in range(1100)]
     path = _write(tmp_path, '"Date: December 8, 2023 at 4:30 PM EST"',
-                  [_row(0.5), _row(1200), _row(10000), _row(25000), _row(99999.5)])
+                  [*map(_row, small), _row(10000), _row(25000), _row(99999.5), _row(0.5)])
     ingest_chain_file(mem, path)
     strikes = sorted(set(mem.read_chain("SPX.XCBO")["strike"].astype(float)))
-    assert strikes == [0.5, 1200, 10000, 25000, 99999.5]
+    assert strikes == [0.5, *small, 10000, 25000, 99999.5]
 
 
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan", "1e999"])
