@@ -67,11 +67,17 @@ def prepare_chain(
     expiries = pd.Series(df["expiry"].unique())
     years = expiry_years(expiries, as_of_ns)
     years.index = expiries
+    # an expiry that cannot be used is dropped with its reason (df.attrs["dropped_expiries"]), not fatal
+    dropped: dict[pd.Timestamp, str] = {
+        e: f"T={t * 365:.2f} days is under min_T={min_T * 365:.2f} days" for e, t in years.items() if not t >= min_T}
     years = years[years >= min_T]
     df = df[df["expiry"].isin(years.index)]
     if df.empty:
         raise ValueError(f"no expiries at least {min_T * 365:.1f} days after as_of")
-    forwards = forward_table(df, years, spot, rate)
+    forwards = forward_table(df, years, spot, rate, dropped)
+    df = df[df["expiry"].isin(forwards.keys())]
+    if df.empty:
+        raise ValueError("no expiry has a forward: " + "; ".join(f"{e:%Y-%m-%d}: {r}" for e, r in dropped.items()))
     df["T"] = df["expiry"].map(years).astype(float)
     df["forward"] = df["expiry"].map({e: f.forward for e, f in forwards.items()}).astype(float)
     df["discount"] = df["expiry"].map({e: f.discount for e, f in forwards.items()}).astype(float)
@@ -98,4 +104,5 @@ def prepare_chain(
     df.loc[df["min_tick_bid"], "iv_bid"] = np.nan
     df["use"] = df["otm"] & (df["bid"] > 0) & (df["ask"] > df["bid"]) & np.isfinite(df["iv_mid"])
     df = df.sort_values(["expiry", "strike", "right"], kind="stable").reset_index(drop=True)
+    df.attrs["dropped_expiries"] = dict(sorted(dropped.items()))
     return df, forwards

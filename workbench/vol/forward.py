@@ -32,7 +32,7 @@ class ForwardEstimate:
     n_pairs: int  # pairs in the final regression
     rmse: float  # RMS parity residual in price units
     max_abs_residual: float
-    method: str  # "parity_regression" | "parity_curve" | "parity_fixed_rate" | "spot_carry"
+    method: str  # "parity_regression" | "parity_curve" | "parity_fixed_rate" | "spot_carry" | "spot_curve"
     discount_se: float = math.nan  # standard error of the regression's discount factor
 
     def to_dict(self) -> dict:
@@ -168,20 +168,40 @@ def _discount_curve(ests: list[ForwardEstimate]):
     return coef
 
 
-def forward_table(chain: pd.DataFrame, expiry_years: pd.Series, spot: float | None, rate: float | None) -> dict:
+def forward_table(chain: pd.DataFrame, expiry_years: pd.Series, spot: float | None, rate: float | None,
+                  dropped: dict | None = None) -> dict:
     """ForwardEstimate per expiry for a chain frame with columns expiry, strike, right, bid, ask.
 
     Without a supplied ``rate`` the discount factors come from a smooth rate curve through all
     expiries' parity estimates (:func:`_discount_curve`) and each forward is re-solved from parity at
     that discount (method ``parity_curve``); the per-expiry regression stays where no curve can be fitted.
+
+    An expiry whose parity fails (too few two-sided call/put pairs) falls back to ``spot`` carried at
+    the rate curve of the other expiries (method ``spot_curve``); with neither it is left out of the
+    result -- one bad expiry never sinks the chain -- and, when ``dropped`` is given, its reason is
+    stored there under the expiry.
     """
-    pairs, out = {}, {}
+    pairs, out, failed = {}, {}, {}
     for expiry, grp in chain.groupby("expiry", sort=True):
         pairs[expiry] = _pairs(grp)
         k, c, p, cs, ps = pairs[expiry]
-        out[expiry] = implied_forward(k, c, p, float(expiry_years[expiry]), call_spread=cs, put_spread=ps,
-                                      spot=spot, rate=rate)
+        try:
+            out[expiry] = implied_forward(k, c, p, float(expiry_years[expiry]), call_spread=cs, put_spread=ps,
+                                          spot=spot, rate=rate)
+        except ValueError as exc:
+            failed[expiry] = str(exc)
     coef = None if rate is not None else _discount_curve(list(out.values()))
+    for expiry, reason in failed.items():
+        t = float(expiry_years[expiry])
+        if coef is not None and spot is not None and spot > 0:
+            df = math.exp(-(coef[0] * t + coef[1] * t * t))
+            if 0.5 < df <= 1.05:
+                out[expiry] = ForwardEstimate(t, float(spot / df), df, -math.log(df) / t, 0.0, 0, math.nan,
+                                              math.nan, "spot_curve")
+                continue
+        if dropped is not None:
+            dropped[expiry] = reason + ("" if spot is not None else " (no spot stored)")
+    out = dict(sorted(out.items()))
     if coef is None:
         return out
     for expiry, est in out.items():

@@ -49,6 +49,7 @@ class VolSurface:
         self.chain = chain
         self._T = np.array([s.T for s in self.smiles])
         self._dense: dict | None = None  # dense arbitrage check, computed on first use
+        self.dropped: dict[pd.Timestamp, str] = {}  # expiry -> why it is not in the surface
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -60,6 +61,7 @@ class VolSurface:
         smiles = fit_smiles(quotes, min_quotes=min_quotes, model=model)
         surface = cls(smiles, as_of_ns, symbol, forwards, float("nan"), quotes)
         surface.fit_ms = (time.perf_counter() - t0) * 1e3
+        surface.dropped = _dropped_expiries(quotes, surface.expiries, min_quotes)
         return surface
 
     @classmethod
@@ -206,6 +208,9 @@ class VolSurface:
             f"g<0 {len(arb['dense']['butterfly'])}, calendar {len(arb['dense']['calendar'])}, "
             f"Lee {len(arb['dense']['lee'])}",
         ]
+        if self.dropped:
+            lines.append(f"  dropped expiries: {len(self.dropped)}")
+            lines += [f"    {pd.Timestamp(e):%Y-%m-%d}: {why}" for e, why in self.dropped.items()]
         table = self.to_frame()[["expiry", "T", "forward", "atm_vol", "n", "rmse_vol_pts", "inside_pct"]]
         return "\n".join(lines) + "\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
@@ -244,3 +249,17 @@ class VolSurface:
         from workbench.vol.plots import write_html
 
         write_html(self, path)
+
+
+def _dropped_expiries(quotes: pd.DataFrame, fitted: list, min_quotes: int) -> dict:
+    """Why each expiry of a prepared chain is missing from the surface: the reasons
+    :func:`prepare_chain` recorded (under ``min_T``, no forward) plus expiries left unfitted."""
+    out = dict(quotes.attrs.get("dropped_expiries", {}))
+    have = {pd.Timestamp(e).normalize() for e in fitted}
+    if "expiry" in quotes.columns:
+        for expiry, grp in quotes.groupby("expiry", sort=True):
+            if pd.Timestamp(expiry).normalize() not in have:
+                n = int(grp["use"].sum()) if "use" in grp else 0
+                out[expiry] = (f"{n} usable OTM quotes (< min_quotes={min_quotes})" if n < min_quotes
+                               else "no acceptable fit")
+    return dict(sorted(out.items(), key=lambda kv: pd.Timestamp(kv[0])))
