@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,8 +21,11 @@ import msgspec
 import yaml
 
 from workbench.errors import WorkbenchError
+from workbench.numbers import is_non_negative, is_positive
 from workbench.risk.outcome import layout_id
 from workbench.risk.validators import DEFAULT_ORDER, VALIDATORS, chain_code
+
+_log = logging.getLogger(__name__)
 
 
 class ConfigError(WorkbenchError, ValueError):
@@ -152,6 +157,8 @@ class RiskConfigSpec(_S, kw_only=True):
     budget: BudgetSpec = BudgetSpec()
     strategies: dict[str, StrategySpec]
     validators: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_ORDER))
+    # an empty chain approves everything, so it must be asked for explicitly (default False)
+    allow_no_validators: bool = False
     instruments: dict[str, InstrumentSpec] = {}
 
 
@@ -165,13 +172,34 @@ _LIMIT_FIELDS = (
 _DEFAULT_INSTRUMENT = InstrumentSpec()
 
 
+def _non_finite(obj, path: str, out: list[str]) -> None:
+    """Every float anywhere in the spec must be finite: NaN fails every ``x > limit`` comparison in the
+    compiled chain, so a NaN limit would approve instead of refuse (fail closed at load)."""
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            out.append(f"{path}: must be a finite number, got {obj!r}")
+    elif isinstance(obj, msgspec.Struct):
+        for f in obj.__struct_fields__:
+            _non_finite(getattr(obj, f), f"{path}.{f}" if path else f, out)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _non_finite(v, f"{path}.{k}", out)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _non_finite(v, f"{path}[{i}]", out)
+
+
 def _semantic_errors(spec: RiskConfigSpec) -> list[str]:
     e: list[str] = []
-    if spec.equity <= 0:
+    _non_finite(spec, "", e)
+    # positivity checks are written as `not is_positive(x)` so NaN/inf can never pass them
+    if not is_positive(spec.equity):
         e.append("equity: must be > 0")
+    if not is_positive(spec.max_intent_lag_ms):
+        e.append("max_intent_lag_ms: must be > 0")
     for f in _LIMIT_FIELDS:
         v = getattr(spec.defaults, f)
-        if v is None or v <= 0:
+        if not is_positive(v):
             e.append(f"defaults.{f}: must be set and > 0")
     sg = spec.stormguard
     if not (0 > sg.warm_pct > sg.storm_pct > sg.halt_pct):
@@ -183,14 +211,27 @@ def _semantic_errors(spec: RiskConfigSpec) -> list[str]:
         e.append("stormguard.multipliers: must be non-increasing within [0, 1]")
     if not set(sg.reduce_only_states) <= {"WARM", "STORM"}:
         e.append("stormguard.reduce_only_states: only WARM and STORM allowed")
-    if sg.bad_tick.confirm_ticks < 1 or sg.bad_tick.max_jump_bps <= 0:
+    if not sg.bad_tick.confirm_ticks >= 1 or not is_positive(sg.bad_tick.max_jump_bps):
         e.append("stormguard.bad_tick: confirm_ticks >= 1 and max_jump_bps > 0 required")
-    for name, r in (("rate", spec.rate), ("global_rate", spec.global_rate)):
-        if r.window_s <= 0 or r.soft_cap < 1 or not 0 < r.warn_frac <= 1:
-            e.append(f"{name}: window_s > 0, soft_cap >= 1, 0 < warn_frac <= 1 required")
+    if not is_positive(sg.bad_tick.confirm_window_ms):
+        e.append("stormguard.bad_tick.confirm_window_ms: must be > 0")
+    if not is_non_negative(sg.recover_hysteresis_pct):
+        e.append("stormguard.recover_hysteresis_pct: must be >= 0")
+    rates = [("rate", spec.rate), ("global_rate", spec.global_rate)]
+    rates += [(f"strategies.{sid}.rate", s.rate) for sid, s in spec.strategies.items() if s.rate is not None]
+    for name, r in rates:
+        if not is_positive(r.window_s):
+            e.append(f"{name}.window_s: must be > 0")
+        if not (r.soft_cap >= 1 and 0 < r.warn_frac <= 1):
+            e.append(f"{name}: soft_cap >= 1 and 0 < warn_frac <= 1 required")
     ex = spec.exposure
+    if not is_positive(ex.hard_cap_pct):
+        e.append("exposure.hard_cap_pct: must be > 0")
+    for g, v in ex.group_max_pct.items():
+        if not is_positive(v):
+            e.append(f"exposure.group_max_pct.{g}: must be > 0")
     for b, bs in ex.buckets.items():
-        if not 0 <= bs.target_pct <= bs.max_pct:
+        if not (0 <= bs.target_pct <= bs.max_pct and is_positive(bs.max_pct)):
             e.append(f"exposure.buckets.{b}: need 0 <= target_pct <= max_pct")
     pol = spec.policy
     seen = set()
@@ -199,7 +240,9 @@ def _semantic_errors(spec: RiskConfigSpec) -> list[str]:
             _parse_anchor(r.start)
         except ValueError as exc:
             e.append(f"policy.regimes[{i}].start: {exc}")
-        if r.tolerance_pct > ex.hard_cap_pct:
+        if not is_positive(r.tolerance_pct):
+            e.append(f"policy.regimes[{i}].tolerance_pct: must be > 0")
+        elif not r.tolerance_pct <= ex.hard_cap_pct:
             e.append(
                 f"policy.regimes[{i}].tolerance_pct: {r.tolerance_pct} above hard_cap_pct {ex.hard_cap_pct}"
             )
@@ -215,6 +258,10 @@ def _semantic_errors(spec: RiskConfigSpec) -> list[str]:
             e.append(f"validators[{i}]: unknown validator {name!r} (known: {', '.join(VALIDATORS)})")
     if len(set(spec.validators)) != len(spec.validators):
         e.append("validators: listed twice")
+    if not spec.validators and not spec.allow_no_validators:
+        e.append("validators: empty list approves every intent; set allow_no_validators: true to mean it")
+    if not is_positive(spec.budget.total_pct):
+        e.append("budget.total_pct: must be > 0")
     if not spec.strategies:
         e.append("strategies: at least one strategy required")
     guaranteed = 0.0
@@ -225,18 +272,22 @@ def _semantic_errors(spec: RiskConfigSpec) -> list[str]:
             e.append(f"strategies.{sid}: need 0 <= guaranteed_pct <= quota_pct <= 100")
         if s.guaranteed_pct > 0 and not s.critical:
             e.append(f"strategies.{sid}.guaranteed_pct: only critical strategies get a guaranteed minimum")
-        if s.capital is not None and s.capital <= 0:
+        if s.capital is not None and not is_positive(s.capital):
             e.append(f"strategies.{sid}.capital: must be > 0")
         guaranteed += s.guaranteed_pct
         for f in _LIMIT_FIELDS:
             v = getattr(s.limits, f)
-            if v is not None and v <= 0:
+            if v is not None and not is_positive(v):
                 e.append(f"strategies.{sid}.limits.{f}: must be > 0")
     if guaranteed > 100:
         e.append(f"strategies: guaranteed_pct sums to {guaranteed} > 100")
     for iid, ins in spec.instruments.items():
-        if ins.multiplier <= 0 or ins.tick <= 0 or ins.lot <= 0:
+        if not (is_positive(ins.multiplier) and is_positive(ins.tick) and is_positive(ins.lot)):
             e.append(f"instruments.{iid}: multiplier, tick and lot must be > 0")
+        for f in _LIMIT_FIELDS:
+            v = getattr(ins.limits, f)
+            if v is not None and not is_positive(v):
+                e.append(f"instruments.{iid}.limits.{f}: must be > 0")
         if ins.group and ins.group not in ex.group_max_pct:
             e.append(f"instruments.{iid}.group: {ins.group!r} has no exposure.group_max_pct entry")
     return e
@@ -353,7 +404,10 @@ class CompiledConfig:
 def content_hash(spec: RiskConfigSpec) -> str:
     """Hash of the *meaning* (canonical JSON of the validated spec), so reformatting the YAML or
     reordering keys does not create a new version."""
-    canon = json.dumps(msgspec.to_builtins(spec), sort_keys=True, separators=(",", ":"))
+    data = msgspec.to_builtins(spec)
+    if not data.get("allow_no_validators"):
+        data.pop("allow_no_validators", None)  # keeps hashes of configs written before the flag existed
+    canon = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
@@ -372,6 +426,8 @@ def parse_config(text: str) -> CompiledConfig:
     errors = _semantic_errors(spec)
     if errors:
         raise ConfigError(errors)
+    if not spec.validators:
+        _log.warning("risk config has NO validators (allow_no_validators: true): every intent is approved")
     return CompiledConfig(spec, text)
 
 
