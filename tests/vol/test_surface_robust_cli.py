@@ -47,3 +47,20 @@ def test_ambiguous_ticker_is_a_one_line_error(two_snapshots, capsys):
 
 def test_unreadable_asof_is_a_one_line_error(two_snapshots, capsys):
     assert main(["--store", str(two_snapshots), "vol", "surface", "SPX.XCBO", "--asof", "yesterday-ish"]) == 2
+
+
+@pytest.mark.parametrize("flag", [["--rate", "inf"], ["--rate", "nan"], ["--min-tick", "nan"], ["--min-tick", "0"]])
+def test_non_finite_rate_or_tick_refused(two_snapshots, flag):
+    assert main(["--store", str(two_snapshots), "vol", "surface", "SPX", "--no-save", *flag]) == 2
+
+
+def test_min_tick_by_class_and_explicit():
+    from workbench.vol import VolSurface
+    from workbench.vol.chain import min_tick_for
+
+    assert (min_tick_for("SPY.XNAS"), min_tick_for("SPX.XCBO"), min_tick_for("NDX")) == (0.01, 0.05, 0.05)
+    chain, as_of = synthetic_chain(seed=3)
+    default = VolSurface.from_chain(chain, as_of, symbol="SPY.XNAS").chain
+    coarse = VolSurface.from_chain(chain, as_of, symbol="SPY.XNAS", min_tick=0.5).chain
+    assert coarse["min_tick_bid"].sum() > default["min_tick_bid"].sum()
+    assert ((default["bid"] > 0.01) & default["min_tick_bid"]).sum() == 0

@@ -25,6 +25,22 @@ def resolve_underlying(store: Any, symbol: str) -> str:
     return symbol  # nothing matches: the reader's own "no chain snapshot" message names it
 
 
+def _finite(flag: str, value: float | None) -> float | None:
+    from workbench.numbers import is_finite
+
+    if value is None or is_finite(value):
+        return value
+    raise WorkbenchError(f"{flag} must be a finite number, got {value!r}", where=flag)
+
+
+def _positive(flag: str, value: float | None) -> float | None:
+    from workbench.numbers import is_positive
+
+    if value is None or is_positive(value):
+        return value
+    raise WorkbenchError(f"{flag} must be a positive finite price, got {value!r}", where=flag)
+
+
 def exchange_time_ns(asof: str | None) -> int | None:
     """``--asof`` in UTC ns: a naive time is exchange-local (a user types the time on the exchange
     clock), one with an offset or ``Z`` is taken as given; unreadable -> one-line error."""
@@ -52,6 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     surf.add_argument("--asof", default=None,
                       help="snapshot time, latest at or before it (default latest); a naive time is exchange-local "
                            "(America/New_York), e.g. '2024-01-05 16:00'")
+    surf.add_argument("--rate", type=float, default=None,
+                      help="continuously compounded rate for expiries whose put-call parity fails "
+                           "(default: the rate curve implied by the other expiries)")
+    surf.add_argument("--min-tick", type=float, default=None,
+                      help="minimum price increment below $3 (default by class: 0.01 penny classes, else 0.05)")
     surf.add_argument("--out", default=None, help="write an HTML report (plots) to this file")
     surf.add_argument("--no-save", action="store_true", help="do not persist the fit in vol_fits")
     surf.add_argument("--model", choices=("svi", "essvi"), default="svi",
@@ -73,7 +94,9 @@ def _surface(args: argparse.Namespace) -> int:
     with Store.open(args.store) as store:
         symbol = resolve_underlying(store, args.symbol)
         try:
-            surf = VolSurface.from_store(store, symbol, exchange_time_ns(args.asof), model=args.model)
+            surf = VolSurface.from_store(store, symbol, exchange_time_ns(args.asof), model=args.model,
+                                         rate=_finite("--rate", args.rate), min_tick=_positive("--min-tick",
+                                                                                                args.min_tick))
         except (LookupError, ValueError) as exc:
             print(f"wb vol surface: {exc}")
             return 1

@@ -16,10 +16,27 @@ import pandas as pd
 from workbench.vol.forward import ForwardEstimate, forward_table
 from workbench.vol.iv import implied_vol_status
 
-__all__ = ["expiry_years", "prepare_chain"]
+__all__ = ["expiry_years", "min_tick_for", "prepare_chain"]
+
+# Option classes quoted in pennies below $3 (Cboe/OCC penny interval program; the most traded ones --
+# pass ``min_tick`` for another class). Everything else ticks 0.05 below $3.
+PENNY_CLASSES = frozenset({"SPY", "QQQ", "IWM", "DIA", "XSP", "AAPL", "AMD", "AMZN", "BAC", "C", "F", "GE", "GLD",
+                           "GOOG", "GOOGL", "INTC", "META", "MSFT", "NFLX", "NVDA", "SLV", "T", "TLT", "TSLA",
+                           "UBER", "XLE", "XLF", "EEM", "EWZ", "FXI", "HYG", "SMH", "SQQQ", "TQQQ", "UVXY", "VXX"})
 
 _YEAR_NS = 365.0 * 86400e9
 REQUIRED = ("expiry", "strike", "right", "bid", "ask")
+
+
+def min_tick_for(symbol: str) -> float:
+    """The minimum price increment of a class's cheapest options, the level at which a bid is a stub.
+
+    Rule (Cboe/OCC penny program): penny classes tick 0.01 below $3 and 0.05 at or above; all other
+    classes (SPX, NDX, RUT, VIX, ...) 0.05 below $3 and 0.10 above. A bid at the minimum is only a lower
+    bound, and such bids sit on far strikes below $3, so the below-$3 tick is the one that matters.
+    """
+    root = str(symbol).split(".", 1)[0].upper()
+    return 0.01 if root in PENNY_CLASSES else 0.05
 
 
 def expiry_years(expiry, as_of_ns: int, close: str = "16:00", tz: str = "America/New_York") -> pd.Series:

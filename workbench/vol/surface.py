@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from workbench.vol.chain import prepare_chain
+from workbench.vol.chain import min_tick_for, prepare_chain
 from workbench.vol.fitting import calendar_envelope, fit_smiles
 from workbench.vol.forward import ForwardEstimate
 from workbench.vol.smile import GRID as _GRID
@@ -66,9 +66,11 @@ class VolSurface:
 
     @classmethod
     def from_chain(cls, chain: pd.DataFrame, as_of_ns: int, *, symbol: str = "", spot=None, rate=None,
-                   min_T: float = 2.0 / 365.0, model: str = "svi") -> VolSurface:
-        """Prepare (forwards, IVs, OTM selection) and fit a raw chain frame."""
-        quotes, forwards = prepare_chain(chain, as_of_ns, spot=spot, rate=rate, min_T=min_T)
+                   min_T: float = 2.0 / 365.0, model: str = "svi", min_tick: float | None = None) -> VolSurface:
+        """Prepare (forwards, IVs, OTM selection) and fit a raw chain frame; ``min_tick`` None = by
+        option class (:func:`workbench.vol.chain.min_tick_for`)."""
+        tick = min_tick_for(symbol) if min_tick is None else min_tick
+        quotes, forwards = prepare_chain(chain, as_of_ns, spot=spot, rate=rate, min_T=min_T, min_tick=tick)
         return cls.from_quotes(quotes, as_of_ns, symbol=symbol, forwards=forwards, model=model)
 
     @classmethod
