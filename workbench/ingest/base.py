@@ -185,15 +185,49 @@ def first_not_increasing(ts: np.ndarray, *, strict: bool = True, groups: np.ndar
     return int(idx[0]) + 1 if len(idx) else None
 
 
-def first_bad_price(columns: dict[str, np.ndarray], *, allow_nan: bool = False) -> tuple[int, str, str] | None:
-    """(row index, column, why) of the first NaN (unless allowed: an absent quote side) or negative price."""
+def first_bad_price(columns: dict[str, np.ndarray], *, allow_nan: bool = False,
+                    allow_zero: bool | None = None) -> tuple[int, str, str] | None:
+    """(row index, column, why) of the first price that is not a positive finite number.
+
+    NaN is allowed only where it means "absent" (``allow_nan``: a missing quote side); there a
+    zero stays allowed too unless ``allow_zero`` says otherwise (bid 0 = no bid; Lean quote
+    ticks put 0 on the side they do not update). Every check is written so NaN cannot slip through
+    a comparison (``NaN <= 0`` is false): inf, zero and negative are each named.
+    """
+    zero_ok = allow_nan if allow_zero is None else allow_zero
     first: tuple[int, str, str] | None = None
     for name, values in columns.items():
-        bad_nan = np.flatnonzero(np.isnan(values)) if not allow_nan else np.empty(0, dtype=np.int64)
-        bad_neg = np.flatnonzero(values < 0)
-        for idx, why in ((bad_nan, "missing (NaN) price"), (bad_neg, "negative price")):
+        nan = np.isnan(values)
+        checks = (
+            (np.isinf(values), "non-finite price"),
+            (values < 0, "negative price"),
+            (np.zeros(len(values), dtype=bool) if allow_nan else nan, "missing (NaN) price"),
+            (np.zeros(len(values), dtype=bool) if zero_ok else values == 0, "zero price"),
+        )
+        for mask, why in checks:
+            idx = np.flatnonzero(mask)
             if len(idx) and (first is None or idx[0] < first[0]):
                 first = (int(idx[0]), name, why)
+    return first
+
+
+def first_bad_ohlc(o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray) -> tuple[int, str, str] | None:
+    """(row index, field role, why) of the first bar whose high < low or open/close outside [low, high].
+
+    Written as ``NOT (inside)`` so a NaN anywhere counts as bad rather than passing silently;
+    rows where all four are NaN (an absent quote side) are allowed.
+    """
+    absent = np.isnan(o) & np.isnan(h) & np.isnan(lo) & np.isnan(c)
+    checks = (
+        ("high", "high below low", ~(h >= lo)),
+        ("open", "open outside [low, high]", ~((o >= lo) & (o <= h))),
+        ("close", "close outside [low, high]", ~((c >= lo) & (c <= h))),
+    )
+    first: tuple[int, str, str] | None = None
+    for role, why, mask in checks:
+        idx = np.flatnonzero(mask & ~absent)
+        if len(idx) and (first is None or idx[0] < first[0]):
+            first = (int(idx[0]), role, why)
     return first
 
 
@@ -208,10 +242,17 @@ def check_increasing(ts: np.ndarray, file: str, field_name: str, *, member: str 
 
 def check_prices(columns: dict[str, np.ndarray], file: str, *, member: str | None = None, first_line: int = 1,
                  allow_nan: bool = False) -> None:
-    """Reject NaN (unless allowed) and negative prices, naming the first bad row."""
+    """Reject prices that are not positive finite numbers (NaN allowed if asked), naming the first bad row."""
     bad = first_bad_price(columns, allow_nan=allow_nan)
     if bad is not None:
         raise IngestError(file, bad[2], member=member, row=first_line + bad[0], field=bad[1])
+
+
+def check_ohlc(columns: dict[str, np.ndarray], file: str, *, member: str | None = None, first_line: int = 1) -> None:
+    """``columns`` maps open/high/low/close to (file field name, values); reject inconsistent bars."""
+    bad = first_bad_ohlc(*(columns[k][1] for k in ("open", "high", "low", "close")))
+    if bad is not None:
+        raise IngestError(file, bad[2], member=member, row=first_line + bad[0], field=columns[bad[1]][0])
 
 
 # -- CSV -------------------------------------------------------------------------------------------

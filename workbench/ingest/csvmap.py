@@ -44,6 +44,7 @@ from workbench.ingest.base import (
     IngestSummary,
     check_increasing,
     check_localized,
+    check_ohlc,
     check_prices,
     expand_paths,
     f64,
@@ -257,13 +258,16 @@ def _handler(mapping: CsvMapping) -> Any:
             out[store_field] = f64(tbl, mapping.fields[store_field])
         prices = {mapping.fields[p]: out[p] for p in PRICES[mapping.kind]}
         check_prices(prices, file, first_line=first)
+        if mapping.kind == "bars":
+            check_ohlc({k: (mapping.fields[k], out[k]) for k in ("open", "high", "low", "close")}, file,
+                       first_line=first)
         for p in PRICES[mapping.kind]:
             out[p] = out[p] * mapping.price_scale
         for store_field in REQUIRED[mapping.kind]:
             if store_field not in PRICES[mapping.kind]:
-                bad = np.flatnonzero(np.isnan(out[store_field]) | (out[store_field] < 0))
+                bad = np.flatnonzero(~(np.isfinite(out[store_field]) & (out[store_field] >= 0)))
                 if len(bad):
-                    raise IngestError(file, "missing or negative", row=first + int(bad[0]),
+                    raise IngestError(file, "missing, non-finite or negative", row=first + int(bad[0]),
                                       field=mapping.fields[store_field])
         if mapping.kind == "quotes":
             crossed = np.flatnonzero(out["bid"] > out["ask"])

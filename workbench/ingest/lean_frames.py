@@ -24,6 +24,7 @@ from workbench.ingest.base import (
     NS_PER_MS,
     day_start_ns,
     f64,
+    first_bad_ohlc,
     first_bad_price,
     first_not_increasing,
     localize,
@@ -84,8 +85,9 @@ class Ctx:
         if i is not None:
             raise self.error("time not after the previous row" if strict else "time goes backwards", i, "time")
 
-    def check_prices(self, columns: dict[str, np.ndarray], *, allow_nan: bool = False) -> None:
-        bad = first_bad_price(columns, allow_nan=allow_nan)
+    def check_prices(self, columns: dict[str, np.ndarray], *, allow_nan: bool = False,
+                     allow_zero: bool | None = None) -> None:
+        bad = first_bad_price(columns, allow_nan=allow_nan, allow_zero=allow_zero)
         if bad is not None:
             raise self.error(bad[2], bad[0], bad[1])
 
@@ -149,8 +151,11 @@ def trade_bars(tbl: pa.Table, ts: np.ndarray, ctx: Ctx, ids: pa.Array | None = N
     ctx.check_increasing(ts)
     cols = {c: f64(tbl, c) / ctx.scale for c in OHLC}
     ctx.check_prices(cols)
+    bad_bar = first_bad_ohlc(*(cols[c] for c in ("open", "high", "low", "close")))
+    if bad_bar is not None:
+        raise ctx.error(bad_bar[2], bad_bar[0], bad_bar[1])
     volume = f64(tbl, "volume")
-    bad = np.flatnonzero(np.isnan(volume) | (volume < 0))
+    bad = np.flatnonzero(~(np.isfinite(volume) & (volume >= 0)))
     if len(bad):
         raise ctx.error("volume missing or negative", int(bad[0]), "volume")
     return pa.table({**_ids(ids), "ts_event": ts, **cols, "volume": volume})
@@ -245,7 +250,7 @@ def tick_quotes(tbl: pa.Table, day: date, ctx: Ctx) -> tuple[pa.Table, dict[str,
     ts = event_times(tbl, ctx, day)
     ctx.check_increasing(ts, strict=False)
     bid, ask = f64(tbl, "bid") / ctx.scale, f64(tbl, "ask") / ctx.scale
-    ctx.check_prices({"bid": bid, "ask": ask})
+    ctx.check_prices({"bid": bid, "ask": ask}, allow_zero=True)  # 0 = side not updated by this tick
     bid_size, ask_size = f64(tbl, "bid_size"), f64(tbl, "ask_size")
     clean = ~_suspicious(tbl)
     has_bid, has_ask = clean & (bid > 0), clean & (ask > 0)
