@@ -68,6 +68,9 @@ class Stepper:
         if self.gated:
             self.engine.add_actor(RiskSupervisor(self.gate, self.gated, risk_engine=self.engine.kernel.risk_engine,
                                                  instrument_ids=list(self.data.instrument_ids)))
+        # a timeline of order events for the view and the breakpoints (kind, ts_event, order id)
+        self.order_events: list[tuple[str, int, str]] = []
+        self.engine.kernel.msgbus.subscribe(topic="events.order.*", handler=self._on_order_event)
         ts = np.fromiter((d.ts_init for d in self.engine.data), dtype=np.int64, count=len(self.engine.data))
         self.times = np.unique(ts)  # the engine processes all data of one ts together: one "event" each
         self.counts = np.searchsorted(ts, self.times, side="right")  # data processed once time k is done
@@ -76,6 +79,10 @@ class Stepper:
         self._rng_state = random.getstate()  # the fill model's generator, private between chunks
         random.setstate(saved)
         self._ended = False
+
+    def _on_order_event(self, event: Any) -> None:
+        self.order_events.append((type(event).__name__.removeprefix("Order"), event.ts_event,
+                                  str(event.client_order_id)))
 
     @property
     def n_events(self) -> int:
