@@ -60,7 +60,7 @@ def test_min_tick_by_class_and_explicit():
 
     assert (min_tick_for("SPY.XNAS"), min_tick_for("SPX.XCBO"), min_tick_for("NDX")) == (0.01, 0.05, 0.05)
     chain, as_of = synthetic_chain(seed=3)
-    default = VolSurface.from_chain(chain, as_of, symbol="SPY.XNAS").chain
+    default = VolSurface.from_chain(chain, as_of, symbol="SPY.XNAS", min_tick="class").chain
     coarse = VolSurface.from_chain(chain, as_of, symbol="SPY.XNAS", min_tick=0.5).chain
     assert coarse["min_tick_bid"].sum() > default["min_tick_bid"].sum()
     assert ((default["bid"] > 0.01) & default["min_tick_bid"]).sum() == 0

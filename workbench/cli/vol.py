@@ -95,8 +95,8 @@ def _surface(args: argparse.Namespace) -> int:
         symbol = resolve_underlying(store, args.symbol)
         try:
             surf = VolSurface.from_store(store, symbol, exchange_time_ns(args.asof), model=args.model,
-                                         rate=_finite("--rate", args.rate), min_tick=_positive("--min-tick",
-                                                                                                args.min_tick))
+                                         rate=_finite("--rate", args.rate),
+                                         min_tick=_positive("--min-tick", args.min_tick) or "class")
         except (LookupError, ValueError) as exc:
             print(f"wb vol surface: {exc}")
             return 1

@@ -66,10 +66,11 @@ class VolSurface:
 
     @classmethod
     def from_chain(cls, chain: pd.DataFrame, as_of_ns: int, *, symbol: str = "", spot=None, rate=None,
-                   min_T: float = 2.0 / 365.0, model: str = "svi", min_tick: float | None = None) -> VolSurface:
-        """Prepare (forwards, IVs, OTM selection) and fit a raw chain frame; ``min_tick`` None = by
-        option class (:func:`workbench.vol.chain.min_tick_for`)."""
-        tick = min_tick_for(symbol) if min_tick is None else min_tick
+                   min_T: float = 2.0 / 365.0, model: str = "svi", min_tick: float | str = 0.05) -> VolSurface:
+        """Prepare (forwards, IVs, OTM selection) and fit a raw chain frame. ``min_tick``: the price at
+        or below which a bid is a stub (default 0.05, conservative for every class), or ``"class"`` for
+        the option class's own tick (:func:`workbench.vol.chain.min_tick_for`, what ``wb vol surface`` uses)."""
+        tick = min_tick_for(symbol) if min_tick == "class" else min_tick
         quotes, forwards = prepare_chain(chain, as_of_ns, spot=spot, rate=rate, min_T=min_T, min_tick=tick)
         return cls.from_quotes(quotes, as_of_ns, symbol=symbol, forwards=forwards, model=model)
 
