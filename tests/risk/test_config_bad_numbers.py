@@ -57,8 +57,14 @@ def test_yaml_nan_price_band_is_refused(rk):
 
 
 @pytest.mark.parametrize(
-    "path", ["stormguard.warm_pct", "stormguard.multipliers.WARM", "exposure.buckets.LT.max_pct",
-             "exposure.group_max_pct.tech", "stormguard.bad_tick.confirm_window_ms"]
+    "path",
+    [
+        "stormguard.warm_pct",
+        "stormguard.multipliers.WARM",
+        "exposure.buckets.LT.max_pct",
+        "exposure.group_max_pct.tech",
+        "stormguard.bad_tick.confirm_window_ms",
+    ],
 )
 def test_nan_anywhere_is_refused(rk, path):
     with pytest.raises(ConfigError, match=path.replace(".", r"\.")):

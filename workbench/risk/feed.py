@@ -5,14 +5,29 @@ it raises are delivered by ``_dispatch`` after the lock is released.
 
 from __future__ import annotations
 
+import logging
+
+from workbench.numbers import is_finite, is_positive
 from workbench.risk.config import CompiledConfig
 from workbench.risk.stormguard import BadTickFilter, StormGuard
 from workbench.risk.types import Side
 
+_log = logging.getLogger(__name__)
+
 
 class MarketEvents:
+    def _bad_feed(self, kind: str, what: str) -> bool:
+        # a NaN folded into a mark or P&L would poison every later comparison: refuse, log, count
+        _log.warning("risk feed: refused %s", what)
+        if self.metrics is not None:
+            self.metrics.bad_feed[kind] = self.metrics.bad_feed.get(kind, 0) + 1
+        return False
+
     def on_quote(self, instrument_id: str, ts: int, bid: float, ask: float) -> bool:
-        """Apply a top-of-book update; returns False if the bad-tick filter held it back."""
+        """Apply a top-of-book update; returns False if the bad-tick filter held it back or a price
+        is not a finite number (refused, logged, counted in ``metrics.bad_feed``)."""
+        if not (is_finite(bid) and is_finite(ask)):
+            return self._bad_feed("quote", f"quote {instrument_id} bid={bid!r} ask={ask!r}: not finite")
         with self._lock:
             cfg = self._active[0]
             f = self.filters.get(instrument_id)
@@ -55,7 +70,10 @@ class MarketEvents:
         instrument_id: str | None = None,
         side: Side | None = None,
     ) -> bool:
-        """Apply a (partial) fill exactly once (dedupe on ``fill_id``); False if already applied."""
+        """Apply a (partial) fill exactly once (dedupe on ``fill_id``); False if already applied or the
+        quantity is not a finite number > 0 / the price not finite (refused, logged, counted)."""
+        if not (is_positive(qty) and is_finite(price)):
+            return self._bad_feed("fill", f"fill {fill_id} qty={qty!r} price={price!r}: not a finite fill")
         with self._lock:
             cfg = self._active[0]
             if fill_id in self.book.fills_seen:

@@ -28,6 +28,7 @@ class RiskMetrics(MetricsCore, Collector):
         self._by: dict[str, dict[tuple, int]] = {v: {} for v in Verdict}
         self.storm: dict[str, int] = {"GLOBAL": 0}
         self.policy_mode = 0
+        self.bad_feed: dict[str, int] = {}  # "quote" / "fill" -> events refused for a non-finite number
         self._set_bounds([int(b * 1e9) for b in LATENCY_BUCKETS_S])  # ``observe`` is compiled (_core.pyx)
         self._sum_ns = 0
         self.registry.register(self)
@@ -53,6 +54,10 @@ class RiskMetrics(MetricsCore, Collector):
         for scope, state in sorted(self.storm.items()):
             g.add_metric([scope], state)
         yield g
+        bad = CounterMetricFamily("risk_bad_feed_events", "Feed events refused (bad number)", labels=["kind"])
+        for kind, n in sorted(self.bad_feed.items()):
+            bad.add_metric([kind], n)
+        yield bad
         yield GaugeMetricFamily(
             "risk_policy_mode", "Policy mode (0 NORMAL .. 3 HARD_DERISK)", value=self.policy_mode
         )

@@ -18,11 +18,12 @@ _NORMAL, _WARM, _STORM, _HALT = StormState.NORMAL, StormState.WARM, StormState.S
 
 
 def level_for(drawdown_pct: float, spec: StormSpec) -> StormState:
-    if drawdown_pct <= spec.halt_pct:
+    # written as `not dd > threshold` so a NaN drawdown (bad P&L or capital) maps to HALT, not NORMAL
+    if not drawdown_pct > spec.halt_pct:
         return _HALT
-    if drawdown_pct <= spec.storm_pct:
+    if not drawdown_pct > spec.storm_pct:
         return _STORM
-    if drawdown_pct <= spec.warm_pct:
+    if not drawdown_pct > spec.warm_pct:
         return _WARM
     return _NORMAL
 

@@ -170,8 +170,10 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             target_id=target_id,
             tag=tag,
             reduce_only=reduce_only,
-            qty_f=float(qty),
-            px_f=float("nan") if price is None else float(price),
+            # NaN means "market" in px_f, so a bad given price (NaN, inf, <= 0) must not become NaN:
+            # 0.0 makes the gate reject it INVALID_INTENT; a non-finite qty likewise (inf would clip)
+            qty_f=float(qty) if qty.is_finite() else 0.0,
+            px_f=float("nan") if price is None else (float(price) if price.is_finite() else 0.0),
             sign=1 if side is Side.BUY else -1,
         )
 
