@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench.engine import FillSpec, VenueSpec, backtest
-from workbench.replay import Breakpoints, Replay, ReplayError
+from workbench.replay import Breakpoints, Replay, ReplayError, compare
 from workbench.store import Instrument
 
 STRATEGY = {
@@ -109,3 +109,17 @@ def test_seek_by_time_and_bad_targets(small_store):
     with pytest.raises(ReplayError):
         r.step(float("nan"))
     assert "event 61/600" in r._repr_html_()
+
+
+def test_what_if_forks_at_the_cursor_and_both_runs_compare(small_store):
+    base = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store, venue=VENUE)
+    base.seek(200)
+    h = base.state_hash()
+    fork = base.what_if(entry_spreads=1.0)
+    assert fork.cursor == 200 and base.state_hash() == h  # the original is untouched
+    fork.run_to_end()
+    table = compare(base, fork)
+    assert list(table.columns) == ["base", "what-if"]
+    assert table.loc["pnl", "base"] != table.loc["pnl", "what-if"]  # the parameter really changed the run
+    with pytest.raises(ReplayError):
+        base.what_if(no_such_field=1)

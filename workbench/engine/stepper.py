@@ -69,7 +69,7 @@ class Stepper:
             self.engine.add_actor(RiskSupervisor(self.gate, self.gated, risk_engine=self.engine.kernel.risk_engine,
                                                  instrument_ids=list(self.data.instrument_ids)))
         # a timeline of order events for the view and the breakpoints (kind, ts_event, order id)
-        self.order_events: list[tuple[str, int, str]] = []
+        self.order_events: list[tuple[str, int, str, float]] = []
         self.engine.kernel.msgbus.subscribe(topic="events.order.*", handler=self._on_order_event)
         ts = np.fromiter((d.ts_init for d in self.engine.data), dtype=np.int64, count=len(self.engine.data))
         self.times = np.unique(ts)  # the engine processes all data of one ts together: one "event" each
@@ -81,8 +81,17 @@ class Stepper:
         self._ended = False
 
     def _on_order_event(self, event: Any) -> None:
+        px = getattr(event, "last_px", None)  # fills carry their price; others NaN
         self.order_events.append((type(event).__name__.removeprefix("Order"), event.ts_event,
-                                  str(event.client_order_id)))
+                                  str(event.client_order_id), px.as_double() if px is not None else float("nan")))
+
+    def mids(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ts, mid) of the quote data, for the view's price line."""
+        q = [d for d in self.engine.data if hasattr(d, "bid_price")]
+        ts = np.fromiter((d.ts_init for d in q), dtype=np.int64, count=len(q))
+        mid = np.fromiter(((d.bid_price.as_double() + d.ask_price.as_double()) / 2 for d in q), dtype=float,
+                          count=len(q))
+        return ts, mid
 
     @property
     def n_events(self) -> int:

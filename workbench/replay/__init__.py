@@ -1,5 +1,5 @@
 """Market replay: step, seek and what-if over a real nautilus run (see docs/replay.md)."""
 
-from workbench.replay.replay import Breakpoints, Replay, ReplayError
+from workbench.replay.replay import Breakpoints, Replay, ReplayError, compare
 
-__all__ = ["Breakpoints", "Replay", "ReplayError"]
+__all__ = ["Breakpoints", "Replay", "ReplayError", "compare"]

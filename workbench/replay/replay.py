@@ -146,7 +146,7 @@ class Replay:
 
     def order_events(self) -> pd.DataFrame:
         """Order events so far (kind, ts_event, client order id), in the order nautilus emitted them."""
-        return pd.DataFrame(self._stepper.order_events, columns=["kind", "ts_event", "client_order_id"])
+        return pd.DataFrame(self._stepper.order_events, columns=["kind", "ts_event", "client_order_id", "px"])
 
     def summary(self) -> str:
         s = self.state()
@@ -161,6 +161,34 @@ class Replay:
         return (f"<b>Replay</b> event {self.cursor + 1}/{self.n_events} at {html.escape(when)} — "
                 f"{len(st.order_events)} order events")
 
+    def what_if(self, **config: Any) -> Replay:
+        """Fork at the cursor: the same run with strategy config fields changed, advanced to here.
+
+        The original stays where it is; compare both with ``compare(a, b)``."""
+        entry = self.entry
+        spec = dict(entry) if isinstance(entry, dict) else {"strategy_path": entry.strategy_path,
+                                                            "config_path": entry.config_path,
+                                                            "config": dict(entry.config)}
+        unknown = set(config) - set(spec["config"]) - _config_fields(spec)
+        if unknown:
+            raise ReplayError(f"unknown strategy parameter(s) {sorted(unknown)}", where="Replay.what_if")
+        spec["config"] = {**spec["config"], **config}
+        fork = Replay(spec, self.data, store=self.store, venue=self.venue, risk=self.risk)
+        fork.seek(self.cursor)
+        return fork
+
     def report(self) -> Any:
         """The standard backtest result (P&L, fill rate, drawdown) of the whole run (runs to the end)."""
         return self._stepper.finish()
+
+
+def _config_fields(spec: dict) -> set[str]:
+    from nautilus_trader.common.config import resolve_config_path
+
+    cls = resolve_config_path(spec["config_path"])
+    return set(getattr(cls, "__struct_fields__", ()))
+
+
+def compare(a: Replay, b: Replay) -> pd.DataFrame:
+    """Side-by-side standard report of two replays run to the end (P&L, fill rate, drawdown, ...)."""
+    return pd.DataFrame({"base": a.report().summary(), "what-if": b.report().summary()})
