@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from workbench.cli.main import main
@@ -131,3 +133,21 @@ def test_cli_exit_codes_and_json(tmp_path, real_data, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is False and doc["counts"]["CRITICAL"] == 1
     assert doc["findings"][0]["check"] == "nonpositive_price"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_prices_already_stored_are_critical(spy, bad):
+    """DuckDB evaluates ``NaN <= 0`` as false: a check written as "<= 0" lets NaN/inf pass."""
+    t = _utc("2013-10-08 21:00")
+    # pyarrow from numpy keeps NaN a NaN (pandas would turn it into a NULL)
+    spy.write_bars("SPY.XNAS", "1min", pa.table({
+        "ts_event": np.array([t]), "open": np.array([168.0]), "high": np.array([bad]), "low": np.array([166.0]),
+        "close": np.array([167.0]), "volume": np.array([100.0])}), source="test")
+    spy.write_quotes("SPY.XNAS", pa.table({"ts_event": np.array([t, t + 10**9]), "bid": np.array([168.0, 168.0]),
+                                           "ask": np.array([bad, 168.1]), "bid_size": np.array([100.0] * 2),
+                                           "ask_size": np.array([100.0] * 2)}), source="test")
+    found = {f.detail.split(":")[0]: f for f in check_health(spy, "SPY").critical
+             if f.check == "nonpositive_price"}
+    assert set(found) == {"bars", "quotes"}
+    assert found["bars"].count == 1 and found["bars"].first_ts == t
+    assert found["quotes"].count == 1 and found["quotes"].first_ts == t

@@ -7,7 +7,8 @@ gap                      WARN       calendar sessions with no TRADE bars between
                                     first and last bar (exchange calendar: holidays and half days
                                     are not gaps; options are skipped: they trade sparsely)
 ohlc                     CRITICAL   bars where low > min(open, close) or high < max(open, close)
-nonpositive_price        CRITICAL   bars/trades with a price <= 0; quotes with ask <= 0, bid < 0
+nonpositive_price        CRITICAL   bars/trades with a price not > 0 or not finite (NaN, inf); quotes with
+                                    ask not > 0, bid < 0, either not finite
                                     (bid 0 x 0 is "no bid"); chain rows with negative bid/ask
 crossed_quote            CRITICAL   bid > ask in ``quotes`` (WARN below ``crossed_share``)
 locked_quote             INFO/WARN  bid == ask (WARN above 1 % of an instrument's quotes)
@@ -113,8 +114,13 @@ def _ohlc(store: Any) -> list[Finding]:
 
 def _prices(store: Any) -> list[Finding]:
     out = []
-    for table, cond in (("bars", "least(open, high, low, close) <= 0"), ("trades", "price <= 0"),
-                        ("quotes", "ask <= 0 OR bid < 0 OR (bid = 0 AND bid_size > 0)")):
+    # written as NOT (good): DuckDB sorts NaN above every number, so "NaN <= 0" is false and
+    # "NaN > 0" true - isfinite() is what catches NaN and inf already in the store
+    for table, cond in (
+            ("bars", "NOT (isfinite(open) AND isfinite(high) AND isfinite(low) AND isfinite(close) "
+                     "AND least(open, high, low, close) > 0)"),
+            ("trades", "NOT (isfinite(price) AND price > 0)"),
+            ("quotes", "NOT (isfinite(ask) AND ask > 0 AND isfinite(bid) AND bid >= 0) OR (bid = 0 AND bid_size > 0)")):
         for iid, n, lo, hi in _rows(store, f"""
                 SELECT instrument_id, count(*), min(ts_event), max(ts_event) FROM {table}
                 WHERE instrument_id IN (SELECT instrument_id FROM _wb_scope) AND ({cond})
