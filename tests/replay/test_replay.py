@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from workbench.engine import FillSpec, VenueSpec, backtest
 from workbench.replay import Breakpoints, Replay, ReplayError, compare
-from workbench.store import Instrument
 
 STRATEGY = {
     "strategy_path": "strategies.quote_reversion:QuoteReversion",
@@ -19,18 +17,6 @@ STRATEGY = {
 }
 # probabilistic fills: the fill model's draws must survive chunking and re-execution
 VENUE = VenueSpec(fill=FillSpec(prob_fill_on_limit=0.5, prob_slippage=0.3, seed=5))
-
-
-@pytest.fixture
-def small_store(store):
-    store.upsert_instruments([Instrument.equity("DEMO")])
-    rng = np.random.default_rng(7)
-    n = 600
-    ts = pd.Timestamp("2024-03-04 14:30", tz="UTC").value + np.arange(n, dtype=np.int64) * 1_000_000_000
-    mid = np.round(100 + np.cumsum(rng.normal(0, 0.01, n)), 2)
-    store.write_quotes("DEMO.XNAS", pd.DataFrame({"ts_event": ts, "bid": mid - 0.01, "ask": mid + 0.01,
-                                                  "bid_size": 300.0, "ask_size": 300.0}), source="test")
-    return store
 
 
 def test_random_play_seek_restart_paths_match_a_straight_run(small_store):

@@ -1,0 +1,154 @@
+"""The notebook control bar and view over a :class:`Replay`: ipywidgets + a plotly FigureWidget
+updated in place (at most ``MAX_FPS`` redraws a second while playing)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from workbench.replay.replay import Breakpoints, Replay
+
+MAX_FPS = 10          # chart redraws per second while playing (the engine runs faster)
+WINDOW = 2_000        # price points shown around the cursor
+SPEEDS = {"1x": 1, "10x": 10, "100x": 100, "1000x": 1_000, "max": None}  # events per frame (None: all)
+
+
+class ReplayView:
+    """``ReplayView(replay).widget`` — play/pause, step, seek, restart, run to end, breakpoints."""
+
+    def __init__(self, replay: Replay) -> None:
+        self.replay = replay
+        self._ts, self._mid = replay._stepper.mids()
+        self._equity: list[tuple[int, float]] = []
+        self._playing = False
+        self._task: Any = None
+        self.fig = go.FigureWidget(make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3]))
+        self.fig.add_scatter(x=[], y=[], name="mid", mode="lines", row=1, col=1)
+        self.fig.add_scatter(x=[], y=[], name="fills", mode="markers", marker={"size": 9, "symbol": "diamond"},
+                             row=1, col=1)
+        self.fig.add_scatter(x=[], y=[], name="rejects", mode="markers", marker={"size": 11, "symbol": "x"},
+                             row=1, col=1)
+        self.fig.add_scatter(x=[], y=[], name="equity", mode="lines", row=2, col=1)
+        self.fig.update_layout(height=420, margin={"l": 40, "r": 10, "t": 20, "b": 20})
+        b = w.Button
+        self.play_btn, self.pause_btn = b(description="play"), b(description="pause")
+        self.step_btn, self.order_btn = b(description="step"), b(description="next order event")
+        self.n_field, self.n_btn = w.BoundedIntText(value=100, min=1, max=10**9, layout={"width": "90px"}), \
+            b(description="step N")
+        self.restart_btn, self.end_btn = b(description="restart"), b(description="run to end")
+        self.speed = w.Dropdown(options=list(SPEEDS), value="100x", description="speed")
+        self.slider = w.IntSlider(min=-1, max=replay.n_events - 1, value=replay.cursor, continuous_update=False,
+                                  description="seek", layout={"width": "600px"})
+        self.when = w.Text(placeholder="2024-03-04 14:31", description="time")
+        self.bp_order, self.bp_fill, self.bp_reject = (w.Checkbox(value=v, description=d, indent=False)
+                                                       for v, d in ((False, "order"), (True, "fill"),
+                                                                    (True, "reject")))
+        self.bp_dd = w.FloatText(value=0.0, description="dd stop")
+        self.label = w.HTML()
+        self.table = w.HTML()
+        self.inspector = w.HTML()
+        self.play_btn.on_click(lambda _: self.play())
+        self.pause_btn.on_click(lambda _: self.pause())
+        self.step_btn.on_click(lambda _: self._do(self.replay.step, 1))
+        self.n_btn.on_click(lambda _: self._do(self.replay.step, self.n_field.value))
+        self.order_btn.on_click(lambda _: self._do(self.replay.run_until, Breakpoints(drawdown=None)))
+        self.restart_btn.on_click(lambda _: self._do(self.replay.restart))
+        self.end_btn.on_click(lambda _: self._do(self.replay.run_to_end))
+        self.slider.observe(self._on_slider, names="value")
+        self.when.on_submit(lambda _: self._do(self.replay.seek, self.when.value))
+        self.widget = w.VBox([
+            w.HBox([self.play_btn, self.pause_btn, self.step_btn, self.n_field, self.n_btn, self.order_btn,
+                    self.restart_btn, self.end_btn, self.speed]),
+            w.HBox([self.slider, self.when]),
+            w.HBox([w.Label("break on"), self.bp_order, self.bp_fill, self.bp_reject, self.bp_dd]),
+            self.label, self.fig, w.HBox([self.table, self.inspector]),
+        ])
+        self.render()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+        display(self.widget)
+
+    def breakpoints(self) -> Breakpoints:
+        dd = self.bp_dd.value
+        return Breakpoints(order=self.bp_order.value, fill=self.bp_fill.value, reject=self.bp_reject.value,
+                           drawdown=dd if dd > 0 else None)
+
+    def _do(self, fn: Any, *args: Any) -> None:
+        self.pause()
+        fn(*args)
+        self.render()
+
+    def _on_slider(self, change: dict) -> None:
+        if change["new"] != self.replay.cursor:
+            self._do(self.replay.seek, int(change["new"]))
+
+    # -- play ----------------------------------------------------------------------------------------
+    def play(self) -> None:
+        if self._playing:
+            return
+        self._playing = True
+        self._task = asyncio.get_event_loop().create_task(self._play())
+
+    def pause(self) -> None:
+        self._playing = False
+
+    def play_frames(self, frames: int) -> str | None:
+        """Play synchronously for ``frames`` redraws (what one play tick does); returns a breakpoint hit."""
+        hit = None
+        for _ in range(frames):
+            per = SPEEDS[self.speed.value]
+            hit = self.replay.run_until(self.breakpoints(), max_events=per)
+            self.render()
+            if hit or self.replay.cursor >= self.replay.n_events - 1:
+                break
+        return hit
+
+    async def _play(self) -> None:
+        while self._playing and self.replay.cursor < self.replay.n_events - 1:
+            t0 = time.monotonic()
+            hit = self.play_frames(1)
+            if hit:
+                self.label.value += f" — <b>break: {hit}</b>"
+                break
+            await asyncio.sleep(max(0.0, 1 / MAX_FPS - (time.monotonic() - t0)))
+        self._playing = False
+
+    # -- view ----------------------------------------------------------------------------------------
+    def render(self) -> None:
+        r = self.replay
+        k = r.cursor
+        now = int(r._stepper.times[k]) if k >= 0 else int(self._ts[0]) - 1 if len(self._ts) else 0
+        if k >= 0:
+            self._equity.append((now, r.equity()))
+            self._equity = [e for e in self._equity if e[0] <= now]
+        hi = int(self._ts.searchsorted(now, side="right"))
+        lo = max(0, hi - WINDOW)
+        ev = r.order_events()
+        fills = ev[ev["kind"] == "Filled"]
+        rej = ev[ev["kind"].isin(["Rejected", "Denied"])]
+        eq = sorted(dict(self._equity).items())
+        with self.fig.batch_update():
+            d = self.fig.data
+            d[0].x, d[0].y = pd.to_datetime(self._ts[lo:hi], utc=True), self._mid[lo:hi]
+            d[1].x, d[1].y = pd.to_datetime(fills["ts_event"].to_numpy(np.int64), utc=True), fills["px"].to_numpy()
+            d[2].x = pd.to_datetime(rej["ts_event"].to_numpy(np.int64), utc=True)
+            d[2].y = np.interp(rej["ts_event"].to_numpy(float), self._ts.astype(float), self._mid) if len(rej) else []
+            d[3].x, d[3].y = pd.to_datetime([e[0] for e in eq], utc=True), [e[1] for e in eq]
+        self.slider.unobserve(self._on_slider, names="value")
+        self.slider.value = k
+        self.slider.observe(self._on_slider, names="value")
+        s = r.state()
+        when = r.time.isoformat() if r.time is not None else "start"
+        self.label.value = (f"event <b>{k + 1}</b>/{r.n_events} at {when} · orders {len(s['orders'])} · "
+                            f"fills {s['fills']} · gate decisions {len(s['gate'])}")
+        self.table.value = ev.tail(12).to_html(index=False)
+        fields = "".join(f"<tr><td>{n}</td><td>{v[:60]}</td></tr>" for n, v in s["strategy"][0])
+        self.inspector.value = f"<table>{fields}</table>"
