@@ -89,3 +89,21 @@ def test_scenarios_command_exits_nonzero_on_a_failure(capsys, monkeypatch):
     assert main(["risk", "scenarios", "--mode", "pure"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("PASS") and out[1].startswith("FAIL") and "broken A" in out[1]
+
+
+def test_unknown_scope_strategy_or_version_is_a_one_line_error(tmp_path, capsys):
+    db = str(tmp_path / "wb.duckdb")
+    cfg = REPO / "config" / "risk.yaml"
+    assert main(["--store", db, "risk", "config", "apply", str(cfg), "--reason", "init", "--by", "ops"]) == 0
+    capsys.readouterr()
+    for argv in (
+        ["risk", "halt", "--scope", "NOPE-1", "--reason", "x", "--by", "ops"],
+        ["risk", "reset", "--scope", "NOPE-1", "--reason", "x", "--by", "ops"],
+        ["strategy", "disable", "NOPE-1", "--reason", "x", "--by", "ops"],
+        ["risk", "config", "diff", "99"],
+    ):
+        assert main(["--store", db, *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and ("NOPE-1" in err or "99" in err), err
+    with Store.open(db) as store:
+        assert store.con.execute("SELECT count(*) FROM risk_control").fetchone()[0] == 0

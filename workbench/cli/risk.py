@@ -142,7 +142,33 @@ def _state(args) -> int:
     return 0
 
 
+def _check_scope(store, command: str, scope: str) -> None:
+    """Refuse a scope/strategy the active config does not know: recording it would say "applied"
+    while no gate ever acts on it."""
+    from workbench.errors import WorkbenchError
+    from workbench.risk.hotconfig import ConfigRegistry
+
+    if command in ("halt", "reset") and scope == "GLOBAL":
+        return
+    cfg = ConfigRegistry(store).active()
+    if cfg is None and DEFAULT_CONFIG.exists():
+        from workbench.risk.config import load_config
+
+        cfg = load_config(DEFAULT_CONFIG)
+    known = sorted(cfg.spec.strategies) if cfg is not None else []
+    if scope not in known:
+        kind = "scope" if command in ("halt", "reset") else "strategy id"
+        raise WorkbenchError(
+            f"unknown {kind} {scope!r} (known: {', '.join(known) or 'none'})",
+            where=f"wb risk {command}",
+            hint="a strategy id from the active risk config" + (" or GLOBAL" if kind == "scope" else ""),
+        )
+
+
 def _command(args, command: str, scope: str) -> int:
+    if not args.node:
+        with _store(args) as store:
+            _check_scope(store, command, scope)
     if args.node:
         path = {"halt": "/v1/halt", "reset": "/v1/reset"}.get(command, f"/v1/strategy/{command}")
         field = "scope" if command in ("halt", "reset") else "strategy"

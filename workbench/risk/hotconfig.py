@@ -28,9 +28,16 @@ from pathlib import Path
 import msgspec
 import pandas as pd
 
+from workbench.errors import WorkbenchError
 from workbench.risk.config import CompiledConfig, ConfigError, parse_config
 from workbench.risk.journal import connection, transaction
 from workbench.risk.schema import ensure_schema
+
+
+class UnknownVersion(WorkbenchError, KeyError):
+    """A config version that is not in the store (a KeyError too, for callers that caught that)."""
+
+    __str__ = WorkbenchError.__str__  # KeyError would quote the message
 
 
 class ApplyResult(msgspec.Struct, frozen=True):
@@ -66,7 +73,9 @@ class ConfigRegistry:
             "SELECT config_text FROM risk_config_versions WHERE version = ?", [version]
         ).fetchone()
         if row is None:
-            raise KeyError(f"risk config version {version} does not exist")
+            raise UnknownVersion(
+                f"risk config version {version} does not exist", hint="`wb risk config history` lists them"
+            )
         return row[0]
 
     def active(self) -> CompiledConfig | None:
