@@ -59,17 +59,19 @@ def ingest_chain_file(store: Any, path: str | os.PathLike, fmt: str | None = Non
 
 def ingest_chains(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLike], fmt: str | None = None,
                   quiet: bool = False, *, force: bool = False) -> IngestSummary:
-    files = expand_paths(paths, lambda p: p.suffix.lower() == ".csv")
+    files = expand_paths(paths, lambda p: p.suffix.lower() in (".csv", ".json"))
     summary = IngestSummary()
     for path in progress(files, "chains", quiet):
         layout = fmt or detect_layout(path)
         if layout not in _READERS:
-            raise IngestError(str(path), f"unknown chain format {layout!r} (ivolatility | cboe)")
+            raise IngestError(str(path), f"unknown chain format {layout!r} (ivolatility | cboe | cboe_json)")
         summary.files.append(ingest_file(store, path, layout, _READERS[layout], force=force))
     return summary
 
 
 def detect_layout(path: Path) -> str:
+    if path.suffix.lower() == ".json":
+        return "cboe_json"
     # a preamble may grow (notes, a pasted banner): look well past the usual 3 lines for the header
     with open(path, encoding="utf-8", errors="replace") as fh:
         head = [fh.readline() for _ in range(_HEADER_SEARCH_LINES)]
@@ -289,4 +291,10 @@ def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
     _write(store, underlying, contracts, frame, as_of, spot, "cboe", file, lines)
 
 
-_READERS = {"ivolatility": _ivolatility, "cboe": _cboe}
+def _cboe_json(store: Any, path: Path, data: bytes, batch: Any) -> None:
+    from workbench.ingest.cboe_json import read_cboe_json
+
+    read_cboe_json(store, path, data, batch)
+
+
+_READERS = {"ivolatility": _ivolatility, "cboe": _cboe, "cboe_json": _cboe_json}
