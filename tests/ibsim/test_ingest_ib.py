@@ -132,3 +132,27 @@ def test_chain_snapshot_lands_in_the_store(store):
             await gw.stop()
 
     run(scenario())
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [("low", 0.0, "zero price")])
+def test_backfill_refuses_bars_that_are_not_prices(store, field, value, words):
+    """The same refusals as file ingest: IB bars reaching us with a zero or inf price stop the backfill."""
+    src = MemorySource()
+    synthetic_minute_bars(src, "SPY.ARCX", DAY0, 3, seed=3, price=165.0)
+    bars = src._bars["SPY.ARCX"]
+    getattr(bars, field)[:] = value  # every bar: whichever the backfill asks for first
+    from workbench.ingest.ib import DataIntegrityError
+
+    async def scenario():
+        async with gateway(src, start=NOW) as gw:
+            ib = IB()
+            ib.RaiseRequestErrors = False
+            await ib.connectAsync("127.0.0.1", gw.port, clientId=4, timeout=5)
+            contract, iid = await qualify(ib, store, "SPY")
+            with pytest.raises(DataIntegrityError, match=words):
+                await backfill(ib, store, contract, iid, "1min", "2013-09-03", "2013-09-05",
+                               scheduler=_sim_scheduler(gw), progress=False)
+            assert store.read_bars(iid, "1min", "2013-09-03", "2013-09-04").empty
+            ib.disconnect()
+
+    run(scenario(), timeout=120)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.ingest.base import first_bad_ohlc, first_bad_price
 
 NS = 1_000_000_000
 SOURCE = "ib"
@@ -219,9 +220,17 @@ def _frame(bars, chunk: Chunk) -> pd.DataFrame:
                            low=[b.low for b in bars], close=[b.close for b in bars],
                            volume=[float(b.volume) for b in bars]))
     df = df[(df.ts_event >= chunk.start_ns) & (df.ts_event < chunk.end_ns)]
-    bad = df[(df.high < df[["open", "close"]].max(axis=1)) | (df.low > df[["open", "close"]].min(axis=1))]
-    if len(bad):
-        raise DataIntegrityError(f"IB bar at {pd.Timestamp(int(bad.ts_event.iloc[0]))} has high/low outside open/close")
+    # the same refusals as file ingest: non-finite/zero/negative prices, then inconsistent bars
+    cols = {c: df[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close")}
+    bad = first_bad_price(cols) or first_bad_ohlc(*cols.values())
+    if bad is None:
+        vol = df.volume.to_numpy(dtype=np.float64)
+        idx = np.flatnonzero(~(np.isfinite(vol) & (vol >= 0)))
+        bad = (int(idx[0]), "volume", "volume missing, non-finite or negative") if len(idx) else None
+    if bad is not None:
+        row, name, why = bad
+        raise DataIntegrityError(f"IB bar at {pd.Timestamp(int(df.ts_event.iloc[row]))}: {why} "
+                                 f"({name}={df[name].iloc[row]!r})")
     return df
 
 
