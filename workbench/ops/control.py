@@ -61,11 +61,12 @@ class ControlChannel:
     """Applies ``risk_control`` rows to a gate exactly once (shared by the endpoint and the node's poller)."""
 
     def __init__(self, gate, store):
-        from workbench.risk.control import control_state
+        from workbench.risk.control import apply_control_state
 
         self.gate, self.store = gate, store
         self._lock = threading.Lock()
-        self.applied = control_state(store)["last_seq"]  # rows before start were applied at startup
+        # commands recorded while no node ran (wb risk halt offline) take effect now, as their net state
+        self.applied = apply_control_state(gate, store)
 
     def sync(self) -> int:
         from workbench.risk.control import sync_controls

@@ -44,9 +44,11 @@ def commands(store_or_con, since: int = 0) -> pd.DataFrame:
 
 
 def control_state(store_or_con) -> dict:
-    """{"halted": {scope: reason}, "disabled": {strategy: reason}, "last_seq": n}."""
+    """{"halted": {scope: reason}, "disabled": {strategy: reason}, "enabled": {strategy: reason},
+    "last_seq": n}; ``enabled`` lists strategies whose last command was an explicit enable."""
     halted: dict[str, str] = {}
     disabled: dict[str, str] = {}
+    enabled: dict[str, str] = {}
     last = 0
     for row in commands(store_or_con).itertuples():
         last = row.seq
@@ -56,9 +58,25 @@ def control_state(store_or_con) -> dict:
             halted.pop(row.scope, None)
         elif row.command == "disable":
             disabled[row.scope] = row.reason
+            enabled.pop(row.scope, None)
         else:
             disabled.pop(row.scope, None)
-    return {"halted": halted, "disabled": disabled, "last_seq": last}
+            enabled[row.scope] = row.reason
+    return {"halted": halted, "disabled": disabled, "enabled": enabled, "last_seq": last}
+
+
+def apply_control_state(gate, store_or_con) -> int:
+    """Put a gate that is starting into the operators' net state recorded so far (a halt or disable
+    issued while no node ran stays in force; a later reset/enable cancels it), each scope once;
+    returns the high-water mark to continue :func:`sync_controls` from."""
+    st = control_state(store_or_con)
+    for scope, reason in sorted(st["halted"].items()):
+        gate.halt(reason, scope, by="recorded")
+    for sid, reason in sorted(st["disabled"].items()):
+        gate.set_enabled(sid, False, reason, by="recorded")
+    for sid, reason in sorted(st["enabled"].items()):
+        gate.set_enabled(sid, True, reason, by="recorded")
+    return int(st["last_seq"])
 
 
 def sync_controls(gate, store_or_con, since: int = 0) -> int:
