@@ -8,6 +8,7 @@ source array is read-only" under pandas 3 on all-float frames).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from nautilus_trader.model.enums import AggressorSide
 from nautilus_trader.model.instruments.base import Instrument as NautilusInstrument
 
 from workbench.engine.fastticks import quotes_fast
+
+_log = logging.getLogger(__name__)
 
 BAR_SPEC = {
     "1s": ("1-SECOND", 1_000_000_000), "5s": ("5-SECOND", 5_000_000_000),
@@ -32,7 +35,10 @@ def _col(tbl: pa.Table, name: str, dtype: Any) -> np.ndarray:
 
 
 def quotes_from_arrow(tbl: pa.Table, instrument: NautilusInstrument) -> list[QuoteTick]:
-    """Arrow (ts_event, bid, ask, bid_size, ask_size) -> QuoteTick list (rows with a missing side dropped)."""
+    """Arrow (ts_event, bid, ask, bid_size, ask_size) -> QuoteTick list.
+
+    Rows with a missing or non-finite side cannot become a QuoteTick: they are dropped, and the
+    count is logged as a warning on ``workbench.engine.data`` (never silently)."""
     if tbl.num_rows == 0:
         return []
     bid, ask = _col(tbl, "bid", np.float64), _col(tbl, "ask", np.float64)
@@ -40,6 +46,8 @@ def quotes_from_arrow(tbl: pa.Table, instrument: NautilusInstrument) -> list[Quo
     ts = _col(tbl, "ts_event", np.uint64)
     ok = np.isfinite(bid) & np.isfinite(ask) & np.isfinite(bsz) & np.isfinite(asz)
     if not ok.all():
+        _log.warning("%s: dropped %d of %d quote rows with a missing or non-finite bid/ask/size",
+                     instrument.id, int((~ok).sum()), len(ok))
         bid, ask, bsz, asz, ts = bid[ok], ask[ok], bsz[ok], asz[ok], ts[ok]
     return quotes_fast(instrument.id, instrument.price_precision, instrument.size_precision, bid, ask, bsz, asz, ts, ts)
 
