@@ -151,3 +151,14 @@ def test_non_finite_prices_already_stored_are_critical(spy, bad):
     assert set(found) == {"bars", "quotes"}
     assert found["bars"].count == 1 and found["bars"].first_ts == t
     assert found["quotes"].count == 1 and found["quotes"].first_ts == t
+
+
+def test_repr_html_is_the_summary(spy):
+    t = _utc("2013-10-08 21:00")
+    spy.write_bars("SPY.XNAS", "1min", pd.DataFrame({
+        "ts_event": [t], "open": [168.0], "high": [167.0], "low": [166.0], "close": [166.5], "volume": [1.0]}),
+        source="test")
+    report = check_health(spy, "SPY")
+    html = report._repr_html_()
+    assert html.startswith("<pre>") and "low/high do not bracket open/close" in html
+    assert "1 critical" in html and html.count("\n") == report.summary().count("\n")

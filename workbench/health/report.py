@@ -78,6 +78,12 @@ class HealthReport:
         more = len(self.findings) - limit
         return head + "\n" + text + (f"\n... {more} more" if more > 0 else "")
 
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` text (findings are already computed: nothing is re-checked here)."""
+        import html
+
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
     def plot(self) -> Any:
         """A bar chart of findings per check, coloured by severity (plotly)."""
         import plotly.express as px
