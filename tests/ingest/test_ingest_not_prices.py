@@ -68,3 +68,23 @@ def test_lean_bar_that_is_not_a_price(store, lean, rezip, field, value, name, wo
     assert (err.value.row, err.value.field) == (15, name)
     assert words in str(err.value)
     assert store.info() == before
+
+
+@pytest.mark.parametrize(("text", "words", "row"), [
+    (b"kind: bars\nfields: {open: o\ntime: [\n", "malformed YAML", 3),
+    (b"kind: bars\ninstrument: \xff\xfe\n", "not UTF-8", None),
+])
+def test_bad_mapping_file_is_one_line(tmp_path, capsys, text, words, row):
+    from workbench.cli.main import main
+    from workbench.ingest import load_mapping
+
+    m = tmp_path / "m.yaml"
+    m.write_bytes(text)
+    with pytest.raises(IngestError) as err:
+        load_mapping(m)
+    assert (err.value.file, err.value.row) == (str(m), row) and words in str(err.value)
+    f = tmp_path / "x.csv"
+    f.write_text("t,o\n")
+    assert main(["--store", str(tmp_path / "s.duckdb"), "ingest", "csv", str(f), "--mapping", str(m)]) != 0
+    out = capsys.readouterr()
+    assert words in out.err and len(out.err.strip().splitlines()) == 1

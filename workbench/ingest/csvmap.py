@@ -133,8 +133,16 @@ def load_mapping(path: str | os.PathLike | dict[str, Any]) -> CsvMapping:
         doc, name = path, "mapping"
     else:
         name = str(path)
-        with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:  # one line naming where the YAML broke, not a parser traceback
+            mark = getattr(exc, "problem_mark", None)
+            problem = getattr(exc, "problem", None) or "malformed YAML"
+            raise IngestError(name, f"malformed YAML: {problem}",
+                              row=mark.line + 1 if mark is not None else None) from None
+        except UnicodeDecodeError as exc:
+            raise IngestError(name, f"not UTF-8 text (byte {exc.start})") from None
     if not isinstance(doc, dict):
         raise IngestError(name, "a mapping file holds one YAML mapping")
     unknown = sorted(set(doc) - _KEYS)
