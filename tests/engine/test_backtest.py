@@ -55,7 +55,10 @@ def test_result_views_and_html(quote_store, tmp_path):
     assert len(eq) > 1 and (dd <= 0).all()
     assert float(eq.iloc[-1]) - 1_000_000 == pytest.approx(float(result.pnl), abs=0.01)
     out = result.to_html(tmp_path / "r.html")
-    assert "Summary" in out.read_text() and (tmp_path / "r_tearsheet.html").stat().st_size > 10_000
+    text = out.read_text()
+    assert "Summary" in text and (tmp_path / "r_tearsheet.html").stat().st_size > 10_000
+    # opens offline: plotly's bundle is embedded, nothing is fetched from a CDN
+    assert "<script src=\"http" not in text and "plotly.js v" in text
     result.close()
 
 

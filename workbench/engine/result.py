@@ -129,18 +129,21 @@ class BacktestResult:
                                 title="workbench backtest")
 
     def to_html(self, path: str | Path, title: str = "workbench backtest") -> Path:
-        """A self-contained report: summary, equity/drawdown, fills; the nautilus tearsheet beside it."""
+        """A self-contained report (plotly embedded, opens offline): summary, equity/drawdown, fills;
+        the nautilus tearsheet beside it."""
+        # one report writer for the demo and backtests, so both embed plotly the same way
+        from workbench.reports.html import Section, write_report
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tear = path.with_name(path.stem + "_tearsheet.html")
         self.tearsheet(tear)
-        summary = self.summary().to_frame().to_html(border=0)
-        fills = self.fills.head(200).to_html(border=0, max_cols=12)
-        body = (f"<h1>{html.escape(title)}</h1><h2>Summary</h2>{summary}"
-                f"{self.plot().to_html(full_html=False, include_plotlyjs='cdn')}"
-                f"<p><a href='{tear.name}'>Nautilus tearsheet</a></p><h2>Fills (first 200)</h2>{fills}")
-        path.write_text(_page(title, body), encoding="utf-8")
-        return path
+        link = f"<p><a href='{html.escape(tear.name, quote=True)}'>Nautilus tearsheet</a></p>"
+        return write_report(path, title, [
+            Section("Summary", table=self.summary().to_frame()),
+            Section("Equity and drawdown", figure=self.plot(), html=link),
+            Section("Fills (first 60)", table=self.fills.head(60)),
+        ])
 
     def close(self) -> None:
         self.engine.dispose()
@@ -165,10 +168,3 @@ def _commissions(fills: pd.DataFrame) -> float:
             except (ValueError, IndexError):
                 continue
     return round(total, 4)
-
-
-def _page(title: str, body: str) -> str:
-    style = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}"
-             "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 8px;border-bottom:1px solid #eee}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{body}</body></html>")
