@@ -37,7 +37,7 @@ bench-env:
 	bash benchmarks/anchors_env.sh
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks --no-browser
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -13,6 +13,7 @@ import sys
 def register(sub: argparse._SubParsersAction) -> None:
     gw = sub.add_parser("gateway", help="IB gateway tools (simulator)")
     gsub = gw.add_subparsers(dest="gateway_command", metavar="SUBCOMMAND")
+    gw.set_defaults(handler=lambda a: (gw.print_help(), 2)[1])
     p = gsub.add_parser("sim", help="serve the store over the TWS API socket protocol (an IB Gateway simulator)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; loopback only is safest)")
     p.add_argument("--port", type=int, default=4002, help="TCP port (default 4002, IB Gateway paper)")
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ib = sub.add_parser("ib", help="Interactive Brokers ingest via ib_async")
     isub = ib.add_subparsers(dest="ib_command", metavar="SUBCOMMAND")
+    ib.set_defaults(handler=lambda a: (ib.print_help(), 2)[1])
     try:
         ingest_ib = importlib.import_module("workbench.ingest.ib")
     except ModuleNotFoundError as exc:  # IB ingest not built yet

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
-    with Store.open(args.store) as store:
+    with Store.open(args.store, must_exist=True) as store:
         info = store.info()
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
+from workbench.errors import WorkbenchError
+
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
 
@@ -40,7 +42,7 @@ _WHAT_TO_SHOW = ("TRADES", "MIDPOINT", "BID", "ASK", "BID_ASK", "ADJUSTED_LAST",
                  "OPTION_IMPLIED_VOLATILITY")
 
 
-class HistoryRequestError(ValueError):
+class HistoryRequestError(WorkbenchError, ValueError):
     """A historical request IB would reject; ``code`` is the IB error code to return."""
 
     def __init__(self, code: int, text: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from workbench.errors import WorkbenchError
+
 from .contracts import ContractQuery
 
 # Outgoing (client -> server) ids, as in ibapi.message.OUT.
@@ -34,11 +36,11 @@ V_CME_TAGGING_FIELDS = 192
 V_BOND_ISSUERID = 176
 
 
-class RequestError(ValueError):
+class RequestError(WorkbenchError, ValueError):
     """A request whose fields cannot be parsed; ``field`` names the offending field."""
 
     def __init__(self, msg_id: int, field: str, detail: str) -> None:
-        super().__init__(f"request {msg_id}: field {field!r}: {detail}")
+        super().__init__(detail, where=f"request {msg_id}: field {field!r}")
         self.msg_id = msg_id
         self.field = field
 

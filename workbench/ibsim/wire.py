@@ -21,6 +21,8 @@ import struct
 from dataclasses import dataclass
 from decimal import Decimal
 
+from workbench.errors import WorkbenchError
+
 API_PREFIX = b"API\0"
 TEXT_PROTOCOL_MAX = 200
 # The version 2147483647/1.797e308 sentinels mean "unset" in the TWS API.
@@ -29,7 +31,7 @@ UNSET_DOUBLE = 1.7976931348623157e308
 _LEN = struct.Struct(">I")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(WorkbenchError, ValueError):
     """The peer sent bytes that are not a valid TWS API message."""
 
 

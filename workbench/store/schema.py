@@ -5,7 +5,7 @@ Each migration is applied once, in order, inside one transaction, and recorded i
 
 Why no PRIMARY KEY on the big tables: DuckDB maintains an ART index per key, which makes bulk
 inserts several times slower and memory-bound. Uniqueness of (instrument, time, seq) is enforced
-by the merge logic in :mod:`workbench.store.merge` instead, inside the same transaction.
+by the merge logic in :meth:`workbench.store.writes.WritesMixin._merge` instead, inside the same transaction.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ it, the engine bridge, the IB simulator and the vol toolkit read from it.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from workbench.errors import WorkbenchError
 from workbench.store.ledger import LedgerMixin
 from workbench.store.model import Instrument
 from workbench.store.reads import ReadsMixin
@@ -65,6 +67,31 @@ class _CoverageMixin:
         return missing_windows(self, instrument_ids, bar_size, start, end)
 
 
+class StoreError(WorkbenchError, OSError):
+    """The store file cannot be opened (missing, not DuckDB, a directory, read-only, locked)."""
+
+
+def _store_error(exc: Exception, path: str) -> StoreError:
+    """Turn DuckDB's open error into what happened and what to do, on one line."""
+    text = " ".join(str(exc).split())
+    pid = re.search(r"PID (\d+)", text)
+    if pid or "Conflicting lock" in text or "lock on file" in text:
+        holder = f"process PID {pid.group(1)}" if pid else "another process"
+        return StoreError(f"store is locked by {holder}", where=path,
+                          hint=f"stop that process (e.g. a running node or notebook: kill {pid.group(1) if pid else '<PID>'}) "
+                               "or use another --store")
+    if "not a valid DuckDB database" in text:
+        return StoreError("file exists but is not a DuckDB database", where=path,
+                          hint="point --store at a .duckdb file made by wb ingest")
+    if "Is a directory" in text:
+        return StoreError("path is a directory, not a store file", where=path,
+                          hint="add a file name, e.g. --store DIR/workbench.duckdb")
+    if "Permission denied" in text or "Read-only file system" in text:
+        return StoreError("cannot write the store here (permission denied)", where=path,
+                          hint="choose a writable path with --store")
+    return StoreError(f"cannot open the store: {text}", where=path)
+
+
 class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
     """A handle on one DuckDB store file (or ``:memory:``)."""
 
@@ -76,12 +103,29 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         self._batch = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
-        """Open (creating and migrating if needed) the store at ``path``."""
+    def open(cls, path: str | os.PathLike | None = None, *, read_only: bool = False,
+             must_exist: bool = False) -> Store:
+        """Open (creating and migrating if needed) the store at ``path``.
+
+        ``must_exist=True`` (read-only commands such as ``wb store info``) refuses a path with no
+        file instead of creating an empty store there, so a typo is an error, not a new database.
+        A file that is not DuckDB, a directory, an unwritable folder or a store locked by another
+        process is a one-line :class:`StoreError` naming the path (and the PID holding the lock).
+        """
         resolved = resolve_path(path)
         if resolved != ":memory:":
-            Path(resolved).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(resolved, read_only=read_only)
+            if must_exist and not Path(resolved).is_file():
+                raise StoreError("no store file here" if not Path(resolved).exists() else "not a file",
+                                 where=resolved, hint="check --store / $WORKBENCH_STORE (wb ingest creates a store)")
+            try:
+                Path(resolved).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store folder: {exc.strerror}", where=resolved,
+                                 hint="choose a writable path with --store") from exc
+        try:
+            con = duckdb.connect(resolved, read_only=read_only)
+        except duckdb.Error as exc:
+            raise _store_error(exc, resolved) from exc
         con.execute("SET enable_progress_bar = false")
         store = cls(con, resolved)
         if not read_only:

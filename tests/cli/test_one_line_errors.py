@@ -1,0 +1,72 @@
+"""Bad stores and bare command groups end in one line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from workbench.cli.main import main
+from workbench.errors import WorkbenchError
+from workbench.store import Store
+
+
+def _one_line_error(capsys, argv: list[str]) -> str:
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_store_info_on_mistyped_path_does_not_create_a_store(tmp_path, capsys):
+    db = tmp_path / "typo.duckdb"
+    line = _one_line_error(capsys, ["--store", str(db), "store", "info"])
+    assert str(db) in line and "no store file" in line
+    assert not db.exists()
+
+
+def test_store_that_is_not_duckdb(tmp_path, capsys):
+    db = tmp_path / "notes.duckdb"
+    db.write_text("not a database")
+    line = _one_line_error(capsys, ["--store", str(db), "store", "info"])
+    assert str(db) in line and "not a DuckDB database" in line
+
+
+def test_store_that_is_a_directory(tmp_path):
+    with pytest.raises(WorkbenchError, match="directory"):
+        Store.open(tmp_path)
+
+
+def test_store_locked_by_another_process_names_the_pid(tmp_path):
+    db = tmp_path / "wb.duckdb"
+    Store.open(db).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb,sys; c=duckdb.connect(sys.argv[1]); print('ok', flush=True); sys.stdin.read()",
+         str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        with pytest.raises(WorkbenchError) as info:
+            Store.open(db)
+        assert f"PID {holder.pid}" in str(info.value) and "kill" in info.value.hint
+    finally:
+        holder.stdin.close()
+        holder.wait()
+
+
+@pytest.mark.parametrize("group", ["gateway", "ib"])
+def test_command_group_without_subcommand_prints_its_own_help(group, capsys):
+    assert main([group]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: wb {group}")
+
+
+def test_ibsim_errors_are_workbench_errors():
+    from workbench.ibsim.histrules import HistoryRequestError
+    from workbench.ibsim.requests import RequestError
+    from workbench.ibsim.wire import ProtocolError
+
+    for cls in (RequestError, HistoryRequestError, ProtocolError):
+        assert issubclass(cls, WorkbenchError) and issubclass(cls, ValueError)
