@@ -114,7 +114,15 @@ def _orders(gate) -> list[dict]:
     ]
 
 
+MAX_BODY = 64 * 1024  # bytes; a command or a config text is far smaller
+MAX_CONNECTIONS = 16  # concurrent sockets; more are closed at once instead of queueing threads
+SOCKET_TIMEOUT_S = 10.0  # a client that stalls mid-request frees its thread after this
+
+
 def _need(body: dict, *fields: str) -> list:
+    wrong = [f for f in fields if f in body and f not in ("version",) and not isinstance(body[f], str)]
+    if wrong:
+        raise ValueError(f"field(s) must be strings: {', '.join(wrong)}")
     missing = [f for f in fields if not str(body.get(f, "")).strip()]
     if missing:
         raise ValueError(f"missing field(s): {', '.join(missing)}")
@@ -123,6 +131,7 @@ def _need(body: dict, *fields: str) -> list:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    timeout = SOCKET_TIMEOUT_S  # StreamRequestHandler sets it on the socket
 
     def log_message(self, fmt, *args):  # the default logs every request line to stderr; stay quiet
         pass
@@ -145,7 +154,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = {}
         if method == "POST":
-            n = int(self.headers.get("Content-Length") or 0)
+            raw = (self.headers.get("Content-Length") or "").strip()
+            if not (raw.isascii() and raw.isdigit()):  # missing, negative or not a number: never guess how much to read
+                self._reply(HTTPStatus.BAD_REQUEST, {"error": "Content-Length must be a non-negative integer"})
+                return
+            n = int(raw)
+            if n > MAX_BODY:
+                self.close_connection = True
+                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": f"body over {MAX_BODY} bytes"})
+                return
             try:
                 body = json.loads(self.rfile.read(n) or b"{}")
             except json.JSONDecodeError as e:
@@ -174,6 +191,33 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     token: str
     routes: dict
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):  # over the cap: drop this socket, keep serving
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address):
+        # a client that hangs up or stalls is its problem, not a traceback on the node's stderr
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, OSError)):
+            super().handle_error(request, client_address)
 
 
 class ControlServer:
@@ -242,13 +286,27 @@ class ControlServer:
         }
 
     def start(self) -> ControlServer:
+        try:
+            self._write_control_file()
+        except BaseException:
+            self._httpd.server_close()
+            raise
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="wb-control", daemon=True)
         self._thread.start()
-        self.control_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.control_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        return self
+
+    def _write_control_file(self) -> None:
+        """Create the discovery file exclusively, never through a symlink, owner-only (it holds the token)."""
+        cf = self.control_file
+        cf.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(cf, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            raise ControlError(0, f"control file {cf} already exists ({_owner_note(cf)}); "
+                                  f"if no node is running remove it: rm {cf}") from None
+        os.fchmod(fd, 0o600)  # the umask cannot widen it, and a pre-set mode is overridden
         with os.fdopen(fd, "w") as f:
             json.dump({"url": self.url, "token": self.token, "pid": os.getpid()}, f)
-        return self
 
     def stop(self) -> None:
         self._httpd.shutdown()
@@ -264,6 +322,19 @@ class ControlServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _owner_note(cf: Path) -> str:
+    if cf.is_symlink():
+        return "it is a symlink, refused"
+    try:
+        pid = int(json.loads(cf.read_text()).get("pid"))
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return f"stale: recorded pid {pid} is not running"
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "not readable as a control file"
+    return f"node pid {pid} is running"
 
 
 def request(method: str, path: str, body: dict | None = None, *, url: str | None = None,
