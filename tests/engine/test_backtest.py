@@ -55,6 +55,8 @@ def test_result_views_and_html(quote_store, tmp_path):
     assert len(eq) > 1 and (dd <= 0).all()
     assert float(eq.iloc[-1]) - 1_000_000 == pytest.approx(float(result.pnl), abs=0.01)
     out = result.to_html(tmp_path / "r.html")
+    shown = result._repr_html_()
+    assert "<table" in shown and "max_drawdown_pct" in shown and str(s["fills"]) in shown
     text = out.read_text()
     assert "Summary" in text and (tmp_path / "r_tearsheet.html").stat().st_size > 10_000
     # opens offline: plotly's bundle is embedded, nothing is fetched from a CDN

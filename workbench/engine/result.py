@@ -148,6 +148,10 @@ class BacktestResult:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _repr_html_(self) -> str:
+        """The :meth:`summary` as a table (reports are cached frames: no rerun, no plotting here)."""
+        return self.summary().to_frame().to_html(border=0)
+
     def __repr__(self) -> str:
         s = self.summary()
         return f"BacktestResult(orders={s['orders']}, fills={s['fills']}, pnl={s['pnl']})"
