@@ -1,4 +1,4 @@
-"""Reports: HTML pages assembled from result objects (demo, backtests, comparisons)."""
+"""Reports: HTML pages assembled from result objects (demo, backtests; PAPER-vs-REAL comparisons are planned)."""
 
 from workbench.reports.html import Section, write_report
 
