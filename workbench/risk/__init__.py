@@ -1,6 +1,7 @@
 """Risk governance: one gate in front of every order, identical in backtest, paper and live.
 
-Pure Python (no nautilus import); the nautilus integration is ``workbench.engine.gated``. See
+No nautilus import: Python with a compiled Cython core (``_core.pyx``, the per-intent hot path) and
+numba kernels (``kernels.py``); the nautilus integration is ``workbench.engine.gated``. See
 docs/risk.md for the decision model, reason codes, config schema and the operator runbook.
 """
 
