@@ -150,6 +150,7 @@ def _metric(metric, value, unit, anchor, anchor_value, goal, higher_is_better):
         "anchor_value": round(float(anchor_value), 3),
         "ratio": round(float(value) / float(anchor_value), 3),
         "goal": goal,
+        "higher_is_better": bool(higher_is_better),
         "meets": bool(value >= goal if higher_is_better else value <= goal),
     }
 
