@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace, work) -> int:
         print(f"ingest failed: {exc}", file=sys.stderr)
         return 1
     print(summary.summary())
-    return 0
+    return 1 if getattr(summary, "failed", 0) else 0  # every file was tried; any failure is an exit != 0
 
 
 def _lean(args: argparse.Namespace) -> int:
@@ -63,7 +63,7 @@ def _lean(args: argparse.Namespace) -> int:
 
     times = [t for t in args.snapshot_times.split(",") if t.strip()] if args.snapshot_times else None
     return _run(args, lambda st: ingest_lean(st, args.paths, quiet=args.quiet, force=args.force,
-                                             snapshot_times=times))
+                                             snapshot_times=times, keep_going=True))
 
 
 def _chain(args: argparse.Namespace) -> int:
@@ -75,4 +75,5 @@ def _chain(args: argparse.Namespace) -> int:
 def _csv(args: argparse.Namespace) -> int:
     from workbench.ingest import ingest_csv
 
-    return _run(args, lambda st: ingest_csv(st, args.paths, args.mapping, quiet=args.quiet, force=args.force))
+    return _run(args, lambda st: ingest_csv(st, args.paths, args.mapping, quiet=args.quiet, force=args.force,
+                                                  keep_going=True))

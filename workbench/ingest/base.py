@@ -29,7 +29,9 @@ NS_PER_MS = 1_000_000
 # -- results ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FileResult:
-    """The outcome of one file: ``ingested`` (with counts) or ``skipped`` (bytes seen before)."""
+    """The outcome of one file: ``ingested`` (with counts), ``skipped`` (bytes seen before) or
+    ``failed`` (``error`` says why; only with ``keep_going``: nothing of that file was written) or
+    ``empty`` (0 rows: nothing written, no ``ingest_log`` row)."""
 
     path: str
     status: str
@@ -39,6 +41,7 @@ class FileResult:
     unchanged: int = 0
     revised: int = 0
     repairs: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
 
 
 @dataclass
@@ -60,6 +63,10 @@ class IngestSummary:
         return sum(f.status == "skipped" for f in self.files)
 
     @property
+    def failed(self) -> int:
+        return sum(f.status == "failed" for f in self.files)
+
+    @property
     def repairs(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for f in self.files:
@@ -68,15 +75,19 @@ class IngestSummary:
         return dict(sorted(out.items()))
 
     def to_frame(self) -> pd.DataFrame:
-        cols = ["path", "status", "ingest_id", "rows_in", "inserted", "unchanged", "revised", "repairs"]
+        cols = ["path", "status", "ingest_id", "rows_in", "inserted", "unchanged", "revised", "repairs", "error"]
         return pd.DataFrame([{c: getattr(f, c) for c in cols} for f in self.files], columns=cols)
 
     def summary(self) -> str:
-        lines = [f"files: {len(self.files)} ({self.skipped} skipped: already ingested)",
+        empty = sum(f.status == "empty" for f in self.files)
+        ingested = len(self.files) - self.skipped - self.failed - empty
+        lines = [f"files: {len(self.files)} ({ingested} ingested, {self.skipped} skipped: already ingested, "
+                 f"{self.failed} failed" + (f", {empty} with 0 rows" if empty else "") + ")",
                  f"rows: {self.rows_in:,} read, {self.inserted:,} inserted, {self.unchanged:,} unchanged, "
                  f"{self.revised:,} revised"]
         if self.repairs:
             lines.append("repairs: " + ", ".join(f"{k}={v:,}" for k, v in self.repairs.items()))
+        lines += [f"failed: {f.error}" for f in self.files if f.status == "failed"]
         return "\n".join(lines)
 
     def __add__(self, other: IngestSummary) -> IngestSummary:
@@ -86,6 +97,10 @@ class IngestSummary:
 
 
 # -- the per-file loop -----------------------------------------------------------------------------
+class _NoRows(Exception):
+    """Internal: a file held 0 rows (header only, empty zip); its batch is rolled back."""
+
+
 Handler = Callable[[Any, Path, bytes, Any], None]
 
 
@@ -108,14 +123,29 @@ def already_ingested(store: Any, source: str, sha256: str) -> bool:
     return bool(rows[0][0])
 
 
-def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force: bool = False) -> FileResult:
-    """Run ``handler(store, path, data, batch)`` for one file inside one store batch."""
+def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force: bool = False,
+                keep_going: bool = False) -> FileResult:
+    """Run ``handler(store, path, data, batch)`` for one file inside one store batch.
+
+    With ``keep_going`` a bad file (``IngestError``) becomes a ``failed`` result instead of
+    stopping a multi-file ingest; its own batch was rolled back, files before and after stand.
+    """
+    if keep_going:
+        try:
+            return ingest_file(store, path, source, handler, force=force)
+        except IngestError as exc:
+            return FileResult(str(path), "failed", error=str(exc))
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     if not force and already_ingested(store, source, sha):
         return FileResult(str(path), "skipped")
-    with store.ingest(source, str(path), sha) as batch:
-        handler(store, path, data, batch)
+    try:
+        with store.ingest(source, str(path), sha) as batch:
+            handler(store, path, data, batch)
+            if not batch.counts.rows_in:
+                raise _NoRows  # roll back: no ingest_log row may claim a file of 0 rows succeeded
+    except _NoRows:
+        return FileResult(str(path), "empty")
     c = batch.counts
     return FileResult(str(path), "ingested", batch.ingest_id, c.rows_in, c.inserted, c.unchanged, c.revised,
                       dict(sorted(batch.repairs.items())))

@@ -168,14 +168,17 @@ def load_mapping(path: str | os.PathLike | dict[str, Any]) -> CsvMapping:
 
 def ingest_csv(store: Any, path: str | os.PathLike | Iterable[str | os.PathLike],
                mapping: CsvMapping | str | os.PathLike | dict[str, Any], *, quiet: bool = False,
-               force: bool = False) -> IngestSummary:
-    """Ingest one or more files (or directories) through ``mapping``; one store batch per file."""
+               force: bool = False, keep_going: bool = False) -> IngestSummary:
+    """Ingest one or more files (or directories) through ``mapping``; one store batch per file.
+
+    ``keep_going``: a bad file is recorded as ``failed`` in the summary and the next one is read."""
     mapping = mapping if isinstance(mapping, CsvMapping) else load_mapping(mapping)
     suffix = ".parquet" if mapping.format == "parquet" else ".csv"
     files = expand_paths(path, lambda p: p.suffix.lower() == suffix)
     summary = IngestSummary()
     for f in progress(files, "csv", quiet):
-        summary.files.append(ingest_file(store, f, mapping.source, _handler(mapping), force=force))
+        summary.files.append(ingest_file(store, f, mapping.source, _handler(mapping), force=force,
+                                         keep_going=keep_going))
     return summary
 
 

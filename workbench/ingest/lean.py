@@ -86,7 +86,8 @@ DECI_CENTS = 10_000.0
 
 
 def ingest_lean(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLike], quiet: bool = False, *,
-                force: bool = False, snapshot_times: Sequence[str] | None = None) -> IngestSummary:
+                force: bool = False, snapshot_times: Sequence[str] | None = None,
+                keep_going: bool = False) -> IngestSummary:
     """Ingest Lean files and/or directories (walked recursively) into ``store``.
 
     Files are ordered so lookups work in one call: factor files and underlyings first, then
@@ -113,7 +114,7 @@ def ingest_lean(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLik
         else:
             handler = _HANDLERS[spec.kind](spec)
             again = force
-        summary.files.append(ingest_file(store, path, SOURCE, handler, force=again))
+        summary.files.append(ingest_file(store, path, SOURCE, handler, force=again, keep_going=keep_going))
     return summary
 
 
