@@ -70,3 +70,16 @@ def test_ibsim_errors_are_workbench_errors():
 
     for cls in (RequestError, HistoryRequestError, ProtocolError):
         assert issubclass(cls, WorkbenchError) and issubclass(cls, ValueError)
+
+
+def test_ib_backfill_with_nothing_listening(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    db = tmp_path / "wb.duckdb"
+    line = _one_line_error(capsys, ["--store", str(db), "ib", "backfill", "AAPL", "--from", "2024-01-02", "--to", "2024-01-03",
+                                      "--port", str(port)])
+    assert f"cannot connect to IB at 127.0.0.1:{port}: connection refused" in line
+    assert f"wb gateway sim --port {port}" in line

@@ -368,6 +368,18 @@ def _conn_args(p) -> None:
     p.add_argument("--client-id", type=int, default=17)
 
 
+async def _connect(ib, host: str, port: int, client_id: int) -> None:
+    """Connect or raise one line that says where and what to do (not ib_async's 49-line trace)."""
+    try:
+        await ib.connectAsync(host, port, clientId=client_id, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        why = "connection refused" if isinstance(exc, ConnectionRefusedError) else (
+            "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__))
+        ib.disconnect()
+        raise WorkbenchError(f"cannot connect to IB at {host}:{port}: {why}",
+                             hint=f"is the gateway running? `wb gateway sim --port {port}`") from None
+
+
 def _run_cli(args, name: str, work) -> int:
     import os
 
@@ -376,9 +388,9 @@ def _run_cli(args, name: str, work) -> int:
     from workbench.store import Store
 
     async def go():
-        store = Store.open(getattr(args, "store", None) or os.environ.get("WORKBENCH_STORE"))
         ib = IB()
-        await ib.connectAsync(args.host, args.port, clientId=args.client_id, timeout=10)
+        await _connect(ib, args.host, args.port, args.client_id)
+        store = Store.open(getattr(args, "store", None) or os.environ.get("WORKBENCH_STORE"))
         try:
             return await work(ib, store)
         finally:
