@@ -83,3 +83,19 @@ def test_ib_backfill_with_nothing_listening(tmp_path, capsys):
                                       "--port", str(port)])
     assert f"cannot connect to IB at 127.0.0.1:{port}: connection refused" in line
     assert f"wb gateway sim --port {port}" in line
+
+
+@pytest.mark.parametrize(("field", "bad", "said"), [
+    ("strategy_path", "strategies.quote_reversion:NoSuchStrategy", "has no class 'NoSuchStrategy'"),
+    ("config_path", "strategies.no_such_module:Config", "cannot import module 'strategies.no_such_module'"),
+])
+def test_run_file_naming_a_missing_class(tmp_path, capsys, field, bad, said):
+    from pathlib import Path
+
+    text = Path("config/backtest_demo.yaml").read_text()
+    good = {"strategy_path": "strategies.quote_reversion:QuoteReversion",
+            "config_path": "strategies.quote_reversion:QuoteReversionConfig"}[field]
+    run = tmp_path / "run.yaml"
+    run.write_text(text.replace(f"{field}: {good}", f"{field}: {bad}"))
+    line = _one_line_error(capsys, ["--store", str(tmp_path / "wb.duckdb"), "backtest", str(run)])
+    assert str(run) in line and f"strategies[0].{field}" in line and said in line

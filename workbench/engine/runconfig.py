@@ -51,12 +51,27 @@ def _venue(raw: dict[str, Any], where: str) -> VenueSpec:
     return VenueSpec(**raw)
 
 
+def _check_import_path(value: Any, where: str) -> None:
+    """``module:Class`` must import now, so a typo is named at load, not an AttributeError mid-run."""
+    import importlib
+
+    module_name, sep, attr = str(value).partition(":")
+    if not (sep and module_name and attr):
+        raise RunConfigError(f"{where}: {value!r} is not of the form 'package.module:ClassName'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RunConfigError(f"{where}: cannot import module {module_name!r}: {exc}") from exc
+    if not hasattr(module, attr):
+        raise RunConfigError(f"{where}: module {module_name!r} has no class {attr!r}")
+
+
 def load_run_config(path: str | Path) -> RunConfig:
     """Parse and validate a run file; errors name the file and the field."""
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RunConfigError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(doc, dict):
         raise RunConfigError(f"{path}: expected a mapping at the top level")
@@ -69,6 +84,8 @@ def load_run_config(path: str | Path) -> RunConfig:
             strategies.append(ImportableStrategyConfig(**entry))
         except TypeError as exc:
             raise RunConfigError(f"{path}: strategies[{i}]: {exc}") from exc
+        for key in ("strategy_path", "config_path"):
+            _check_import_path(entry[key], f"{path}: strategies[{i}].{key}")
     try:
         data = DataSpec.coerce(doc["data"])
     except (TypeError, KeyError) as exc:
