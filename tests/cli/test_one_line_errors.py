@@ -99,3 +99,22 @@ def test_run_file_naming_a_missing_class(tmp_path, capsys, field, bad, said):
     run.write_text(text.replace(f"{field}: {good}", f"{field}: {bad}"))
     line = _one_line_error(capsys, ["--store", str(tmp_path / "wb.duckdb"), "backtest", str(run)])
     assert str(run) in line and f"strategies[0].{field}" in line and said in line
+
+
+def test_gateway_sim_bad_inputs(tmp_path, capsys):
+    import socket
+
+    missing = tmp_path / "missing.duckdb"
+    line = _one_line_error(capsys, ["--store", str(missing), "gateway", "sim", "--port", "0"])
+    assert str(missing) in line and not missing.exists()
+    line = _one_line_error(capsys, ["gateway", "sim", "--synthetic", "--replay-from", "not-a-date"])
+    assert "--replay-from" in line and "not-a-date" in line
+    line = _one_line_error(capsys, ["gateway", "sim", "--synthetic", "--scenario", str(tmp_path / "nope.yaml")])
+    assert "--scenario" in line and "nope.yaml" in line
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert main(["gateway", "sim", "--synthetic", "--port", str(port)]) == 2
+    err = capsys.readouterr().err  # the start banner, then the one error line
+    assert "Traceback" not in err and f"wb: cannot listen on 127.0.0.1:{port}" in err.strip().splitlines()[-1]

@@ -39,13 +39,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_sim(args: argparse.Namespace) -> int:
+    from workbench.errors import WorkbenchError
     from workbench.ibsim.account import AccountConfig
     from workbench.ibsim.app import gateway_from_store, serve, start_of, synthetic_gateway
     from workbench.ibsim.broker import BrokerConfig
     from workbench.ibsim.gateway import GatewayConfig
 
+    try:
+        start = start_of(args.replay_from)
+    except (ValueError, TypeError) as exc:
+        raise WorkbenchError(f"not a date/time: {args.replay_from!r}", where="--replay-from",
+                             hint="e.g. --replay-from '2013-10-07 13:30' (UTC)") from exc
+    if args.scenario and not os.path.isfile(args.scenario):
+        raise WorkbenchError("no such file", where=f"--scenario {args.scenario}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = GatewayConfig(host=args.host, port=args.port, start=start_of(args.replay_from), speed=args.speed,
+    cfg = GatewayConfig(host=args.host, port=args.port, start=start, speed=args.speed,
                         scenario=args.scenario, state_path=args.state,
                         broker=BrokerConfig(account=AccountConfig(account=args.account)))
     if args.synthetic:
@@ -54,7 +62,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         from workbench.store import Store
 
         path = getattr(args, "store", None) or os.environ.get("WORKBENCH_STORE")
-        store = Store.open(path, read_only=True)
+        store = Store.open(path, read_only=True, must_exist=True)
         try:
             gw = gateway_from_store(store, cfg)
         except ValueError as exc:
@@ -66,4 +74,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         asyncio.run(serve(gw))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # the bind: port in use, address not available
+        raise WorkbenchError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                             hint="another gateway/TWS may hold the port; stop it or use --port") from exc
     return 0
