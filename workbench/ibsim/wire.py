@@ -58,7 +58,10 @@ class Handshake:
 
 def parse_handshake(payload: bytes) -> Handshake:
     """Parse the body of the first frame after ``API\\0`` (e.g. ``b"v157..178"``)."""
-    text = payload.rstrip(b"\0").decode("ascii", errors="strict")
+    try:
+        text = payload.rstrip(b"\0").decode("ascii", errors="strict")
+    except UnicodeDecodeError as exc:  # a hostile or confused client: one log line, clean close
+        raise ProtocolError(f"handshake is not ASCII: {payload[:20]!r}") from exc
     if not text.startswith("v"):
         raise ProtocolError(f"handshake must start with 'v', got {text[:20]!r}")
     spec, _, options = text[1:].partition(" ")
