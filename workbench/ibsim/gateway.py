@@ -60,6 +60,8 @@ class GatewayConfig:
     scenario: str | Path | None = None
     live_sec_types: frozenset[str] = frozenset({"STK", "OPT", "FUT", "IND"})
     on_rate_limit: str = "drop"  # or "disconnect"
+    # wall seconds a client has to complete API\0 + version handshake; a silent socket is then closed
+    handshake_timeout_s: float = 10.0
 
     def start_ns(self) -> int:
         if isinstance(self.start, int):

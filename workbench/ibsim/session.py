@@ -109,7 +109,10 @@ class Session:
     async def run(self) -> None:
         fr = FrameReader()
         try:
-            await self._handshake(fr)
+            try:
+                await asyncio.wait_for(self._handshake(fr), self.gw.config.handshake_timeout_s)
+            except TimeoutError:
+                raise ConnectionError(f"no handshake within {self.gw.config.handshake_timeout_s}s") from None
             while not self.closed:
                 data = await self.reader.read(65536)
                 if not data:
