@@ -19,12 +19,11 @@ REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 
 
 def _metric(metric, value, unit, anchor, anchor_value, goal=None, higher_is_better=True):
+    # ratio is always project/anchor (as in every suite); higher_is_better says which way is good
     ratio = (value / anchor_value) if anchor_value else None
-    if ratio is not None and not higher_is_better:
-        ratio = anchor_value / value if value else None
     out = {"metric": metric, "value": round(value, 3), "unit": unit, "anchor": anchor,
            "anchor_value": round(anchor_value, 3) if anchor_value is not None else None,
-           "ratio": round(ratio, 3) if ratio is not None else None}
+           "ratio": round(ratio, 3) if ratio is not None else None, "higher_is_better": bool(higher_is_better)}
     if goal is not None:
         out["goal"] = goal
         out["meets"] = bool(value >= goal if higher_is_better else value <= goal)
