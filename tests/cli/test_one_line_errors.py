@@ -75,6 +75,10 @@ def test_ibsim_errors_are_workbench_errors():
 def test_ib_backfill_with_nothing_listening(tmp_path, capsys):
     import socket
 
+    import ib_async
+
+    ib_async.util.getLoop.cache_clear()  # ib_async memoises the first loop; earlier tests closed theirs
+
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
