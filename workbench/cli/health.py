@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _health(args: argparse.Namespace) -> int:
     from workbench.health import check_health
 
-    with Store.open(args.store) as store:
+    with Store.open(args.store, must_exist=True) as store:
         try:
             report = check_health(store, args.symbol, outlier_z=args.outlier_z)
         except KeyError as exc:

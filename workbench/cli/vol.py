@@ -91,7 +91,7 @@ def _surface(args: argparse.Namespace) -> int:
     from workbench.vol.history import save_surface
     from workbench.vol.surface import VolSurface
 
-    with Store.open(args.store) as store:
+    with Store.open(args.store, must_exist=True) as store:
         symbol = resolve_underlying(store, args.symbol)
         try:
             surf = VolSurface.from_store(store, symbol, exchange_time_ns(args.asof), model=args.model,
@@ -114,7 +114,7 @@ def _history(args: argparse.Namespace) -> int:
     from workbench.vol.history import surface_history
     from workbench.vol.plots import history_figure
 
-    with Store.open(args.store) as store:
+    with Store.open(args.store, must_exist=True) as store:
         hist = surface_history(store, resolve_underlying(store, args.symbol), refit=args.refit)
     if hist.empty:
         print(f"wb vol history: no stored chain snapshots for {args.symbol!r}")
