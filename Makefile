@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test lint unit notebooks bench bench-env lab clean-venv lock
+.PHONY: demo test lint unit notebooks bench bench-env lab clean-venv lock chromium
 
 # setup.py/_core.pyx: the compiled risk core is built by the editable install (Cython, gcc)
 $(STAMP): pyproject.toml constraints.txt setup.py workbench/risk/_core.pyx
@@ -23,7 +23,14 @@ test: lint unit notebooks
 lint: $(STAMP)
 	$(BIN)/ruff check workbench strategies tests benchmarks
 
-unit: $(STAMP)
+# The browser tests drive Debian's Chromium through Playwright (never a downloaded browser build).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium || \
+	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
+
+unit: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
 
 notebooks: $(STAMP)

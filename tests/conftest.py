@@ -28,3 +28,24 @@ def store():
     s = Store.open(":memory:")
     yield s
     s.close()
+
+
+@pytest.fixture
+def seeded_quotes(store):
+    """``seeded_quotes(n, seed)`` fills ``store`` with one equity (DEMO.XNAS) and ``n`` random-walk
+    quotes, one a second from 2024-03-04 14:30 UTC, two ticks wide; returns the store."""
+    import numpy as np
+    import pandas as pd
+
+    from workbench.store import Instrument
+
+    def make(n: int, seed: int):
+        store.upsert_instruments([Instrument.equity("DEMO")])
+        rng = np.random.default_rng(seed)
+        ts = pd.Timestamp("2024-03-04 14:30", tz="UTC").value + np.arange(n, dtype=np.int64) * 1_000_000_000
+        mid = np.round(100 + np.cumsum(rng.normal(0, 0.01, n)), 2)
+        store.write_quotes("DEMO.XNAS", pd.DataFrame({"ts_event": ts, "bid": mid - 0.01, "ask": mid + 0.01,
+                                                      "bid_size": 300.0, "ask_size": 300.0}), source="test")
+        return store
+
+    return make

@@ -1,21 +1,9 @@
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
-
-from workbench.store import Instrument
 
 
 @pytest.fixture
-def quote_store(store):
+def quote_store(seeded_quotes):
     """A store with one equity and 20k random-walk quotes (seeded, two ticks wide)."""
-    store.upsert_instruments([Instrument.equity("DEMO")])
-    rng = np.random.default_rng(3)
-    n = 20_000
-    ts = pd.Timestamp("2024-03-04 14:30", tz="UTC").value + np.arange(n, dtype=np.int64) * 1_000_000_000
-    mid = np.round(100 + np.cumsum(rng.normal(0, 0.01, n)), 2)
-    store.write_quotes("DEMO.XNAS", pd.DataFrame({"ts_event": ts, "bid": mid - 0.01, "ask": mid + 0.01,
-                                                  "bid_size": 300.0, "ask_size": 300.0}), source="test")
-    return store
-
+    return seeded_quotes(20_000, 3)

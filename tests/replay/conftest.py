@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from workbench.store import Instrument
+from workbench.engine import FillSpec, VenueSpec
+
+STRATEGY = {
+    "strategy_path": "strategies.quote_reversion:QuoteReversion",
+    "config_path": "strategies.quote_reversion:QuoteReversionConfig",
+    "config": {"instrument_id": "DEMO.XNAS", "entry_spreads": 2.0},
+}
 
 
 @pytest.fixture
-def small_store(store):
-    store.upsert_instruments([Instrument.equity("DEMO")])
-    rng = np.random.default_rng(7)
-    n = 600
-    ts = pd.Timestamp("2024-03-04 14:30", tz="UTC").value + np.arange(n, dtype=np.int64) * 1_000_000_000
-    mid = np.round(100 + np.cumsum(rng.normal(0, 0.01, n)), 2)
-    store.write_quotes("DEMO.XNAS", pd.DataFrame({"ts_event": ts, "bid": mid - 0.01, "ask": mid + 0.01,
-                                                  "bid_size": 300.0, "ask_size": 300.0}), source="test")
-    return store
+def small_store(seeded_quotes):
+    return seeded_quotes(600, 7)
+
+
+@pytest.fixture
+def strategy() -> dict:
+    return STRATEGY
+
+
+@pytest.fixture
+def venue() -> VenueSpec:
+    # probabilistic fills: the fill model's draws must survive chunking and re-execution
+    return VenueSpec(fill=FillSpec(prob_fill_on_limit=0.5, prob_slippage=0.3, seed=5))

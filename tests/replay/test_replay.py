@@ -10,27 +10,19 @@ import pytest
 from workbench.engine import FillSpec, VenueSpec, backtest
 from workbench.replay import Breakpoints, Replay, ReplayError, compare
 
-STRATEGY = {
-    "strategy_path": "strategies.quote_reversion:QuoteReversion",
-    "config_path": "strategies.quote_reversion:QuoteReversionConfig",
-    "config": {"instrument_id": "DEMO.XNAS", "entry_spreads": 2.0},
-}
-# probabilistic fills: the fill model's draws must survive chunking and re-execution
-VENUE = VenueSpec(fill=FillSpec(prob_fill_on_limit=0.5, prob_slippage=0.3, seed=5))
 
-
-def test_random_play_seek_restart_paths_match_a_straight_run(small_store):
+def test_random_play_seek_restart_paths_match_a_straight_run(small_store, strategy, venue):
     straight: dict[int, str] = {}
 
     def reference(k: int) -> str:  # the state a straight run (one engine, one chunk) has after event k
         if k not in straight:
-            r = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store, venue=VENUE)
+            r = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
             r.seek(k)
             straight[k] = r.state_hash()
         return straight[k]
 
     rng = random.Random(2024)
-    replay = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store, venue=VENUE)
+    replay = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
     n = replay.n_events
     assert n == 600
     checks = 0
@@ -53,7 +45,7 @@ def test_random_play_seek_restart_paths_match_a_straight_run(small_store):
     end = replay.state()
     assert end["fills"] >= 4 and len(end["gate"]) >= 4  # the run really trades, so the hash has content
     # the closed run (strategy stopped, as a backtest ends) is the plain backtest's: same fills, same P&L
-    result = backtest(STRATEGY, ["DEMO.XNAS"], VENUE, store=small_store)
+    result = backtest(strategy, ["DEMO.XNAS"], venue, store=small_store)
     report = replay.report()
     pd.testing.assert_frame_equal(report.fills.reset_index(drop=True).astype(str)[["ts_event", "last_px", "last_qty"]],
                                   result.fills.reset_index(drop=True).astype(str)[["ts_event", "last_px", "last_qty"]])
@@ -61,21 +53,21 @@ def test_random_play_seek_restart_paths_match_a_straight_run(small_store):
     result.close()
 
 
-def test_hash_tells_different_times_and_runs_apart(small_store):
-    a = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store, venue=VENUE)
+def test_hash_tells_different_times_and_runs_apart(small_store, strategy, venue):
+    a = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
     a.seek(300)
     h300 = a.state_hash()
     a.step()
     assert a.state_hash() != h300
-    b = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store,
+    b = Replay(strategy, ["DEMO.XNAS"], store=small_store,
                venue=VenueSpec(fill=FillSpec(prob_fill_on_limit=0.5, prob_slippage=0.3, seed=6)))
     b.run_to_end()
     a.run_to_end()
     assert a.state_hash() != b.state_hash()
 
 
-def test_breakpoints_stop_on_the_event(small_store):
-    r = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store, venue=VENUE)
+def test_breakpoints_stop_on_the_event(small_store, strategy, venue):
+    r = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
     hit = r.run_until(Breakpoints(order=False, reject=False))
     assert hit == "fill"
     ev = r.order_events()
@@ -86,8 +78,8 @@ def test_breakpoints_stop_on_the_event(small_store):
     assert hit == "predicate" and r.strategy._n == 450
 
 
-def test_seek_by_time_and_bad_targets(small_store):
-    r = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store)
+def test_seek_by_time_and_bad_targets(small_store, strategy):
+    r = Replay(strategy, ["DEMO.XNAS"], store=small_store)
     assert r.seek("2024-03-04 14:31:00") == 60
     assert r.time == pd.Timestamp("2024-03-04 14:31:00", tz="UTC")
     with pytest.raises(ReplayError):
@@ -97,8 +89,8 @@ def test_seek_by_time_and_bad_targets(small_store):
     assert "event 61/600" in r._repr_html_()
 
 
-def test_what_if_forks_at_the_cursor_and_both_runs_compare(small_store):
-    base = Replay(STRATEGY, ["DEMO.XNAS"], store=small_store, venue=VENUE)
+def test_what_if_forks_at_the_cursor_and_both_runs_compare(small_store, strategy, venue):
+    base = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
     base.seek(200)
     h = base.state_hash()
     fork = base.what_if(entry_spreads=1.0)

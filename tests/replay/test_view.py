@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from workbench.engine import FillSpec, VenueSpec
 from workbench.replay import Replay, ReplayView
 
-STRATEGY = {
-    "strategy_path": "strategies.quote_reversion:QuoteReversion",
-    "config_path": "strategies.quote_reversion:QuoteReversionConfig",
-    "config": {"instrument_id": "DEMO.XNAS", "entry_spreads": 2.0},
-}
-VENUE = VenueSpec(fill=FillSpec(prob_fill_on_limit=0.5, prob_slippage=0.3, seed=5))
 
-
-def test_buttons_move_the_cursor_and_update_the_chart(small_store):
-    view = ReplayView(Replay(STRATEGY, ["DEMO.XNAS"], store=small_store, venue=VENUE))
+def test_buttons_move_the_cursor_and_update_the_chart(small_store, strategy, venue):
+    view = ReplayView(Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue))
     assert len(view.fig.data[0].x) == 0 and "event <b>0</b>" in view.label.value
     view.step_btn.click()
     assert view.replay.cursor == 0 and len(view.fig.data[0].x) == 1
