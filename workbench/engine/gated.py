@@ -138,8 +138,11 @@ class GatedStrategy(Strategy):
         target_id: str | None = None,
         tag: str = "",
     ) -> OrderIntent:
-        """Build an intent stamped with the engine clock (exchange time in a backtest) and a sequence."""
+        """Build an intent stamped with the engine clock (exchange time in a backtest), a sequence and
+        the instrument's latest quote (exchange time, bid, ask): the inputs of its cross-run match key."""
         self._seq += 1
+        iid = instrument_id if isinstance(instrument_id, InstrumentId) else InstrumentId.from_str(instrument_id)
+        q = self.cache.quote_tick(iid)
         return OrderIntent.new(
             self.id.value,
             str(instrument_id),
@@ -151,6 +154,7 @@ class GatedStrategy(Strategy):
             action=action,
             target_id=target_id,
             tag=tag,
+            market=None if q is None else (q.ts_event, q.bid_price.as_double(), q.ask_price.as_double()),
         )
 
     def submit_intent(self, intent: OrderIntent) -> RiskDecision:
@@ -230,6 +234,7 @@ class GatedStrategy(Strategy):
                 seq=intent.seq,
                 tag=intent.tag,
                 reduce_only=True,
+                market=(intent.md_ts, intent.md_bid, intent.md_ask),
             )
         d = self.submit_intent(intent)
         if not d.approved and order.is_reduce_only and self.cache.orders_open(
