@@ -79,8 +79,8 @@ class QuoteReversion(GatedStrategy):
         a = self.config.ema_alpha
         self._ema = mid if self._ema is None else a * mid + (1 - a) * self._ema
         self._n += 1
-        open_orders = self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id)
-        if open_orders:
+        # working AND in-flight orders: one not yet acknowledged still counts (no double order live)
+        if self.orders_working(self.instrument_id):
             if self._working_since is not None and self._n - self._working_since >= self.config.order_ttl_quotes:
                 self.cancel_all_orders(self.instrument_id)
             return

@@ -36,7 +36,7 @@ from pathlib import Path
 from nautilus_trader.common.actor import Actor
 from nautilus_trader.config import ActorConfig, StrategyConfig
 from nautilus_trader.model.data import QuoteTick
-from nautilus_trader.model.enums import OrderSide, OrderType, TradingState
+from nautilus_trader.model.enums import OrderSide, OrderStatus, OrderType, TradingState
 from nautilus_trader.model.events import (
     OrderCanceled,
     OrderDenied,
@@ -125,6 +125,9 @@ class GatedStrategy(Strategy):
         # Reduce-only closes the gate refused while this strategy's orders on the instrument were still
         # working (e.g. cancel-all then close-all on stop): retried once the last of them is closed.
         self._deferred_closes: set[InstrumentId] = set()
+        # Orders handed to nautilus and not yet submitted to the venue (INITIALIZED): neither
+        # ``cache.orders_open`` nor ``cache.orders_inflight`` lists them; see :meth:`orders_working`.
+        self._unsubmitted: dict[ClientOrderId, InstrumentId] = {}
 
     # -- intents -------------------------------------------------------------------------------------
     def intent(
@@ -206,7 +209,25 @@ class GatedStrategy(Strategy):
                 client_order_id=coid,
                 tags=[i.tag] if i.tag else None,
             )
+        self._unsubmitted[coid] = instrument.id
         Strategy.submit_order(self, order)
+
+    def orders_working(self, instrument_id: InstrumentId | str | None = None) -> list:
+        """This strategy's orders that may still fill: working at the venue (open), in flight (submitted,
+        pending update or cancel: not yet acknowledged) and handed to nautilus but not yet submitted.
+        ``cache.orders_open`` alone misses the last two, so a signal arriving before the venue's ack
+        sent a second order (the live double order of issue 12). Sorted by client order id."""
+        iid = InstrumentId.from_str(instrument_id) if isinstance(instrument_id, str) else instrument_id
+        found = {o.client_order_id: o for o in self.cache.orders_open(instrument_id=iid, strategy_id=self.id)}
+        for o in self.cache.orders_inflight(instrument_id=iid, strategy_id=self.id):
+            found[o.client_order_id] = o
+        for coid, oid in list(self._unsubmitted.items()):
+            o = self.cache.order(coid)
+            if o is None or o.status != OrderStatus.INITIALIZED:  # submitted or closed: the cache indexes it
+                del self._unsubmitted[coid]
+            elif iid is None or oid == iid:
+                found[coid] = o
+        return [found[k] for k in sorted(found, key=lambda c: c.value)]
 
     # -- the nautilus order API, gated ---------------------------------------------------------------
     def submit_order(self, order, position_id=None, client_id=None, params=None):
