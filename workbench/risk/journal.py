@@ -48,6 +48,23 @@ def transaction(store_or_con):
     con.execute("COMMIT")
 
 
+# The identity of a decision across runs of the same logic (BACKTEST, PAPER, REAL), computed in the
+# flush's SQL (vectorised: no per-decision Python hash on the gate's path). ``intent_id`` hashes
+# ts_event, the engine clock: exchange time in a backtest, wall time live, so it never matches across
+# modes. This key hashes the strategy, its decision sequence, the request (quantities and prices at a
+# fixed scale, so 100 and 100.00 agree) and the quote the decision saw: its exchange time in whole
+# seconds (IB's tick-by-tick resolution, so a stored nanosecond quote and the same quote relayed by a
+# gateway agree) and bid/ask. docs/reports.md defines it.
+MATCH_KEY_SQL = (
+    "substr(md5(concat_ws('|', strategy_id, CAST(seq AS VARCHAR), instrument_id, action, side, "
+    "CAST(CAST(qty AS DECIMAL(38,10)) AS VARCHAR), "
+    "coalesce(CAST(CAST(price AS DECIMAL(38,10)) AS VARCHAR), 'MKT'), "
+    "CASE WHEN md_ts > 0 THEN concat(CAST(md_ts // 1000000000 AS VARCHAR), ':', "
+    "CAST(md_bid AS VARCHAR), ':', CAST(md_ask AS VARCHAR)) ELSE '' END, "
+    "tag, CASE WHEN reduce_only THEN 'R' ELSE '' END)), 1, 20)"
+)
+
+
 def _json(obj) -> str:
     return msgspec.json.encode(obj, order="sorted", enc_hook=str).decode()
 
@@ -143,13 +160,24 @@ class Journal(JournalCore):
             "policy_mode": [d.policy_mode.name for d in ds],
             "ts_event": [i.ts_event for i in intents],
             "wall_ns": [d.wall_ns for d in ds],
+            "md_ts": [i.md_ts for i in intents],
+            "md_bid": [i.md_bid for i in intents],
+            "md_ask": [i.md_ask for i in intents],
+            "seq": [i.seq for i in intents],
+            "reduce_only": [i.reduce_only for i in intents],
         }
         buf = pa.table(cols)  # noqa: F841 - read by DuckDB's replacement scan below
+        # by column name: a store migrated in place has the later columns at the end
         self.con.execute(
-            "INSERT INTO risk_decisions SELECT ?, decision_seq, intent_id, client_order_id, strategy_id, "
-            "instrument_id, action, side, CAST(qty AS DECIMAL(38,10)), CAST(price AS DECIMAL(38,10)), "
+            "INSERT INTO risk_decisions (run_id, decision_seq, intent_id, client_order_id, strategy_id, "
+            "instrument_id, action, side, qty, price, approved_qty, tag, verdict, reasons, validator_values, "
+            "changes, config_version, storm_state, policy_mode, ts_event, wall_ns, match_key, md_ts, md_bid, "
+            "md_ask) SELECT ?, decision_seq, intent_id, client_order_id, "
+            "strategy_id, instrument_id, action, side, CAST(qty AS DECIMAL(38,10)), CAST(price AS DECIMAL(38,10)), "
             "CAST(approved_qty AS DECIMAL(38,10)), tag, verdict, reasons, validator_values, changes, "
-            "config_version, storm_state, policy_mode, ts_event, wall_ns FROM buf",
+            f"config_version, storm_state, policy_mode, ts_event, wall_ns, {MATCH_KEY_SQL}, md_ts, "
+            "CASE WHEN isnan(md_bid) THEN NULL ELSE md_bid END, "
+            "CASE WHEN isnan(md_ask) THEN NULL ELSE md_ask END FROM buf",
             [self.run_id],
         )
 

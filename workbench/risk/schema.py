@@ -48,6 +48,32 @@ CREATE TABLE IF NOT EXISTS risk_fills (
     ts_event        BIGINT NOT NULL,
     PRIMARY KEY (run_id, fill_id)
 );
+CREATE TABLE IF NOT EXISTS risk_order_events (
+    run_id          VARCHAR NOT NULL,
+    event_seq       BIGINT NOT NULL,
+    client_order_id VARCHAR NOT NULL,
+    strategy_id     VARCHAR,
+    instrument_id   VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL,
+    ts_event        BIGINT NOT NULL,
+    ts_init         BIGINT NOT NULL,
+    qty             DOUBLE,
+    price           DOUBLE,
+    commission      DOUBLE,
+    reason          VARCHAR,
+    md_ts           BIGINT,
+    md_bid          DOUBLE,
+    md_ask          DOUBLE,
+    PRIMARY KEY (run_id, event_seq)
+);
+CREATE TABLE IF NOT EXISTS risk_runs (
+    run_id     VARCHAR PRIMARY KEY,
+    mode       VARCHAR NOT NULL,
+    started_ns BIGINT NOT NULL,
+    ended_ns   BIGINT,
+    label      VARCHAR,
+    marks      VARCHAR
+);
 CREATE TABLE IF NOT EXISTS risk_config_versions (
     version      INTEGER PRIMARY KEY,
     content_hash VARCHAR NOT NULL,
@@ -68,6 +94,25 @@ CREATE TABLE IF NOT EXISTS risk_control (
 """
 
 
+# Columns added after the first stores were written: (table, column, type). Added in place by
+# ensure_schema, so a store from before them still opens; their rows read as NULL there.
+ADDED_COLUMNS = (
+    ("risk_decisions", "match_key", "VARCHAR"),  # OrderIntent.match_key: the cross-run decision identity
+    ("risk_decisions", "md_ts", "BIGINT"),  # the quote the decision saw: exchange time (ns), bid, ask
+    ("risk_decisions", "md_bid", "DOUBLE"),
+    ("risk_decisions", "md_ask", "DOUBLE"),
+)
+
+
 def ensure_schema(con) -> None:
-    """Create the risk tables if missing (idempotent)."""
+    """Create the risk tables if missing and add later columns to older ones (idempotent)."""
     con.execute(RISK_DDL)
+    have = {
+        (t, c)
+        for t, c in con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = current_schema()"
+        ).fetchall()
+    }
+    for table, column, typ in ADDED_COLUMNS:
+        if (table, column) not in have:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {typ}")

@@ -119,7 +119,8 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     px_f: float = float("nan")
     sign: int = 1
     # The quote the decision saw (exchange time ns, bid, ask; 0/NaN when none): what makes the same
-    # decision recognisable in a backtest and a live run, whose ts_event clocks differ (see match_key).
+    # decision recognisable in a backtest and a live run, whose ts_event clocks differ. The journal
+    # hashes them with the request into ``match_key`` (workbench/risk/journal.py, MATCH_KEY_SQL).
     md_ts: int = 0
     md_bid: float = float("nan")
     md_ask: float = float("nan")
@@ -192,34 +193,6 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
         """The broker-facing order id for a NEW intent: a pure function of the dedupe key, so a replayed
         intent can only ever map onto the same order."""
         return COID_PREFIX + self.intent_id
-
-    @property
-    def match_key(self) -> str:
-        """The identity of this decision across runs of the same logic (backtest, PAPER, REAL).
-
-        ``intent_id`` hashes ``ts_event``, which is the engine clock: exchange time in a backtest but
-        wall time in a live node, so it never matches across modes. This key hashes the strategy, its
-        decision sequence, what it asked for and the market data it decided on instead: the quote's
-        exchange time in whole seconds (IB's tick-by-tick resolution, so a stored nanosecond quote and
-        the same quote relayed by a gateway agree) and its bid/ask. Computed when read (the journal
-        writes it at flush), so the gate's hot path does not pay a second hash.
-        """
-        md = "" if self.md_ts <= 0 else f"{self.md_ts // 1_000_000_000}:{self.md_bid!r}:{self.md_ask!r}"
-        key = "|".join(
-            (
-                self.strategy_id,
-                str(self.seq),
-                self.instrument_id,
-                self.action.value,
-                self.side.value,
-                str(self.qty.normalize()),
-                "MKT" if self.price is None else str(self.price.normalize()),
-                md,
-                self.tag,
-                "R" if self.reduce_only else "",
-            )
-        )
-        return hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
 
 
 def exact_decimal(x: float, step: float) -> Decimal:
