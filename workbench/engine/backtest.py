@@ -31,9 +31,11 @@ from workbench.engine.data import load_bars, load_quotes, load_trades
 from workbench.engine.fees import IBFixedFeeModel
 from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
 from workbench.engine.instruments import to_nautilus
+from workbench.engine.orderlog import RunRecorder
 from workbench.engine.result import BacktestResult
 from workbench.risk.config import load_config
 from workbench.risk.gate import RiskGate
+from workbench.risk.journal import Journal
 
 
 @contextmanager
@@ -125,6 +127,7 @@ def backtest(
     store: Any = None,
     log_level: str = "ERROR",
     risk_config: str | None = None,
+    run_id: str | None = None,
 ) -> BacktestResult:
     """Run one backtest from the store and return its result object.
 
@@ -135,6 +138,10 @@ def backtest(
     Strategies derived from ``GatedStrategy`` share one fresh risk gate built from ``risk_config``
     (default ``config/risk.yaml``): every order intent is approved, modified or rejected with a
     reason before it reaches the simulated venue; ``result.decisions`` holds them all.
+
+    With a ``run_id`` the run is journaled into ``store`` under that id (decisions, fills, order
+    lifecycle, run-end marks: ``risk_runs``/``risk_decisions``/``risk_order_events``), so
+    ``workbench.reports.compare`` can set it against another backtest or a node run.
     """
     from workbench.store import Store
 
@@ -144,10 +151,13 @@ def backtest(
     data = expand_options(store, data)
     specs = list(strategy) if isinstance(strategy, list | tuple) else [strategy]
     venues = [iid.rsplit(".", 1)[1] for iid in (*data.instrument_ids, *data.extra_instruments)]
-    gate = RiskGate(load_config(resolve_risk_config(risk_config)))  # fresh per run: same inputs, same outputs
+    journal = Journal(store, run_id) if run_id else None
+    # fresh per run: same inputs, same outputs
+    gate = RiskGate(load_config(resolve_risk_config(risk_config)), journal=journal)
     with isolated_global_random():
         engine = build_engine(venue, venues, log_level)
         n_data = load_into(engine, store, data)
+        recorder = RunRecorder(store, run_id, "BACKTEST", engine.kernel.msgbus, engine.kernel.cache) if run_id else None
         with using_gate(gate):
             strategies = [make_strategy(s) for s in specs]
         for strat in strategies:
@@ -158,5 +168,10 @@ def backtest(
                                             instrument_ids=list(data.instrument_ids)))
         random.seed(venue.fill.seed)  # FillModel seeded in __init__; re-seed right before the run
         engine.run()
-    return BacktestResult(engine, venues=sorted(set(venues)), n_data=n_data, data=data, venue=venue,
-                          decisions=[d for s in gated for d in s.decisions])
+    if recorder is not None:
+        journal.flush()
+        recorder.finish(data.instrument_ids)
+    result = BacktestResult(engine, venues=sorted(set(venues)), n_data=n_data, data=data, venue=venue,
+                            decisions=[d for s in gated for d in s.decisions])
+    result.run_id = run_id
+    return result

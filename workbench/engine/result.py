@@ -20,6 +20,8 @@ class BacktestResult:
     The underlying nautilus engine stays alive for :meth:`tearsheet`; call :meth:`close` to free it.
     """
 
+    run_id: str | None = None  # the journal's run id when the run was journaled (``backtest(run_id=...)``)
+
     def __init__(self, engine: Any, venues: list[str], n_data: int, data: Any, venue: Any,
                  decisions: list | None = None) -> None:
         self.decisions = decisions or []
