@@ -39,8 +39,9 @@ def test_header_only_file_writes_no_success_row(tmp_path, capsys):
     f = tmp_path / "h.csv"
     f.write_text(HEAD)
     db = str(tmp_path / "s.duckdb")
-    assert main(["--store", db, "ingest", "csv", str(f), "--mapping", str(m), "--quiet"]) == 0
-    assert "1 with 0 rows" in capsys.readouterr().out
+    assert main(["--store", db, "ingest", "csv", str(f), "--mapping", str(m), "--quiet"]) == 1  # nothing ingested
+    out, err = capsys.readouterr()
+    assert "1 with 0 rows" in out and f"empty: {f}: 0 rows" in out and "nothing ingested: 0 rows" in err
     with Store.open(db) as st:
         assert st.con.execute("SELECT count(*) FROM ingest_log").fetchall()[0][0] == 0
         assert st.find_instrument("XYZ.XNAS") is None

@@ -1,7 +1,7 @@
 """`wb ingest lean|chain|csv PATH... [--quiet]`: files into the store, one batch per file.
 
-Exit codes: 0 ingested (or already there), 1 bad input (the message names file, line, field),
-2 usage errors.
+Exit codes: 0 ingested (or already there), 1 bad input (the message names file, line, field) or
+nothing to ingest (an empty zip or folder: 0 rows), 2 usage errors.
 """
 
 from __future__ import annotations
@@ -49,13 +49,18 @@ def _run(args: argparse.Namespace, work) -> int:
         with Store.open(args.store) as store:
             summary = work(store)
     except IngestError as exc:
-        print(f"ingest failed, nothing written for this file: {exc}", file=sys.stderr)
+        print(f"wb: ingest failed, nothing written: {exc.one_line()}", file=sys.stderr)
         return 1
     except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"ingest failed: {exc}", file=sys.stderr)
+        print(f"wb: ingest failed: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     print(summary.summary())
-    return 1 if getattr(summary, "failed", 0) else 0  # every file was tried; any failure is an exit != 0
+    if getattr(summary, "failed", 0):  # every file was tried; any failure is an exit != 0
+        return 1
+    if not any(f.status in ("ingested", "skipped") for f in summary.files):
+        print("wb: nothing ingested: 0 rows", file=sys.stderr)  # an empty zip is not a success
+        return 1
+    return 0
 
 
 def _lean(args: argparse.Namespace) -> int:

@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from workbench.ingest.errors import IngestError, locate_csv_error
+from workbench.ingest.limits import BINARY_MAGIC, BLOCK, LineScan, current
 
 NS_PER_MS = 1_000_000
 
@@ -88,6 +90,7 @@ class IngestSummary:
         if self.repairs:
             lines.append("repairs: " + ", ".join(f"{k}={v:,}" for k, v in self.repairs.items()))
         lines += [f"failed: {f.error}" for f in self.files if f.status == "failed"]
+        lines += [f"empty: {f.path}: 0 rows, nothing written" for f in self.files if f.status == "empty"]
         return "\n".join(lines)
 
     def __add__(self, other: IngestSummary) -> IngestSummary:
@@ -135,10 +138,10 @@ def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force:
             return ingest_file(store, path, source, handler, force=force)
         except IngestError as exc:
             return FileResult(str(path), "failed", error=str(exc))
-    data = path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
+    sha = scan_file(path)
     if not force and already_ingested(store, source, sha):
         return FileResult(str(path), "skipped")
+    data = path.read_bytes()
     try:
         with store.ingest(source, str(path), sha) as batch:
             handler(store, path, data, batch)
@@ -146,9 +149,30 @@ def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force:
                 raise _NoRows  # roll back: no ingest_log row may claim a file of 0 rows succeeded
     except _NoRows:
         return FileResult(str(path), "empty")
+    except UnicodeDecodeError as exc:  # a reader that decodes text itself: still one located line
+        raise IngestError(str(path), f"not UTF-8 text (byte {exc.start} of the decoded part)") from None
     c = batch.counts
     return FileResult(str(path), "ingested", batch.ingest_id, c.rows_in, c.inserted, c.unchanged, c.revised,
                       dict(sorted(batch.repairs.items())))
+
+
+def scan_file(path: Path) -> str:
+    """sha256 of the file, streamed in blocks; a text file is refused at its first over-long line
+    (:mod:`workbench.ingest.limits`) before it is ever held in memory whole."""
+    sha = hashlib.sha256()
+    scan = LineScan(str(path))
+    try:
+        with open(path, "rb") as fh:
+            block = fh.read(BLOCK)
+            text = block[:4] not in BINARY_MAGIC  # zips and parquet are checked when unpacked/parsed
+            while block:
+                if text:
+                    scan.feed(block)
+                sha.update(block)
+                block = fh.read(BLOCK)
+    except OSError as exc:
+        raise IngestError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    return sha.hexdigest()
 
 
 def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], accept: Callable[[Path], bool]
@@ -159,7 +183,10 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike], accept:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and accept(f)))
+            found = sorted(f for f in p.rglob("*") if f.is_file() and accept(f))
+            if not found:  # a mistyped folder must not look like a successful ingest of nothing
+                raise IngestError(str(p), "no files of this format in the folder: 0 rows")
+            out.extend(found)
         elif p.is_file():
             out.append(p)
         else:
@@ -294,16 +321,32 @@ def read_csv(data: bytes, names: Sequence[str], types: dict[str, pa.DataType], f
     if not data.strip():
         return pa.table({n: pa.array([], type=types.get(n, pa.string())) for n in names})
     try:
-        return pacsv.read_csv(
+        tbl = pacsv.read_csv(
             pa.BufferReader(data),
             read_options=pacsv.ReadOptions(column_names=list(names), skip_rows=skip_rows),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        body = b"\n".join(data.split(b"\n")[skip_rows:])
         numeric = [n for n, t in types.items() if pa.types.is_integer(t) or pa.types.is_floating(t)]
-        raise locate_csv_error(file, body, names, numeric, member=member, delimiter=delimiter,
-                               first_line=skip_rows + 1, cause=exc) from exc
+        raise locate_csv_error(file, data, names, numeric, member=member, delimiter=delimiter,
+                               first_line=skip_rows + 1, skip_lines=skip_rows, cause=exc) from exc
+    _check_field_lengths(tbl, file, member=member, first_line=skip_rows + 1)
+    return tbl
+
+
+def _check_field_lengths(tbl: pa.Table, file: str, *, member: str | None, first_line: int) -> None:
+    """Text fields over ``max_field_bytes`` are refused (numbers that long already failed to parse)."""
+    cap = current().max_field_bytes
+    for name in tbl.column_names:
+        col = tbl.column(name)
+        if not (pa.types.is_string(col.type) or pa.types.is_binary(col.type)) or not len(col):
+            continue
+        lengths = pc.binary_length(col)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > cap:
+            row = int(np.flatnonzero(pc.greater(lengths, cap).to_numpy(zero_copy_only=False))[0])
+            raise IngestError(file, f"field longer than {cap:,} bytes (limit max_field_bytes)", member=member,
+                              row=first_line + row, field=name)
 
 
 def f64(tbl: pa.Table, name: str) -> np.ndarray:

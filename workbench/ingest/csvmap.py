@@ -54,6 +54,7 @@ from workbench.ingest.base import (
     read_csv,
 )
 from workbench.ingest.errors import IngestError
+from workbench.ingest.limits import IngestLimits, use_limits
 from workbench.ingest.sink import ensure_instruments
 from workbench.store import Instrument
 
@@ -168,17 +169,19 @@ def load_mapping(path: str | os.PathLike | dict[str, Any]) -> CsvMapping:
 
 def ingest_csv(store: Any, path: str | os.PathLike | Iterable[str | os.PathLike],
                mapping: CsvMapping | str | os.PathLike | dict[str, Any], *, quiet: bool = False,
-               force: bool = False, keep_going: bool = False) -> IngestSummary:
+               force: bool = False, keep_going: bool = False, limits: IngestLimits | None = None) -> IngestSummary:
     """Ingest one or more files (or directories) through ``mapping``; one store batch per file.
 
-    ``keep_going``: a bad file is recorded as ``failed`` in the summary and the next one is read."""
+    ``keep_going``: a bad file is recorded as ``failed`` in the summary and the next one is read.
+    ``limits`` caps what a hostile file may cost (:class:`~workbench.ingest.limits.IngestLimits`)."""
     mapping = mapping if isinstance(mapping, CsvMapping) else load_mapping(mapping)
     suffix = ".parquet" if mapping.format == "parquet" else ".csv"
     files = expand_paths(path, lambda p: p.suffix.lower() == suffix)
     summary = IngestSummary()
-    for f in progress(files, "csv", quiet):
-        summary.files.append(ingest_file(store, f, mapping.source, _handler(mapping), force=force,
-                                         keep_going=keep_going))
+    with use_limits(limits):
+        for f in progress(files, "csv", quiet):
+            summary.files.append(ingest_file(store, f, mapping.source, _handler(mapping), force=force,
+                                             keep_going=keep_going))
     return summary
 
 
@@ -191,7 +194,11 @@ def _read(mapping: CsvMapping, path: Path, data: bytes) -> tuple[pa.Table, int]:
         _check_columns(mapping, file, tbl.column_names)
         return tbl, 1
     if mapping.header:
-        first_line = data.split(b"\n", 1)[0].decode("utf-8-sig").strip("\r")
+        end = data.find(b"\n")
+        try:
+            first_line = (data if end < 0 else data[:end]).decode("utf-8-sig").strip("\r")
+        except UnicodeDecodeError as exc:
+            raise IngestError(file, f"header is not UTF-8 text (byte {exc.start + 1})", row=1) from None
         names = [n.strip() for n in first_line.split(mapping.delimiter)]
     else:
         names = list(mapping.columns or ())

@@ -36,29 +36,40 @@ class IngestError(WorkbenchError, ValueError):
 
 
 def locate_csv_error(file: str, data: bytes, names: Sequence[str], numeric: Sequence[str], *,
-                     member: str | None = None, delimiter: str = ",", first_line: int = 1,
+                     member: str | None = None, delimiter: str = ",", first_line: int = 1, skip_lines: int = 0,
                      cause: Exception | None = None) -> IngestError:
     """Find the first malformed line of ``data`` after a fast parser rejected it.
 
-    Only runs on the error path, so plain Python is fine here. ``first_line`` is the line number
-    of the first data line (after any header). Empty fields are allowed (they mean "absent").
+    Only runs on the error path, so plain Python is fine here; it walks the buffer one line at a
+    time (never a decoded copy of the whole file). ``skip_lines`` leading lines (a header) are not
+    data; ``first_line`` is the line number of the first data line. Empty fields are allowed (they
+    mean "absent"); text that is not UTF-8 is named with its line.
     """
-    text = data.decode("utf-8", errors="replace")
-    numeric_idx = {names.index(n) for n in numeric if n in names}
-    for offset, fields in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter)):
-        line = first_line + offset
+    numeric_idx = sorted({names.index(n) for n in numeric if n in names})
+    for offset, raw in enumerate(io.BytesIO(data)):
+        if offset < skip_lines:
+            continue
+        line = first_line + offset - skip_lines
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return IngestError(file, f"not UTF-8 text (byte {exc.start + 1} of the line)", member=member, row=line)
+        try:
+            fields = next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), [])
+        except csv.Error as exc:
+            return IngestError(file, f"malformed CSV ({exc})", member=member, row=line)
         if not fields:
             continue
         if len(fields) != len(names):
             return IngestError(file, f"expected {len(names)} fields ({', '.join(names)}), got {len(fields)}",
                                member=member, row=line)
-        for i in sorted(numeric_idx):
+        for i in numeric_idx:
             value = fields[i].strip()
             if value == "":
                 continue
             try:
                 float(value)
             except ValueError:
-                return IngestError(file, f"not a number: {value!r}", member=member, row=line, field=names[i])
-    detail = f" ({cause})" if cause else ""
+                return IngestError(file, f"not a number: {value[:40]!r}", member=member, row=line, field=names[i])
+    detail = f" ({' '.join(str(cause).split())[:200]})" if cause else ""
     return IngestError(file, f"unreadable CSV{detail}", member=member)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import os
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ from workbench.ingest.lean_layout import (
     parse_lean_path,
     third_friday,
 )
+from workbench.ingest.limits import IngestLimits, check_lines, use_limits
+from workbench.ingest.limits import current as current_limits
 from workbench.ingest.sink import (
     ensure_instruments,
     per_instrument,
@@ -87,7 +90,7 @@ DECI_CENTS = 10_000.0
 
 def ingest_lean(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLike], quiet: bool = False, *,
                 force: bool = False, snapshot_times: Sequence[str] | None = None,
-                keep_going: bool = False) -> IngestSummary:
+                keep_going: bool = False, limits: IngestLimits | None = None) -> IngestSummary:
     """Ingest Lean files and/or directories (walked recursively) into ``store``.
 
     Files are ordered so lookups work in one call: factor files and underlyings first, then
@@ -98,7 +101,14 @@ def ingest_lean(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLik
 
     A file already ingested byte-for-byte is skipped unless ``force``; minute option quotes with
     explicit ``snapshot_times`` are always re-read (the rows merge unchanged, new snapshots add).
+    ``limits`` caps what a hostile file may cost (:class:`~workbench.ingest.limits.IngestLimits`).
     """
+    with use_limits(limits):
+        return _ingest_lean(store, paths, quiet, force, snapshot_times, keep_going)
+
+
+def _ingest_lean(store: Any, paths: Any, quiet: bool, force: bool, snapshot_times: Sequence[str] | None,
+                 keep_going: bool) -> IngestSummary:
     from workbench.ingest.lean_options import option_handler
 
     files = expand_paths(paths, is_lean_candidate)
@@ -120,18 +130,45 @@ def ingest_lean(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLik
 
 # -- shared plumbing -------------------------------------------------------------------------------
 def zip_members(path: Path, data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(name, bytes) of each CSV member, in name order; empty members are skipped."""
+    """(name, bytes) of each CSV member, in name order; empty members are skipped.
+
+    The zip's directory is checked against the ingest limits (member count, inflated size and
+    ratio, :mod:`workbench.ingest.limits`) before anything is inflated; a corrupt member (bad
+    CRC, truncated data) is an :class:`IngestError` naming it.
+    """
+    file = str(path)
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise IngestError(str(path), f"not a zip archive ({exc})") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as exc:
+        raise IngestError(file, f"not a zip archive ({exc})") from None
     with zf:
-        for name in sorted(zf.namelist()):
-            if name.endswith("/"):
-                continue
-            raw = zf.read(name)
+        infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
+        _check_zip_directory(file, infos)
+        for info in infos:
+            try:
+                raw = zf.read(info)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+                raise IngestError(file, f"corrupt zip member ({exc})", member=info.filename) from None
+            check_lines(raw, file, member=info.filename)
             if raw.strip():
-                yield name, raw
+                yield info.filename, raw
+
+
+def _check_zip_directory(file: str, infos: list[zipfile.ZipInfo]) -> None:
+    lim = current_limits()
+    if len(infos) > lim.max_zip_members:
+        raise IngestError(file, f"{len(infos):,} members, more than {lim.max_zip_members:,} "
+                          "(limit max_zip_members)")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if total > lim.max_unpacked_bytes:
+            raise IngestError(file, f"members inflate to more than {lim.max_unpacked_bytes:,} bytes "
+                              "(limit max_unpacked_bytes)", member=info.filename)
+        if info.file_size > lim.ratio_floor_bytes and not info.file_size <= lim.max_zip_ratio * info.compress_size:
+            raise IngestError(file, f"member inflates {info.file_size / max(info.compress_size, 1):,.0f}x "
+                              f"({info.file_size:,} bytes), more than {lim.max_zip_ratio:g}x (limit "
+                              "max_zip_ratio: a zip bomb, not market data)", member=info.filename)
 
 
 def record(batch: Any, repairs: dict[str, int]) -> None:
