@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.identifiers import InstrumentId
 
 from workbench.risk.runlog import finish_run, register_run, write_order_events
@@ -54,13 +55,15 @@ class RunRecorder:
         if kind is None:
             return
         qty = price = commission = _NAN
+        side = None
         if kind == "FILLED":
             qty, price = ev.last_qty.as_double(), ev.last_px.as_double()
             commission = ev.commission.as_double() if ev.commission is not None else 0.0
+            side = "BUY" if ev.order_side == OrderSide.BUY else "SELL"
         q = self.cache.quote_tick(ev.instrument_id)
         md = (q.ts_event, q.bid_price.as_double(), q.ask_price.as_double()) if q is not None else (0, _NAN, _NAN)
         self._seq += 1
-        self._rows.append((self._seq, ev.client_order_id.value, ev.strategy_id.value, ev.instrument_id.value, kind,
+        self._rows.append((self._seq, ev.client_order_id.value, ev.strategy_id.value, ev.instrument_id.value, side, kind,
                            ev.ts_event, ev.ts_init, qty, price, commission, getattr(ev, "reason", None), *md))
         if len(self._rows) >= self.flush_every:
             self.flush()

@@ -51,12 +51,15 @@ def transaction(store_or_con):
 # The identity of a decision across runs of the same logic (BACKTEST, PAPER, REAL), computed in the
 # flush's SQL (vectorised: no per-decision Python hash on the gate's path). ``intent_id`` hashes
 # ts_event, the engine clock: exchange time in a backtest, wall time live, so it never matches across
-# modes. This key hashes the strategy, its decision sequence, the request (quantities and prices at a
-# fixed scale, so 100 and 100.00 agree) and the quote the decision saw: its exchange time in whole
-# seconds (IB's tick-by-tick resolution, so a stored nanosecond quote and the same quote relayed by a
-# gateway agree) and bid/ask. docs/reports.md defines it.
+# modes. This key hashes the strategy, the request (quantities and prices at a fixed scale, so 100 and
+# 100.00 agree) and the quote the decision saw: its exchange time in whole seconds (IB's tick-by-tick
+# resolution, so a stored nanosecond quote and the same quote relayed by a gateway agree) and bid/ask.
+# The decision sequence enters when runs are matched, as the ordinal among equal keys in decision
+# order (workbench/reports/matching.py), not as the strategy's global counter: one extra intent in a
+# run (a cancel a quote earlier) would otherwise shift the identity of every later decision.
+# docs/reports.md defines it.
 MATCH_KEY_SQL = (
-    "substr(md5(concat_ws('|', strategy_id, CAST(seq AS VARCHAR), instrument_id, action, side, "
+    "substr(md5(concat_ws('|', strategy_id, instrument_id, action, side, "
     "CAST(CAST(qty AS DECIMAL(38,10)) AS VARCHAR), "
     "coalesce(CAST(CAST(price AS DECIMAL(38,10)) AS VARCHAR), 'MKT'), "
     "CASE WHEN md_ts > 0 THEN concat(CAST(md_ts // 1000000000 AS VARCHAR), ':', "
@@ -163,7 +166,6 @@ class Journal(JournalCore):
             "md_ts": [i.md_ts for i in intents],
             "md_bid": [i.md_bid for i in intents],
             "md_ask": [i.md_ask for i in intents],
-            "seq": [i.seq for i in intents],
             "reduce_only": [i.reduce_only for i in intents],
         }
         buf = pa.table(cols)  # noqa: F841 - read by DuckDB's replacement scan below

@@ -26,7 +26,7 @@ from workbench.risk.journal import connection, transaction
 from workbench.risk.schema import ensure_schema
 
 MODES = ("BACKTEST", "PAPER", "REAL")
-EVENT_COLUMNS = ("event_seq", "client_order_id", "strategy_id", "instrument_id", "kind", "ts_event", "ts_init",
+EVENT_COLUMNS = ("event_seq", "client_order_id", "strategy_id", "instrument_id", "side", "kind", "ts_event", "ts_init",
                  "qty", "price", "commission", "reason", "md_ts", "md_bid", "md_ask")
 
 

@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS risk_order_events (
     client_order_id VARCHAR NOT NULL,
     strategy_id     VARCHAR,
     instrument_id   VARCHAR NOT NULL,
+    side            VARCHAR,
     kind            VARCHAR NOT NULL,
     ts_event        BIGINT NOT NULL,
     ts_init         BIGINT NOT NULL,
