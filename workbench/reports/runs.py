@@ -18,7 +18,7 @@ import pandas as pd
 from workbench.errors import WorkbenchError
 
 
-class UnknownRun(WorkbenchError, KeyError):
+class UnknownRun(WorkbenchError, LookupError):
     """No journal rows for a run id."""
 
 
