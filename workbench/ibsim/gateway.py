@@ -62,6 +62,9 @@ class GatewayConfig:
     on_rate_limit: str = "drop"  # or "disconnect"
     # wall seconds a client has to complete API\0 + version handshake; a silent socket is then closed
     handshake_timeout_s: float = 10.0
+    # bytes queued for one client that it has not read yet; past this it is a slow consumer and is
+    # disconnected (as TWS does) instead of the simulator's memory growing without bound
+    max_send_buffer_bytes: int = 16 * 1024 * 1024
 
     def start_ns(self) -> int:
         if isinstance(self.start, int):

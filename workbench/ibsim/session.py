@@ -59,7 +59,10 @@ class Session:
         self.account_updates = False
         self.auto_open_orders = False
         self.limiter = MessageRateLimiter(gw.config.pacing.max_msgs_per_s)
+        self.rate_limited = 0  # messages dropped over the rate limit
+        self._rate_error_at = -1e9  # monotonic time of the last error 100 sent
         self._buf: list[bytes] = []
+        self._buffered = 0  # bytes in _buf plus what the transport still holds
         self._flush_scheduled = False
         self.msgs_sent = 0
         self.sent_by_id: Counter[int] = Counter()  # message id -> count, for tests and diagnostics
@@ -69,7 +72,12 @@ class Session:
     def send(self, msg: list) -> None:
         if self.closed:
             return
-        self._buf.append(frame(msg))
+        data = frame(msg)
+        self._buf.append(data)
+        self._buffered += len(data)
+        if self._buffered > self.gw.config.max_send_buffer_bytes:  # one turn's replies alone are too many
+            self._slow_consumer(self._buffered)
+            return
         self.msgs_sent += 1
         self.sent_by_id[msg[0]] += 1
         if not self._flush_scheduled:
@@ -85,6 +93,19 @@ class Session:
                 self.writer.write(data)
             except (ConnectionError, RuntimeError):
                 self.close()
+                return
+            transport = self.writer.transport
+            # what the kernel has not taken yet stays counted until the client reads it
+            self._buffered = transport.get_write_buffer_size() if transport is not None else 0
+            if self._buffered > self.gw.config.max_send_buffer_bytes:
+                self._slow_consumer(self._buffered)
+
+    def _slow_consumer(self, queued: int) -> None:
+        log.warning("client %s not reading: %d bytes queued (max_send_buffer_bytes %d); disconnecting",
+                    self.client_id, queued, self.gw.config.max_send_buffer_bytes)
+        self._buf.clear()
+        self._buffered = 0
+        self.close()
 
     def error(self, req_id: int, code: int, text: str) -> None:
         self.send(mcore.error(self.version, req_id, code, text, "", self.gw.clock.now_ns() // 1_000_000))
@@ -180,6 +201,12 @@ class Session:
         fields = split_fields(body)
         if not fields:
             return
+        # every message counts against the rate limit before anything is answered, so a flood of
+        # malformed requests cannot make the simulator write more than it reads
+        now = time.monotonic()
+        if not self.limiter.allow(now):
+            self._rate_limited(now)
+            return
         try:
             msg_id = int(fields[0])
         except ValueError:
@@ -191,18 +218,24 @@ class Session:
         if not self.started:
             self.error(-1, 321, "Error validating request: START_API must be the first request")
             return
-        if not self.limiter.allow(time.monotonic()):
-            self.error(-1, 100, f"Max rate of messages per second has been exceeded:max={self.limiter.max_per_s}")
-            if self.gw.config.on_rate_limit == "disconnect":
-                self.flush()
-                self.close()
-            return
         stalled, seconds = self.gw.faults.take_stall(msg_id)
         if stalled:
             if seconds is not None:
                 asyncio.get_running_loop().call_later(seconds, self._handle, msg_id, fields)
             return
         self._handle(msg_id, fields)
+
+    def _rate_limited(self, now: float) -> None:
+        """Over the message rate: error 100 at most once a second (the rest are dropped and counted)."""
+        self.rate_limited += 1
+        if self.gw.config.on_rate_limit == "disconnect":
+            self.error(-1, 100, f"Max rate of messages per second has been exceeded:max={self.limiter.max_per_s}")
+            log.info("client %s over %d msg/s; disconnecting", self.client_id, self.limiter.max_per_s)
+            self.flush()
+            self.close()
+        elif now - self._rate_error_at >= 1.0:
+            self._rate_error_at = now
+            self.error(-1, 100, f"Max rate of messages per second has been exceeded:max={self.limiter.max_per_s}")
 
     def _handle(self, msg_id: int, fields: list[str]) -> None:
         if self.closed:
