@@ -1,4 +1,4 @@
-"""`wb node run CONFIG [--duration S] [--json]`: run a nautilus node (PAPER/REAL) on the embedded simulator."""
+"""`wb node run CONFIG [--duration S] [--json] [--http-port P]`: run a nautilus node (PAPER/REAL) on the embedded simulator."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="node run file")
     p.add_argument("--duration", type=float, default=60.0, help="wall seconds to run before stopping (default 60)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--http-port", type=int, default=None, metavar="P",
+                   help="loopback HTTP port for the control endpoint, /health, /ready, /metrics "
+                        "(0 = a free port; default: the run file's http_port, 0)")
     p.set_defaults(handler=_run)
 
 
@@ -22,7 +25,12 @@ def _run(args: argparse.Namespace) -> int:
 
     duration = require_positive(args.duration, "--duration")
     cfg = load_node_config(args.config)
-    summary = run_node(cfg, duration, store_path=getattr(args, "store", None))
+    if args.http_port is not None and not 0 <= args.http_port <= 65535:
+        from workbench.errors import WorkbenchError
+
+        raise WorkbenchError(f"--http-port must be 0 (a free port) .. 65535, got {args.http_port}",
+                             where="wb node run")
+    summary = run_node(cfg, duration, store_path=getattr(args, "store", None), http_port=args.http_port)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:

@@ -35,6 +35,10 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     ready_timeout_s: a subscribed instrument with no quote after this long -> the node is not ready.
     stop_timeout_s: bounded wait for cancels to be acknowledged and the close to fill at stop.
     trader_id: nautilus trader id.
+    risk: the risk config every strategy's gate is built from (default ``config/risk.yaml``, as a backtest).
+    http_port: the loopback HTTP server (control endpoint, /health, /ready, /metrics); 0 = a free port.
+    runs_dir: where ``<run_id>/`` run folders go; default ``runs/`` beside the store file.
+    control_file: the endpoint's discovery file; default ``$WB_CONTROL_FILE`` or ``~/.workbench/control.json``.
     """
 
     mode: str
@@ -50,6 +54,10 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     ready_timeout_s: float = 5.0
     stop_timeout_s: float = 5.0
     trader_id: str = "WB-001"
+    risk: str = "config/risk.yaml"
+    http_port: int = 0
+    runs_dir: str | None = None
+    control_file: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -63,6 +71,8 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value > 0):  # NaN-safe: only a finite positive passes
             raise NodeConfigError(f"{name} must be a finite positive number, got {value!r}", where=where)
+    if not 0 <= cfg.http_port <= 65535:
+        raise NodeConfigError(f"http_port must be 0 (a free port) .. 65535, got {cfg.http_port}", where=where)
     if not cfg.strategies:
         raise NodeConfigError("strategies: at least one entry is needed", where=where)
     for i, entry in enumerate(cfg.strategies):

@@ -1,16 +1,18 @@
 """Build and run a nautilus TradingNode (PAPER or REAL) against the embedded IB simulator.
 
 The simulator runs on the node's own event loop (in-process): no second interpreter to start
-(~1.5 s saved), the store is read once in this process, and stopping the node stops the simulator
-with it. A real IB Gateway/TWS is used only when the run file names a port."""
+(~1.5 s saved), its quotes are read from the store once at start, and stopping the node stops the
+simulator with it. A real IB Gateway/TWS is used only when the run file names a port. The risk wiring
+is workbench/node/wiring.py, the counters/readiness/log workbench/node/telemetry.py."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
-from collections import Counter
+from pathlib import Path
 
 from nautilus_trader.adapters.interactive_brokers.config import (
     InteractiveBrokersDataClientConfig,
@@ -26,16 +28,27 @@ from nautilus_trader.config import ImportableStrategyConfig, LoggingConfig, Trad
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 
+from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
+from workbench.errors import WorkbenchError, one_line
 from workbench.node.config import NodeConfig
 from workbench.node.instruments import provider_config
+from workbench.node.runfolder import RunFolder
+from workbench.node.sharedstore import SharedStore, merge_journal, preload_source
+from workbench.node.telemetry import OrderAudit, Readiness
+from workbench.node.wiring import NodeRisk
+from workbench.risk.config import load_config
+from workbench.risk.gate import RiskGate
+from workbench.store.store import resolve_path
 
 
 def instrument_ids(cfg: NodeConfig) -> list[str]:
     return sorted({str(e["config"]["instrument_id"]) for e in cfg.strategies})
 
 
-def build_node(cfg: NodeConfig, port: int) -> TradingNode:
-    """A built (not running) TradingNode for ``cfg`` dialling the gateway at ``cfg.host:port``."""
+def build_node(cfg: NodeConfig, port: int, *, gate: RiskGate | None = None) -> TradingNode:
+    """A built (not running) TradingNode for ``cfg`` dialling the gateway at ``cfg.host:port``, wired to
+    the risk layer like a backtest: every strategy shares ``gate`` (default: a fresh one from
+    ``cfg.risk``) and a RiskSupervisor actor runs beside them (derisk, kill switch -> TradingState)."""
     ids = instrument_ids(cfg)
     provider = provider_config(ids)
     data = InteractiveBrokersDataClientConfig(ibg_host=cfg.host, ibg_port=port, ibg_client_id=cfg.client_id,
@@ -50,6 +63,20 @@ def build_node(cfg: NodeConfig, port: int) -> TradingNode:
         venue = InstrumentId.from_str(ids[0]).venue.value
         exec_cfg = SandboxExecutionClientConfig(venue=venue, starting_balances=[f"{cfg.starting_balance} USD"],
                                                 base_currency="USD", oms_type="NETTING", account_type="MARGIN")
+    if gate is None:
+        gate = RiskGate(load_config(resolve_risk_config(cfg.risk)))
+    with using_gate(gate):  # the kernel constructs the strategies: they take the run's gate
+        node = _node(cfg, data, exec_cfg)
+    gated = [s for s in node.trader.strategies() if isinstance(s, GatedStrategy)]
+    stray = [s.id.value for s in gated if s.gate is not gate]
+    if stray:  # fail closed: a strategy on its own gate would escape the run's limits and kill switch
+        raise WorkbenchError(f"strategies {stray} are not on the run's risk gate", where="build_node")
+    if gated:
+        node.trader.add_actor(RiskSupervisor(gate, gated, risk_engine=node.kernel.risk_engine, instrument_ids=ids))
+    return node
+
+
+def _node(cfg: NodeConfig, data, exec_cfg) -> TradingNode:
     node = TradingNode(config=TradingNodeConfig(
         trader_id=cfg.trader_id,
         logging=LoggingConfig(log_level="ERROR"),
@@ -69,30 +96,41 @@ def build_node(cfg: NodeConfig, port: int) -> TradingNode:
 
 
 @contextlib.asynccontextmanager
-async def _gateway(cfg: NodeConfig, store_path: str | None):
+async def _gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float):
     """The embedded simulator on a free loopback port replaying the store from ``cfg.replay_from``;
-    ``None`` when the run file names a real gateway."""
+    ``None`` when the run file names a real gateway. The quotes it will replay (``horizon_s`` wall seconds
+    at ``cfg.speed``, plus the look-back for the first book) are read now and the store closed."""
     if not cfg.embedded:
         yield None
         return
     from workbench.ibsim.account import AccountConfig
-    from workbench.ibsim.app import gateway_from_store, start_of
+    from workbench.ibsim.app import catalog_from_store, start_of
     from workbench.ibsim.broker import BrokerConfig
-    from workbench.ibsim.gateway import GatewayConfig
-    from workbench.store import Store
+    from workbench.ibsim.gateway import LOOKBACK_NS, Gateway, GatewayConfig
 
     gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(cfg.replay_from), speed=cfg.speed,
                          broker=BrokerConfig(account=AccountConfig(account=cfg.account_id)))
-    store = Store.open(store_path, read_only=True)
+    start = gcfg.start_ns()
+    with shared.session() as store:
+        catalog = catalog_from_store(store)
+        source = preload_source(store, instrument_ids(cfg), start - LOOKBACK_NS,
+                                start + int((horizon_s + 60.0) * cfg.speed * 1e9))
+    if not len(catalog):
+        raise WorkbenchError("the store has no instruments to serve", where=shared.path,
+                             hint="ingest data first (`wb ingest ...`) or `make demo`")
+    gw = Gateway(gcfg, source, catalog)
+    await gw.start()
     try:
-        gw = gateway_from_store(store, gcfg)
-        await gw.start()
-        try:
-            yield gw
-        finally:
-            await gw.stop()
+        yield gw
     finally:
-        store.close()
+        await gw.stop()
+
+
+def runs_root(cfg: NodeConfig, store_path: str) -> Path:
+    """``cfg.runs_dir``, else ``runs/`` beside the store file (``./runs`` for an in-memory store)."""
+    if cfg.runs_dir:
+        return Path(cfg.runs_dir)
+    return (Path(store_path).parent if store_path != ":memory:" else Path(".")) / "runs"
 
 
 async def _wait(pred, timeout_s: float) -> bool:
@@ -116,72 +154,124 @@ async def flatten(node: TradingNode, ids: list[InstrumentId], timeout_s: float, 
         strategy.market_exit()
     done = await _wait(lambda: not any(s.is_exiting() for s in strategies)
                        and all(node.portfolio.is_flat(i) for i in ids), timeout_s)
-    for strategy in strategies:
-        # A gated strategy's refused cancel/close would otherwise be silent: name the gate's reason.
-        for d in list(getattr(strategy, "decisions", ()))[seen[strategy.id]:]:
-            if not d.approved:
-                errors.append(f"stop: close refused by the risk gate: {getattr(d, 'reason', d)}")
+    refused = [f"{d.intent.action} {d.intent.side} {d.intent.qty} {d.intent.instrument_id}: "
+               f"{','.join(str(r) for r in d.reasons)} {d.raw_values or ''}".rstrip()
+               for st in strategies for d in list(getattr(st, "decisions", ()))[seen[st.id]:] if not d.approved]
+    # nautilus's exit re-sends a close while the first is still INITIALIZED (it checks open and in-flight
+    # orders only); the gate refuses that duplicate because it books the first at approval. Only when
+    # the stop did not end flat is a refusal part of the problem, and then its reason is named.
     if not done:
+        errors.extend(f"stop: refused by the risk gate: {r}" for r in refused)
         working = len(node.cache.orders_open()) + len(node.cache.orders_inflight())
         errors.append(f"stop: position not flat after {timeout_s}s ({working} order(s) still working)")
 
 
-async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | None = None) -> dict:
-    """Run ``cfg`` for ``duration_s`` wall seconds, stop, and return the summary dict."""
-    run_id = uuid.uuid4().hex[:12]
+async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | None = None, *,
+                         http_port: int | None = None, ready_checks=()) -> dict:
+    """Run ``cfg`` for ``duration_s`` wall seconds, stop, and return the summary dict (also written to
+    the run folder with the effective config and the JSON-lines log). ``http_port`` overrides the run
+    file's; ``ready_checks`` are extra /ready checks (callables returning a reason or None)."""
+    run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+    shared = SharedStore(resolve_path(store_path))
+    if shared.path != ":memory:" and not Path(shared.path).is_file():
+        raise WorkbenchError("no store file here", where=shared.path, hint="`make demo` or `wb ingest ...` first")
+    run = RunFolder(runs_root(cfg, shared.path) / run_id, secrets=(cfg.account_id,))
+    risk = NodeRisk(cfg, run_id, run.path / "journal.duckdb")
     errors: list[str] = []
-    counts: Counter = Counter()
     t0 = time.monotonic()
-    async with _gateway(cfg, store_path) as gw:
-        port = gw.port if gw is not None else cfg.port
-        node = build_node(cfg, port)
-        bus = node.kernel.msgbus
-        bus.subscribe(topic="data.quotes.*", handler=lambda _m: counts.update(["quotes"]))
-
-        def on_event(ev) -> None:
-            name = type(ev).__name__
-            if name == "OrderInitialized":
-                counts["orders"] += 1
-            elif name == "OrderFilled":
-                counts["fills"] += 1
-            elif name == "OrderDenied" and getattr(ev, "reason", "") == "MARKET_EXIT_IN_PROGRESS":
-                counts["denied_during_exit"] += 1  # the strategy's new orders while stop flattens: expected
-            elif name in ("OrderRejected", "OrderDenied"):
-                errors.append(f"{name}: {getattr(ev, 'reason', '')}")
-
-        bus.subscribe(topic="events.order.*", handler=on_event)
-        task = asyncio.create_task(node.run_async())
-        ids = [InstrumentId.from_str(i) for i in instrument_ids(cfg)]
-        try:
-            deadline = time.monotonic() + cfg.ready_timeout_s + 20.0
-            while time.monotonic() < deadline and not all(node.cache.quote_tick(i) for i in ids):
-                await asyncio.sleep(0.05)
-            missing = [str(i) for i in ids if node.cache.quote_tick(i) is None]
-            if missing:
-                errors.append(f"not ready: no quotes for {missing}")
-            await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
-        finally:
-            await flatten(node, ids, cfg.stop_timeout_s, errors)
-            await node.stop_async()
-            positions = {str(i): float(node.portfolio.net_position(i)) for i in ids}
-            node.kernel.dispose()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-            if node.kernel.executor:
-                node.kernel.executor.shutdown(wait=False, cancel_futures=True)
+    ids = [InstrumentId.from_str(i) for i in instrument_ids(cfg)]
+    positions: dict[str, float] = {}
+    try:
+        async with _gateway(cfg, shared, duration_s) as gw:
+            port = gw.port if gw is not None else cfg.port
+            node = build_node(cfg, port, gate=risk.gate)
+            strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
+            audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
+            readiness = Readiness(cfg.ready_timeout_s, ready_checks)
+            server = risk.serve(shared, readiness, port=cfg.http_port if http_port is None else http_port,
+                                control_file=cfg.control_file)
+            run.log.secrets_add(server.token)
+            run.write_config(cfg, run_id=run_id, gateway_port=port, http_url=server.url)
+            run.log.write("start", run_id=run_id, mode=cfg.mode, http_url=server.url,
+                          control_seq=server.channel.applied, halted=risk.gate.global_guard.state.name)
+            print(f"node {run_id}: {server.url} (run folder {run.path})", file=sys.stderr, flush=True)
+            task = asyncio.create_task(node.run_async())
+            monitor = asyncio.create_task(_monitor(node, ids, risk, audit, readiness, run, errors))
+            try:
+                deadline = time.monotonic() + cfg.ready_timeout_s + 20.0
+                while time.monotonic() < deadline and not all(node.cache.quote_tick(i) for i in ids):
+                    await asyncio.sleep(0.05)
+                missing = [str(i) for i in ids if node.cache.quote_tick(i) is None]
+                if missing:
+                    errors.append(f"not ready: no quotes for {missing}")
+                await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
+            finally:
+                monitor.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await monitor
+                await flatten(node, ids, cfg.stop_timeout_s, errors)
+                await node.stop_async()
+                positions = {str(i): float(node.portfolio.net_position(i)) for i in ids}
+                audit.drain_decisions()
+                node.kernel.dispose()
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                if node.kernel.executor:
+                    node.kernel.executor.shutdown(wait=False, cancel_futures=True)
+    except BaseException as exc:  # the run folder says why the run ended, in one line
+        run.log.write("error", message=one_line(exc))
+        run.log.close()
+        raise
+    finally:
+        risk.close()
+    errors[:0] = audit.errors
     residual = {k: v for k, v in positions.items() if v != 0}
     if residual and not any("not flat" in e for e in errors):  # a fill that landed after the exit finished
         errors.append(f"stop: position not flat at node stop: {residual}")
-    return dict(run_id=run_id, mode=cfg.mode, duration_s=round(time.monotonic() - t0, 3),
-                quotes=counts["quotes"], intents=counts["orders"], orders=counts["orders"], fills=counts["fills"],
-                unapproved_orders=None, denied_during_exit=counts["denied_during_exit"],
-                position_end=positions, residual_positions=residual, errors=errors)
+    unapproved = audit.unapproved()
+    if unapproved:
+        errors.append(f"{len(unapproved)} order(s) without an approved gate decision: {unapproved[:5]}")
+    try:
+        merged = {k: n for k, n in merge_journal(shared, run.path / "journal.duckdb").items() if n}
+    except WorkbenchError as exc:  # the run folder keeps the journal; merge it later by hand
+        merged = {}
+        errors.append(f"journal not merged into the store: {exc.one_line()}")
+    c = risk.counters
+    summary = dict(run_id=run_id, mode=cfg.mode, duration_s=round(time.monotonic() - t0, 3),
+                   quotes=c.counts["quotes"], intents=sum(c.decisions.values()), orders=c.counts["orders"],
+                   fills=c.counts["fills"], unapproved_orders=len(unapproved),
+                   denied_during_exit=c.counts["denied_during_exit"], decisions=dict(sorted(c.decisions.items())),
+                   rejects=sum(c.rejects.values()), reconnects=c.counts["reconnects"],
+                   tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(run.path),
+                   halted=risk.gate.global_guard.state.name == "HALT",
+                   position_end=positions, residual_positions=residual, errors=errors)
+    for e in errors:
+        run.log.write("error", message=e)
+    run.finish(summary)
+    return summary
 
 
-def run_node(cfg: NodeConfig, duration_s: float, store_path: str | None = None) -> dict:
-    """Blocking wrapper around :func:`run_node_async` on a fresh event loop."""
+async def _monitor(node, ids, risk: NodeRisk, audit: OrderAudit, readiness: Readiness, run: RunFolder,
+                   errors: list[str]) -> None:
+    """On the node's loop every 0.1 s: readiness (changes logged), decisions logged and counted, operator
+    commands from the store applied, the journal flushed."""
+    last_err = None
+    while True:
+        changed, snap = readiness.update(node, ids, audit, risk.counters)
+        if changed:
+            run.log.write("readiness", **snap)
+        audit.drain_decisions()
+        err = risk.poll()
+        if err and err != last_err:
+            run.log.write("warning", message=err)
+        last_err = err
+        await asyncio.sleep(0.1)
+
+
+def run_node(cfg: NodeConfig, duration_s: float, store_path: str | None = None, **kwargs) -> dict:
+    """Blocking wrapper around :func:`run_node_async` on a fresh event loop (same keyword arguments)."""
     import ib_async.util
 
     ib_async.util.getLoop.cache_clear()  # ib_async memoises the first loop it saw
-    return asyncio.run(run_node_async(cfg, duration_s, store_path))
+    return asyncio.run(run_node_async(cfg, duration_s, store_path, **kwargs))

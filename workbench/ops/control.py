@@ -18,6 +18,15 @@ Design:
   written with the URL to a discovery file readable by the owner only (mode 0600); it is never logged.
 * Threads: a ``ThreadingHTTPServer`` in a daemon thread; the gate serialises everything under its own lock.
 
+* Stores: ``store`` is a workbench ``Store`` held open, or an object with a ``session()`` context manager
+  that opens the store for one command and closes it (the node's :class:`workbench.node.sharedstore.SharedStore`),
+  so a long-lived node never holds DuckDB's lock between commands.
+* Node loop: ``call`` (default: call directly) runs each command where the gate's listeners may touch the
+  trading engine -- the node passes a function that runs it on its event loop and waits.
+* Probes: ``probes`` maps extra GET paths (``/health``, ``/ready``, ``/metrics``) to functions returning
+  ``(status, content_type, body_bytes)``. They need no token: Prometheus scrapers and load balancers cannot
+  send one, and they expose counts and readiness reasons only (no account id, token, order or position).
+
 Routes (JSON in and out): ``GET /v1/state``, ``GET /v1/orders``, ``POST /v1/halt``, ``POST /v1/reset``,
 ``POST /v1/strategy/enable``, ``POST /v1/strategy/disable``, ``POST /v1/config/apply``,
 ``POST /v1/config/rollback``.  Errors: 401 (token), 400 (bad request, with the reason), 404.
@@ -25,6 +34,7 @@ Routes (JSON in and out): ``GET /v1/state``, ``GET /v1/orders``, ``POST /v1/halt
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
@@ -57,6 +67,12 @@ class ControlError(WorkbenchError, RuntimeError):
         self.message = message
 
 
+def session(store):
+    """``store`` for one block: opened and closed around it when it has ``session()``, else as is."""
+    opener = getattr(store, "session", None)
+    return opener() if opener is not None else contextlib.nullcontext(store)
+
+
 class ControlChannel:
     """Applies ``risk_control`` rows to a gate exactly once (shared by the endpoint and the node's poller)."""
 
@@ -66,20 +82,25 @@ class ControlChannel:
         self.gate, self.store = gate, store
         self._lock = threading.Lock()
         # commands recorded while no node ran (wb risk halt offline) take effect now, as their net state
-        self.applied = apply_control_state(gate, store)
+        with session(store) as s:
+            self.applied = apply_control_state(gate, s)
 
     def sync(self) -> int:
+        with self._lock, session(self.store) as s:
+            return self._sync(s)
+
+    def _sync(self, s) -> int:
         from workbench.risk.control import sync_controls
 
-        with self._lock:
-            self.applied = sync_controls(self.gate, self.store, self.applied)
-            return self.applied
+        self.applied = sync_controls(self.gate, s, self.applied)
+        return self.applied
 
     def command(self, command: str, scope: str, reason: str, by: str) -> int:
         from workbench.risk.control import issue
 
-        seq = issue(self.store, command, scope, reason, by)
-        self.sync()
+        with self._lock, session(self.store) as s:
+            seq = issue(s, command, scope, reason, by)
+            self._sync(s)
         return seq
 
 
@@ -148,7 +169,24 @@ class _Handler(BaseHTTPRequestHandler):
         got = self.headers.get("Authorization", "")
         return hmac.compare_digest(got.encode(), f"Bearer {self.server.token}".encode())
 
+    def _probe(self) -> bool:
+        probe = self.server.probes.get(self.path.split("?", 1)[0].rstrip("/"))
+        if probe is None:
+            return False
+        try:
+            status, ctype, data = probe()
+        except Exception as e:  # a probe that fails is an unhealthy answer, not a dropped connection
+            status, ctype, data = 500, "application/json", json.dumps({"error": str(e)}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        return True
+
     def _handle(self, method: str) -> None:
+        if method == "GET" and self._probe():  # /health, /ready, /metrics: no token (module docstring)
+            return
         if not self._authorised():
             self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong bearer token"})
             return
@@ -176,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.NOT_FOUND, {"error": f"no route {method} {self.path}"})
             return
         try:
-            self._reply(HTTPStatus.OK, route(body))
+            self._reply(HTTPStatus.OK, self.server.call(lambda: route(body)))
         except (ValueError, KeyError, LookupError) as e:
             self._reply(HTTPStatus.BAD_REQUEST, {"error": str(e)})
 
@@ -191,6 +229,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     token: str
     routes: dict
+    probes: dict
+    call = staticmethod(lambda fn: fn())
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -224,10 +264,11 @@ class ControlServer:
     """Serve a gate's operator commands on ``host:port`` (port 0: any free port); see the module docstring."""
 
     def __init__(self, gate, store, *, registry=None, host: str = "127.0.0.1", port: int = 0,
-                 token: str | None = None, control_file: str | Path | None = None, allow_remote: bool = False):
+                 token: str | None = None, control_file: str | Path | None = None, allow_remote: bool = False,
+                 probes: dict | None = None, call=None):
         if host not in _LOOPBACK and not allow_remote:
             raise ValueError(f"control endpoint host {host!r}: only loopback unless allow_remote=True")
-        if registry is None:
+        if registry is None and not hasattr(store, "session"):
             from workbench.risk.hotconfig import ConfigRegistry
 
             registry = ConfigRegistry(store, gate=gate)
@@ -238,6 +279,9 @@ class ControlServer:
         self._httpd = _Server((host, port), _Handler)
         self._httpd.token = self.token
         self._httpd.routes = self._routes()
+        self._httpd.probes = dict(probes or {})
+        if call is not None:
+            self._httpd.call = call
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:  # never show the token
@@ -247,6 +291,16 @@ class ControlServer:
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @contextlib.contextmanager
+    def _registry(self):
+        if self.registry is not None:
+            yield self.registry
+            return
+        from workbench.risk.hotconfig import ConfigRegistry
+
+        with session(self.store) as s:  # a registry on the store for this one request
+            yield ConfigRegistry(s, gate=self.gate)
 
     def _routes(self) -> dict:
         g, ch = self.gate, self.channel
@@ -265,10 +319,11 @@ class ControlServer:
             def run(body):
                 (reason,) = _need(body, "reason")
                 by = str(body.get("by") or "operator")
-                if action == "rollback":
-                    res = self.registry.rollback(int(_need(body, "version")[0]), by=by, reason=reason)
-                else:
-                    res = self.registry.apply_text(_need(body, "text")[0], by=by, reason=reason, source="endpoint")
+                with self._registry() as registry:
+                    if action == "rollback":
+                        res = registry.rollback(int(_need(body, "version")[0]), by=by, reason=reason)
+                    else:
+                        res = registry.apply_text(_need(body, "text")[0], by=by, reason=reason, source="endpoint")
                 return {"ok": res.ok, "changed": res.changed, "version": res.version, "summary": res.summary(),
                         "state": _state(g, ch)}
 
