@@ -19,6 +19,7 @@ SIDE_METRICS = ("verdict", "reasons", "client_order_id", "ordered", "filled", "f
                 "lat_fill_span_ms", "time_to_fill_ms", "decision_seq", "ts_decision")
 LATENCIES = ("lat_decision_submit_ms", "lat_submit_ack_ms", "lat_ack_fill_ms", "lat_fill_span_ms", "time_to_fill_ms")
 _MS = 1e-6
+_TEXT = ("verdict", "reasons", "client_order_id", "venue_reject")
 
 
 def per_intent(run: RunData) -> pd.DataFrame:
@@ -52,6 +53,8 @@ def per_intent(run: RunData) -> pd.DataFrame:
         "lat_fill_span_ms": (col("t_last_fill") - col("t_first_fill")) * _MS,
         "time_to_fill_ms": (col("t_first_fill") - d["ts_event"]) * _MS,
     })
+    num = [c for c in SIDE_METRICS if c not in _TEXT]
+    out[num] = out[num].astype(float)  # all-NaN columns of an empty journal come back as object
     # a repeated key is paired in order of occurrence
     out["pair"] = out["match_key"] + "#" + out.groupby("match_key").cumcount().astype(str)
     return out

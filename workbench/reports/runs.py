@@ -115,6 +115,7 @@ def load_run(store_or_con, run_id: str) -> RunData:
             SELECT client_order_id, instrument_id, side, CAST(qty AS DOUBLE) AS qty, CAST(price AS DOUBLE) AS price,
                    0.0 AS commission, ts_event AS t, ts_event AS md_ts, NULL::DOUBLE AS mid
             FROM risk_fills WHERE run_id = ? ORDER BY ts_event, fill_id""", [run_id]).df()
+    fills = fills.astype({"qty": float, "price": float, "commission": float, "mid": float, "md_ts": "int64"})
     bad = fills[~(np.isfinite(fills["qty"]) & np.isfinite(fills["price"]) & (fills["qty"] > 0))]
     if len(bad):
         row = bad.iloc[0]
