@@ -77,7 +77,7 @@ def _check_run_folder(run: Path, summary: dict, store_path: Path) -> None:
     for name in ("config.yaml", "summary.json", "events.jsonl"):
         assert "DU1234567" not in (run / name).read_text()  # the account id of the shipped run files
     with Store.open(str(store_path), read_only=True) as store:
-        n = store.con.execute("SELECT count(*) FROM risk_decisions WHERE run_id = ?", [summary["run_id"]]).fetchone()
+        n = store.con.execute("SELECT count(*) FROM risk_decisions WHERE run_id = ?", [summary["run_id"]]).fetchall()[0]
     assert n[0] == sum(summary["decisions"].values()) > 0
 
 

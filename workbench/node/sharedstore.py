@@ -102,7 +102,7 @@ def merge_journal(shared: SharedStore, journal_db: Path) -> dict[str, int]:
                 "AND table_name LIKE 'risk_%' ORDER BY table_name").fetchall()]
             with store.transaction():  # all or nothing; a run id is new, so its rows are appended once
                 for table in tables:
-                    n = store.con.execute(f"SELECT count(*) FROM run_journal.{table}").fetchone()[0]
+                    n = store.con.execute(f"SELECT count(*) FROM run_journal.{table}").fetchall()[0][0]
                     if n:
                         store.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM run_journal.{table}")
                     out[table] = int(n)

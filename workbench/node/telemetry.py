@@ -169,7 +169,8 @@ class OrderAudit:
                     self.log.write("decision", strategy=i.strategy_id, instrument=i.instrument_id,
                                    intent_id=i.intent_id, client_order_id=d.client_order_id,
                                    action=str(i.action), side=str(i.side), qty=str(i.qty),
-                                   price=None if i.price is None else str(i.price), verdict=str(d.verdict),
+                                   price=None if i.price is None else str(i.price), reduce_only=i.reduce_only,
+                                   tag=i.tag, verdict=str(d.verdict),
                                    reasons=[str(r) for r in d.reasons])
             n += len(ds) - start
             self._decisions_seen[s.id.value] = len(ds)
