@@ -111,10 +111,13 @@ def load_run(store_or_con, run_id: str) -> RunData:
         notes.append("no order events journaled: fills from the gate's risk_fills; commissions and "
                      "submit/ack latencies unknown (taken as 0 / not measured)")
         ev = pd.DataFrame(columns=["client_order_id", "kind", "ts_init", "md_bid", "md_ask", "reason"])
-        fills = con.execute("""
+        src = "risk_fills" if "risk_fills" in tables else (
+            "(SELECT NULL AS client_order_id, NULL AS instrument_id, NULL AS side, 0 AS qty, 0 AS price, "
+            "0::BIGINT AS ts_event, NULL AS fill_id, NULL AS run_id WHERE false)")
+        fills = con.execute(f"""
             SELECT client_order_id, instrument_id, side, CAST(qty AS DOUBLE) AS qty, CAST(price AS DOUBLE) AS price,
                    0.0 AS commission, ts_event AS t, ts_event AS md_ts, NULL::DOUBLE AS mid
-            FROM risk_fills WHERE run_id = ? ORDER BY ts_event, fill_id""", [run_id]).df()
+            FROM {src} WHERE run_id = ? ORDER BY ts_event, fill_id""", [run_id]).df()
     fills = fills.astype({"qty": float, "price": float, "commission": float, "mid": float, "md_ts": "int64"})
     bad = fills[~(np.isfinite(fills["qty"]) & np.isfinite(fills["price"]) & (fills["qty"] > 0))]
     if len(bad):
