@@ -6,6 +6,7 @@ orders, that the broker never got an order twice, and that every process is gone
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -67,8 +68,8 @@ def test_broker_view_counts_a_resent_client_order_id_as_a_duplicate(tmp_path):
         return {"order_id": oid, "client_id": 11, "order_ref": ref, "status": status}
 
     state = tmp_path / "s.json"
-    state.write_text('{"orders": %s, "positions": [{"qty": "-300"}, {"qty": "100"}]}' % str(
-        [order(1, "RK-a:1", "Filled"), order(2, "RK-b:2"), order(3, "RK-a:3", "Cancelled")]).replace("'", '"'))
+    orders = [order(1, "RK-a:1", "Filled"), order(2, "RK-b:2"), order(3, "RK-a:3", "Cancelled")]
+    state.write_text(json.dumps({"orders": orders, "positions": [{"qty": "-300"}, {"qty": "100"}]}))
     view = broker_view(state)
     assert view == {"position": -200.0, "open_orders": ["RK-b"], "orders": 3, "duplicate_orders": 1}
     assert coid_of("RK-a:17") == "RK-a" and coid_of("no-suffix") == "no-suffix"
