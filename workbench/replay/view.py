@@ -70,6 +70,16 @@ class ReplayView:
             w.HBox([w.Label("break on"), self.bp_order, self.bp_fill, self.bp_reject, self.bp_dd]),
             self.label, self.fig, w.HBox([self.table, self.inspector]),
         ])
+        # stable CSS classes (wb-replay-<part>): the browser test (tests/browser) selects by them, not by layout
+        self.widget.add_class("wb-replay")
+        for part, widget in {"play": self.play_btn, "pause": self.pause_btn, "step": self.step_btn,
+                             "n": self.n_field, "step-n": self.n_btn, "next-order": self.order_btn,
+                             "restart": self.restart_btn, "end": self.end_btn, "speed": self.speed,
+                             "seek": self.slider, "time": self.when, "bp-order": self.bp_order,
+                             "bp-fill": self.bp_fill, "bp-reject": self.bp_reject, "bp-dd": self.bp_dd,
+                             "label": self.label, "chart": self.fig, "table": self.table,
+                             "inspector": self.inspector}.items():
+            widget.add_class(f"wb-replay-{part}")
         self.render()
 
     def _ipython_display_(self) -> None:
