@@ -373,7 +373,9 @@ class RiskSupervisor(Actor):
 
     def on_start(self):
         for iid in self.instrument_ids:
-            self.subscribe_quote_ticks(InstrumentId.from_str(iid))
+            # the strategies' tick-by-tick BidAsk stream (docs/node.md): IB's default reqMktData would add
+            # a second stream of one quote per field update, stamped with the node's wall clock
+            self.subscribe_quote_ticks(InstrumentId.from_str(iid), params={"batch_quotes": False})
 
     def on_quote_tick(self, tick: QuoteTick):
         self.gate.on_quote(

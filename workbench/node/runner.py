@@ -29,6 +29,7 @@ from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 
 from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
+from workbench.engine.orderlog import RunRecorder
 from workbench.errors import WorkbenchError, one_line
 from workbench.node.config import NodeConfig
 from workbench.node.instruments import provider_config
@@ -187,6 +188,9 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
             node = build_node(cfg, port, gate=risk.gate)
             strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
             audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
+            # order lifecycle + run-end marks into the run journal, as a backtest's (wb report compare)
+            recorder = (RunRecorder(risk.journal.con, run_id, cfg.mode.upper(), node.kernel.msgbus, node.kernel.cache)
+                        if risk.journal is not None else None)
             readiness = Readiness(cfg.ready_timeout_s, ready_checks)
             server = risk.serve(shared, readiness, port=cfg.http_port if http_port is None else http_port,
                                 control_file=cfg.control_file)
@@ -213,6 +217,8 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                 await node.stop_async()
                 positions = {str(i): float(node.portfolio.net_position(i)) for i in ids}
                 audit.drain_decisions()
+                if recorder is not None:
+                    recorder.finish(instrument_ids(cfg))
                 node.kernel.dispose()
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
