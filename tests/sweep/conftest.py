@@ -26,10 +26,11 @@ def demo_db(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_client():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
-                           host="127.0.0.1", silence_logs=40)
+    from workbench.sweep.runner import local_cluster
+
+    cluster = local_cluster(2)
     client = Client(cluster, set_as_default=False)
     yield client
     client.close()

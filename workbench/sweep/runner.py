@@ -26,7 +26,15 @@ import pandas as pd
 
 from workbench.engine.config import DataSpec, FillSpec, VenueSpec
 from workbench.sweep.datacache import Export, export_data, window_spec
-from workbench.sweep.spec import Point, SweepError, WalkForward, apply_params, check_param_names, expand_grid, make_points
+from workbench.sweep.spec import (
+    Point,
+    SweepError,
+    WalkForward,
+    apply_params,
+    check_param_names,
+    expand_grid,
+    make_points,
+)
 from workbench.sweep.worker import METRICS, Task, run_point
 
 ENV_SCHEDULER = "WORKBENCH_DASK_SCHEDULER"
@@ -218,7 +226,7 @@ def _serial(tasks: list[Task], progress: bool, on_result: Callable | None) -> di
 
 def connect(client: Any = None, scheduler: str | None = None, workers: int | None = None) -> tuple[Any, list]:
     """The client to use and what this call started (to close afterwards, client first)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if client is not None:
         return client, []
@@ -230,10 +238,19 @@ def connect(client: Any = None, scheduler: str | None = None, workers: int | Non
             raise SweepError(f"cannot reach the Dask scheduler: {exc}", where=address,
                              hint=f"start one (`dask scheduler`) or unset {ENV_SCHEDULER}") from exc
         return c, [c]
-    n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, processes=True, threads_per_worker=1, dashboard_address=None,
-                           host="127.0.0.1", silence_logs=40)
+    cluster = local_cluster(workers or os.cpu_count() or 1)
     return Client(cluster, set_as_default=False), [cluster]
+
+
+def local_cluster(n_workers: int) -> Any:
+    """Worker processes (one engine each; nautilus engines are not shared across threads) on
+    127.0.0.1, no dashboard; the scheduler's health endpoint on a free loopback port (its default,
+    8787, may be taken by another cluster on the machine)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n_workers, processes=True, threads_per_worker=1, host="127.0.0.1",
+                        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                        silence_logs=40)
 
 
 def _distributed(tasks: list[Task], client: Any, scheduler: str | None, workers: int | None, retries: int,
