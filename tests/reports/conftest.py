@@ -15,9 +15,9 @@ MS = 1_000_000
 
 def write_run(con, run_id: str, mode: str, intents: list[dict], events: list[tuple], marks: dict | None = None):
     """``intents``: dicts with key, action, side, qty, price, verdict, reasons, ts, md (ts, bid, ask),
-    coid; ``events``: (coid, kind, ts_init, qty, price, commission, reason, (md_ts, bid, ask), side)."""
+    coid; ``events``: (coid, kind, ts_recv, qty, price, commission, reason, (md_ts, bid, ask), side)."""
     ensure_schema(con)
-    con.execute("INSERT INTO risk_runs VALUES (?, ?, 0, 1, '', ?)",
+    con.execute("INSERT INTO risk_runs (run_id, mode, started_ns, ended_ns, label, marks) VALUES (?, ?, 0, 1, '', ?)",
                 [run_id, mode, json.dumps({k: list(v) for k, v in (marks or {}).items()})])
     for n, i in enumerate(intents, 1):
         md_ts, bid, ask = i.get("md", (0, None, None))

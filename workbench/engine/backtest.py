@@ -157,7 +157,7 @@ def backtest(
     with isolated_global_random():
         engine = build_engine(venue, venues, log_level)
         n_data = load_into(engine, store, data)
-        recorder = RunRecorder(store, run_id, "BACKTEST", engine.kernel.msgbus, engine.kernel.cache) if run_id else None
+        recorder = RunRecorder(store, run_id, "BACKTEST", engine.kernel) if run_id else None
         with using_gate(gate):
             strategies = [make_strategy(s) for s in specs]
         for strat in strategies:

@@ -2,12 +2,14 @@
 
 One recorder per run, backtest or live node alike: it subscribes to the kernel's order events and
 writes each (submitted, accepted, rejected/denied with the reason, filled with price and commission,
-canceled, expired, updated) with the time the node handled it (``ts_init``: the run's nautilus clock,
-simulated in a backtest, wall time live) and the instrument's latest quote at that moment (the
-*arrival* quote of an acknowledgement). The rows are buffered and written in one transaction per
+canceled, expired, updated) with the time the node handled it (``ts_recv``: the kernel clock the
+strategies' decisions are stamped with, simulated in a backtest, wall time live; not the event's own
+``ts_init``, which in PAPER is the sandbox exchange's clock, advanced by quotes and so behind the node's)
+and the instrument's latest quote at that moment (the *arrival* quote of an acknowledgement).
+The rows are buffered and written in one transaction per
 :meth:`RunRecorder.flush`; :meth:`RunRecorder.finish` also stores the run-end marks.
 
-    recorder = RunRecorder(store, run_id, "BACKTEST", engine.kernel.msgbus, engine.kernel.cache)
+    recorder = RunRecorder(store, run_id, "BACKTEST", engine.kernel)
     engine.run()
     recorder.finish(instrument_ids)
 """
@@ -41,14 +43,21 @@ _NAN = float("nan")
 class RunRecorder:
     """Registers ``run_id`` and journals its order events (see the module docstring)."""
 
-    def __init__(self, store, run_id: str, mode: str, msgbus, cache, *, label: str = "",
-                 flush_every: int = 20_000):
-        self.store, self.run_id, self.cache = store, run_id, cache
+    def __init__(self, store, run_id: str, mode: str, kernel, *, label: str = "", flush_every: int = 20_000):
+        self.store, self.run_id = store, run_id
+        self.cache, self.clock, msgbus = kernel.cache, kernel.clock, kernel.msgbus
         self.flush_every = flush_every
         self._rows: list[tuple] = []
         self._seq = 0
+        self.first_quotes: dict[str, tuple[int, float, float]] = {}
         register_run(store, run_id, mode, label)
         msgbus.subscribe(topic="events.order.*", handler=self.on_event)
+        msgbus.subscribe(topic="data.quotes.*", handler=self.on_quote)
+
+    def on_quote(self, q) -> None:
+        iid = q.instrument_id.value
+        if iid not in self.first_quotes:
+            self.first_quotes[iid] = (q.ts_event, q.bid_price.as_double(), q.ask_price.as_double())
 
     def on_event(self, ev) -> None:
         kind = KINDS.get(type(ev).__name__)
@@ -63,8 +72,9 @@ class RunRecorder:
         q = self.cache.quote_tick(ev.instrument_id)
         md = (q.ts_event, q.bid_price.as_double(), q.ask_price.as_double()) if q is not None else (0, _NAN, _NAN)
         self._seq += 1
-        self._rows.append((self._seq, ev.client_order_id.value, ev.strategy_id.value, ev.instrument_id.value, side, kind,
-                           ev.ts_event, ev.ts_init, qty, price, commission, getattr(ev, "reason", None), *md))
+        self._rows.append((self._seq, ev.client_order_id.value, ev.strategy_id.value, ev.instrument_id.value,
+                           side, kind, ev.ts_event, self.clock.timestamp_ns(), qty, price, commission,
+                           getattr(ev, "reason", None), *md))
         if len(self._rows) >= self.flush_every:
             self.flush()
 
@@ -86,4 +96,4 @@ class RunRecorder:
                 b, a = q.bid_price.as_double(), q.ask_price.as_double()
                 if math.isfinite(b) and math.isfinite(a):
                     marks[iid] = (q.ts_event, b, a)
-        finish_run(self.store, self.run_id, marks)
+        finish_run(self.store, self.run_id, marks, self.first_quotes)

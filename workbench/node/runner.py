@@ -134,6 +134,37 @@ def runs_root(cfg: NodeConfig, store_path: str) -> Path:
     return (Path(store_path).parent if store_path != ":memory:" else Path(".")) / "runs"
 
 
+def resolve_unknown_at_venue(node: TradingNode, counts, log=None) -> None:
+    """PAPER: an order the sandbox venue answers "not found" to a cancel is no longer working there (seen
+    at stop: a reduce-only market close partly filled against the top of book, its rest dropped by the
+    matching engine, the order PARTIALLY_FILLED forever and the exit re-cancelling it without end).
+    Resolved as nautilus's own reconciliation resolves an open order missing at the venue
+    (``LiveExecutionEngine._resolve_order_not_found_at_venue``): CANCELED, its fills kept. The sandbox
+    is in-process, so its answer is authoritative; against IB nautilus's venue queries do this."""
+    from nautilus_trader.live.reconciliation import create_order_canceled_event
+    from nautilus_trader.model.enums import OrderStatus
+
+    done: set = set()
+
+    def resolve(coid) -> None:
+        order = node.cache.order(coid)
+        if order is None or order.status not in (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED):
+            return
+        node.kernel.exec_engine.process(create_order_canceled_event(order, node.kernel.clock.timestamp_ns()))
+        counts["orders_resolved_canceled"] += 1
+        if log is not None:
+            log.write("reconciled", client_order_id=coid.value, status="CANCELED",
+                      filled_qty=str(order.filled_qty), reason="cancel rejected: not found at the venue")
+
+    def on_event(ev) -> None:
+        if type(ev).__name__ == "OrderCancelRejected" and "not found" in str(ev.reason).lower() \
+                and ev.client_order_id not in done:
+            done.add(ev.client_order_id)
+            node.kernel.loop.call_soon(resolve, ev.client_order_id)  # not inside the bus's dispatch
+
+    node.kernel.msgbus.subscribe(topic="events.order.*", handler=on_event)
+
+
 async def _wait(pred, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while not pred():
@@ -188,9 +219,10 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
             node = build_node(cfg, port, gate=risk.gate)
             strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
             audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
+            if cfg.mode == "paper":
+                resolve_unknown_at_venue(node, risk.counters.counts, run.log)
             # order lifecycle + run-end marks into the run journal, as a backtest's (wb report compare)
-            recorder = (RunRecorder(risk.journal.con, run_id, cfg.mode.upper(), node.kernel.msgbus, node.kernel.cache)
-                        if risk.journal is not None else None)
+            recorder = RunRecorder(risk.journal.con, run_id, cfg.mode.upper(), node.kernel) if risk.journal else None
             readiness = Readiness(cfg.ready_timeout_s, ready_checks)
             server = risk.serve(shared, readiness, port=cfg.http_port if http_port is None else http_port,
                                 control_file=cfg.control_file)
@@ -249,6 +281,7 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                    fills=c.counts["fills"], unapproved_orders=len(unapproved),
                    denied_during_exit=c.counts["denied_during_exit"], decisions=dict(sorted(c.decisions.items())),
                    rejects=sum(c.rejects.values()), reconnects=c.counts["reconnects"],
+                   orders_resolved_canceled=c.counts["orders_resolved_canceled"],
                    tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(run.path),
                    halted=risk.gate.global_guard.state.name == "HALT",
                    position_end=positions, residual_positions=residual, errors=errors)

@@ -59,7 +59,7 @@ def _decisions(con, run_id: str, cols: set[str]) -> pd.DataFrame:
 
 def _events(con, run_id: str) -> pd.DataFrame:
     return con.execute("""
-        SELECT event_seq, client_order_id, instrument_id, side, kind, ts_init, qty, price, commission, reason,
+        SELECT event_seq, client_order_id, instrument_id, side, kind, ts_recv, qty, price, commission, reason,
                md_ts, md_bid, md_ask
         FROM risk_order_events WHERE run_id = ? ORDER BY event_seq""", [run_id]).df()
 
@@ -71,8 +71,8 @@ def _orders(ev: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
     sub, ack = first("SUBMITTED"), first("ACCEPTED")
     rej = ev[ev["kind"].isin(["REJECTED", "DENIED"])].groupby("client_order_id").first()
     out = pd.DataFrame(index=pd.Index(g.size().index, name="client_order_id"))
-    out["t_submit"] = sub["ts_init"]
-    out["t_ack"] = ack["ts_init"]
+    out["t_submit"] = sub["ts_recv"]
+    out["t_ack"] = ack["ts_recv"]
     # the arrival quote: the latest quote when the venue's acknowledgement was handled (else the submit)
     arr = ack[["md_bid", "md_ask"]].combine_first(sub[["md_bid", "md_ask"]])
     out["arrival_mid"] = (arr["md_bid"] + arr["md_ask"]) / 2
@@ -105,12 +105,12 @@ def load_run(store_or_con, run_id: str) -> RunData:
         f = ev[ev["kind"] == "FILLED"]
         fills = pd.DataFrame({"client_order_id": f["client_order_id"], "instrument_id": f["instrument_id"],
                               "side": f["side"], "qty": f["qty"], "price": f["price"],
-                              "commission": f["commission"].fillna(0.0), "t": f["ts_init"], "md_ts": f["md_ts"],
+                              "commission": f["commission"].fillna(0.0), "t": f["ts_recv"], "md_ts": f["md_ts"],
                               "mid": (f["md_bid"] + f["md_ask"]) / 2})
     else:
         notes.append("no order events journaled: fills from the gate's risk_fills; commissions and "
                      "submit/ack latencies unknown (taken as 0 / not measured)")
-        ev = pd.DataFrame(columns=["client_order_id", "kind", "ts_init", "md_bid", "md_ask", "reason"])
+        ev = pd.DataFrame(columns=["client_order_id", "kind", "ts_recv", "md_bid", "md_ask", "reason"])
         src = "risk_fills" if "risk_fills" in tables else (
             "(SELECT NULL AS client_order_id, NULL AS instrument_id, NULL AS side, 0 AS qty, 0 AS price, "
             "0::BIGINT AS ts_event, NULL AS fill_id, NULL AS run_id WHERE false)")

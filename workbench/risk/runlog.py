@@ -26,8 +26,8 @@ from workbench.risk.journal import connection, transaction
 from workbench.risk.schema import ensure_schema
 
 MODES = ("BACKTEST", "PAPER", "REAL")
-EVENT_COLUMNS = ("event_seq", "client_order_id", "strategy_id", "instrument_id", "side", "kind", "ts_event", "ts_init",
-                 "qty", "price", "commission", "reason", "md_ts", "md_bid", "md_ask")
+EVENT_COLUMNS = ("event_seq", "client_order_id", "strategy_id", "instrument_id", "side", "kind", "ts_event",
+                 "ts_recv", "qty", "price", "commission", "reason", "md_ts", "md_bid", "md_ask")
 
 
 def register_run(store_or_con, run_id: str, mode: str, label: str = "") -> None:
@@ -40,18 +40,38 @@ def register_run(store_or_con, run_id: str, mode: str, label: str = "") -> None:
     if con.execute("SELECT 1 FROM risk_runs WHERE run_id = ?", [run_id]).fetchone():
         raise WorkbenchError("run id already journaled", where=f"run {run_id}", hint="use a fresh run id")
     with transaction(store_or_con):
-        con.execute("INSERT INTO risk_runs VALUES (?, ?, ?, NULL, ?, NULL)", [run_id, mode, time.time_ns(), label])
+        con.execute("INSERT INTO risk_runs (run_id, mode, started_ns, label) VALUES (?, ?, ?, ?)",
+                    [run_id, mode, time.time_ns(), label])
 
 
-def finish_run(store_or_con, run_id: str, marks: dict[str, tuple[int, float, float]]) -> None:
-    """Record the end of the run and its last quote per instrument: ``{instrument: (ts_event, bid, ask)}``.
-    A non-finite or crossed quote is left out (a mark must be a real price)."""
-    clean = {k: [int(ts), float(b), float(a)] for k, (ts, b, a) in sorted(marks.items())
-             if math.isfinite(b) and math.isfinite(a) and 0 < b <= a}
+def _quotes_json(quotes: dict[str, tuple[int, float, float]]) -> str:
+    # a non-finite or crossed quote is left out (a mark must be a real price)
+    return json.dumps({k: [int(ts), float(b), float(a)] for k, (ts, b, a) in sorted(quotes.items())
+                       if math.isfinite(b) and math.isfinite(a) and 0 < b <= a})
+
+
+def finish_run(store_or_con, run_id: str, marks: dict[str, tuple[int, float, float]],
+               first_quotes: dict[str, tuple[int, float, float]] | None = None) -> None:
+    """Record the end of the run, its last quote per instrument (``{instrument: (ts_event, bid, ask)}``,
+    the run-end marks) and the first quote it saw of each (where a backtest of the same stretch starts)."""
     con = connection(store_or_con)
     with transaction(store_or_con):
-        con.execute("UPDATE risk_runs SET ended_ns = ?, marks = ? WHERE run_id = ?",
-                    [time.time_ns(), json.dumps(clean), run_id])
+        con.execute("UPDATE risk_runs SET ended_ns = ?, marks = ?, first_quotes = ? WHERE run_id = ?",
+                    [time.time_ns(), _quotes_json(marks), _quotes_json(first_quotes or {}), run_id])
+
+
+def run_window(store_or_con, run_id: str) -> tuple[int, int] | None:
+    """(first, last) quote exchange time of a finished run, over its instruments; None if unknown.
+    A backtest over ``[first, last]`` sees the quotes the run saw: the way to set a backtest beside a
+    node run of the same stretch of the market."""
+    row = connection(store_or_con).execute(
+        "SELECT first_quotes, marks FROM risk_runs WHERE run_id = ?", [run_id]).fetchone()
+    if not row or not row[0] or not row[1]:
+        return None
+    first, last = json.loads(row[0]), json.loads(row[1])
+    if not first or not last:
+        return None
+    return min(v[0] for v in first.values()), max(v[0] for v in last.values())
 
 
 def write_order_events(store_or_con, run_id: str, rows: list[tuple]) -> None:

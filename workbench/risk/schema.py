@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS risk_order_events (
     side            VARCHAR,
     kind            VARCHAR NOT NULL,
     ts_event        BIGINT NOT NULL,
-    ts_init         BIGINT NOT NULL,
+    ts_recv         BIGINT NOT NULL,
     qty             DOUBLE,
     price           DOUBLE,
     commission      DOUBLE,
@@ -102,6 +102,7 @@ ADDED_COLUMNS = (
     ("risk_decisions", "md_ts", "BIGINT"),  # the quote the decision saw: exchange time (ns), bid, ask
     ("risk_decisions", "md_bid", "DOUBLE"),
     ("risk_decisions", "md_ask", "DOUBLE"),
+    ("risk_runs", "first_quotes", "VARCHAR"),  # each instrument's first quote the run saw (JSON, like marks)
 )
 
 
