@@ -94,9 +94,13 @@ def bench_ingest() -> dict:
         assert rows == input_rows, (rows, input_rows)  # pandas read every line the count saw
         return input_rows
 
-    t, rows = _best(ours, 2)
-    ta, arows = _best(anchor, 2)
-    return _metric("ingest_rows_per_s", rows / t, "rows/s", "pandas.read_csv+duckdb insert", arows / ta, goal=3e6)
+    # interleaved, best of 3 each: on a shared machine a load spike then hits both sides alike
+    t = ta = float("inf")
+    for _ in range(3):
+        t = min(t, _best(ours, 1)[0])
+        ta = min(ta, _best(anchor, 1)[0])
+    return _metric("ingest_rows_per_s", input_rows / t, "rows/s", "pandas.read_csv+duckdb insert", input_rows / ta,
+                   goal=3e6)
 
 
 def bench_store_to_nautilus(n: int = 1_000_000) -> dict:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
+from decimal import Decimal
 
 import exchange_calendars as xcals
 import numpy as np
@@ -157,3 +159,21 @@ def test_request_ledger(store):
     store.complete_request(rid, "DONE", rows=390)
     assert store.request_done("ib", "SPY|1min|2024-03-04")
     assert store.requests("ib")["rows"].tolist() == [390]
+
+
+def test_instrument_seen_in_a_rolled_back_batch_is_not_remembered(store):
+    """upsert_instruments/instrument_key remember what this connection saw stored; a rollback must
+    drop that memory, or the instrument would be 'known' but absent (and bars keyed to a dead ikey)."""
+    xyz = Instrument.equity("XYZ")
+    with pytest.raises(RuntimeError), store.ingest("t"):
+        assert store.upsert_instruments([xyz]) == 1
+        store.instrument_key("XYZ.XNAS")
+        raise RuntimeError("file failed after registering its instrument")
+    assert store.find_instrument("XYZ.XNAS") is None
+    assert store.upsert_instruments([xyz]) == 1  # inserted again, not skipped as known
+    store.write_bars("XYZ.XNAS", "1min", _minute_bars("2015-12-23"), source="t")
+    ikey = store.con.execute("SELECT ikey FROM instruments WHERE instrument_id = 'XYZ.XNAS'").fetchall()[0][0]
+    assert store.con.execute("SELECT DISTINCT ikey FROM bars").fetchall() == [(ikey,)]
+    assert store.upsert_instruments([xyz]) == 0
+    with pytest.raises(ValueError, match="terms differ"):
+        store.upsert_instruments([dataclasses.replace(xyz, price_increment=Decimal("0.05"))])

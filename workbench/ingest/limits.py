@@ -76,8 +76,9 @@ class LineScan:
     reads at memory speed and never splits the data into lines.
     """
 
-    def __init__(self, file: str, *, member: str | None = None, limits: IngestLimits | None = None) -> None:
-        self.file, self.member = file, member
+    def __init__(self, file: str, *, member: str | None = None, limits: IngestLimits | None = None,
+                 track: bool = True) -> None:
+        self.file, self.member, self.track = file, member, track  # track: line numbers across blocks
         self.max = (limits or current()).max_line_bytes
         self.lines = 0  # complete lines seen before the current block
         self.run = 0    # bytes of the unfinished line carried from the previous block
@@ -98,7 +99,8 @@ class LineScan:
                 self._fail(block, pos)
             pos = nl + 1
         self.run = len(block) - block.rfind(b"\n") - 1
-        self.lines += block.count(b"\n")
+        if self.track:
+            self.lines += block.count(b"\n")
 
     def _fail(self, block: bytes, pos: int) -> None:
         line = self.lines + block.count(b"\n", 0, pos) + 1
@@ -108,4 +110,4 @@ class LineScan:
 
 def check_lines(data: bytes, file: str, *, member: str | None = None) -> None:
     """:class:`LineScan` over one in-memory buffer (a zip member)."""
-    LineScan(file, member=member).feed(data)
+    LineScan(file, member=member, track=False).feed(data)

@@ -101,6 +101,10 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         self._tx_depth = 0
         self._lock = threading.RLock()
         self._batch = None
+        # instruments are never updated or deleted, so what this connection has seen stored stays
+        # true; both caches are dropped on any rollback (a rolled-back insert must not linger)
+        self._known_terms: dict[str, tuple] = {}
+        self._ikeys: dict[str, int] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, *, read_only: bool = False,
@@ -182,6 +186,8 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
             except BaseException:
                 self._tx_depth -= 1
                 if outer:
+                    self._known_terms.clear()
+                    self._ikeys.clear()
                     self.con.execute("ROLLBACK")
                 raise
             self._tx_depth -= 1
@@ -196,9 +202,12 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         contracts costs about as much as registering one.
         """
         unique = sorted(set(instruments), key=lambda i: i.instrument_id)
+        terms = {i.instrument_id: _terms(i) for i in unique}
         for a, b in zip(unique, unique[1:], strict=False):
             if a.instrument_id == b.instrument_id and _terms(a) != _terms(b):
                 raise ValueError(f"instrument {a.instrument_id}: given twice with different terms")
+        if all(self._known_terms.get(i) == t for i, t in terms.items()):
+            return 0  # all stored with these terms already (seen by this connection): no round trip
         with self.transaction():
             cur = self.con.execute("SELECT * EXCLUDE (created_at, ikey) FROM instruments WHERE instrument_id IN "
                                    "(SELECT unnest(?))", [[i.instrument_id for i in unique]])
@@ -225,6 +234,7 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
                                      "ORDER BY instrument_id")
                 finally:
                     self.con.unregister("_wb_instruments")
+            self._known_terms.update(terms)  # every one is now stored with exactly these terms
         return len(new)
 
     def find_instrument(self, instrument_id: str) -> Instrument | None:
@@ -244,10 +254,14 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
 
     def instrument_key(self, instrument_id: str) -> int:
         """The integer key of a registered instrument; unknown ids are an error naming the id."""
+        key = self._ikeys.get(instrument_id)
+        if key is not None:
+            return key
         rows = self.con.execute("SELECT ikey FROM instruments WHERE instrument_id = ?", [instrument_id]).fetchall()
         if not rows:
             raise KeyError(f"unknown instrument {instrument_id!r}: register it with upsert_instruments first")
-        return int(rows[0][0])
+        key = self._ikeys[instrument_id] = int(rows[0][0])
+        return key
 
     def instruments(self, asset_class: str | None = None, underlying: str | None = None) -> pd.DataFrame:
         sql = "SELECT * EXCLUDE (created_at, ikey) FROM instruments WHERE 1=1"

@@ -84,6 +84,7 @@ def _require(tbl: pa.Table, cols: tuple[str, ...], what: str) -> None:
 class WritesMixin:
     con: Any
     _batch: IngestBatch | None
+    _threads: int | None = None  # DuckDB's thread count, read once (restored after single-threaded appends)
 
     @contextmanager
     def ingest(self, source: str, path: str | None = None, sha256: str | None = None) -> Iterator[IngestBatch]:
@@ -233,24 +234,51 @@ class WritesMixin:
             stage = f"SELECT {consts_sql}, {', '.join(_q(c) for c in (*keys, *values))} FROM _wb_stage"
             cols = ", ".join(_q(c) for c in (*all_keys, *values, *tags))
             self.con.register("_wb_stage", tbl)
+            staged = False
             try:
                 proven_unique = _sorted_unique(tbl, keys, bool(key_consts.get("instrument_id")))
                 target = self._target(table, key_consts, keys, tbl)
-                existing = int(self.con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
-                if existing == 0 and proven_unique:
-                    # the bulk path (first delivery of a time range): straight from Arrow, no staging copy
-                    self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({stage})")
-                    counts.inserted = tbl.num_rows
-                else:
+                existing = 1
+                if proven_unique:
+                    # the bulk path (first delivery of a time range): straight from Arrow, no staging
+                    # copy, and the "nothing stored in range yet" test in the same statement
+                    with self._single_threaded(tbl.num_rows):
+                        n = self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM ({stage}) "
+                                             f"WHERE NOT EXISTS (SELECT 1 FROM {target})").fetchall()[0][0]
+                    existing = 0 if n else 1  # rows were given, so 0 inserted means some are stored
+                    counts.inserted = int(n)
+                if existing:
+                    staged = True
                     self.con.execute(f"CREATE OR REPLACE TEMP TABLE _wb_s AS {stage}")
                     if not proven_unique:
                         self._check_unique(table, all_keys)
                     self._merge_staged(table, target, all_keys, values, cols, existing, batch.ingest_id, counts)
             finally:
                 self.con.unregister("_wb_stage")
-                self.con.execute("DROP TABLE IF EXISTS _wb_s")
+                if staged:
+                    self.con.execute("DROP TABLE IF EXISTS _wb_s")
             batch.counts += counts
             return counts
+
+    @contextmanager
+    def _single_threaded(self, rows: int) -> Iterator[None]:
+        """Run a bulk append of one row group or more on one DuckDB thread: appending Arrow rows in
+        insertion order on two threads costs twice the CPU for no wall-clock gain (measured: 0.11
+        vs 0.057 CPU-s per 460k tick trades; on a loaded machine 2x the wall time as well)."""
+        if rows < 122_880:  # below one row group DuckDB appends on one thread anyway: save the SETs
+            yield
+            return
+        threads = self._threads
+        if threads is None:
+            threads = self._threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
+        if threads <= 1:
+            yield
+            return
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {threads}")
 
     def _target(self, table: str, key_consts: dict[str, Any], keys: tuple[str, ...], tbl: pa.Table) -> str:
         """The stored rows this write can collide with (constant keys, ids and the time range)."""
