@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-SUITES = ("foundation", "vol", "risk", "ibsim", "replay")
+SUITES = ("foundation", "vol", "risk", "ibsim", "replay", "sweep")
 OPT_IN = ("risk_instructions",)  # run only when named (valgrind, minutes)
 
 

@@ -1,0 +1,116 @@
+"""Sweep suite: one grid on the demo market, run serially in-process (the anchor), on a 1-worker and a
+2-worker LocalCluster; same sweep object, same process, same data.
+
+- ``sweep_parallel_efficiency``: runs/s with 2 workers over 2 x runs/s with 1 worker (goal >= 0.8).
+- ``sweep_mismatch_vs_serial``: points of either cluster run whose metrics differ from the serial
+  backtest of the same point straight from the DuckDB store (goal 0).
+- ``sweep_overhead_per_run_ms``: 1-worker wall time per run minus the time of the backtest call
+  itself (timed inside the worker, same run): scheduling, transfer, opening the Parquet export,
+  metrics and result handling in the client (goal <= 50). The serial in-process time per run is
+  printed beside it (``serial_in_process_ms``).
+
+Workers are warmed first (imports, nautilus layout probes, the Parquet export read once) so the
+timed part is steady-state. ``SWEEP_POINTS`` (default 12) and ``SWEEP_WINDOW_H`` (default 2) size it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pandas as pd
+
+ENTRY = {"strategy_path": "strategies.quote_reversion:QuoteReversion",
+         "config_path": "strategies.quote_reversion:QuoteReversionConfig",
+         "config": {"instrument_id": "DEMO.XNAS", "trade_size": 100, "max_position": 500}}
+
+
+def _metric(metric, value, unit, anchor, anchor_value, goal, higher_is_better, ratio=None, **extra):
+    ratio = ratio if ratio is not None else (value / anchor_value) if anchor_value else None
+    out = {"metric": metric, "value": round(value, 4), "unit": unit, "anchor": anchor,
+           "anchor_value": round(anchor_value, 4) if anchor_value is not None else None,
+           "ratio": round(ratio, 4) if ratio is not None else None, "higher_is_better": higher_is_better,
+           "goal": goal, "meets": bool(value >= goal if higher_is_better else value <= goal), **extra}
+    return out
+
+
+def _row(frame, i):
+    from workbench.sweep.worker import METRICS
+
+    ints = ("orders", "fills", "positions", "data_events")
+    return {m: None if pd.isna(v := frame.loc[i, m]) else (int(v) if m in ints else float(v)) for m in METRICS}
+
+
+def _serial(store, sweep, points):
+    from workbench.engine import backtest
+    from workbench.sweep.worker import metrics_of
+
+    metrics, seconds = {}, 0.0
+    for p in points:
+        task = sweep.task(p)
+        t = time.perf_counter()
+        result = backtest(task.entries, task.data, task.venue, store=store, risk_config=task.risk_config)
+        metrics[p.index] = metrics_of(result)
+        seconds += time.perf_counter() - t
+        result.close()
+    return metrics, seconds
+
+
+def _cluster_run(sweep, n_workers, warm_task):
+    from distributed import Client
+
+    from workbench.sweep.runner import local_cluster
+    from workbench.sweep.worker import run_point
+
+    cluster = local_cluster(n_workers)
+    client = Client(cluster, set_as_default=False)
+    try:
+        client.run(run_point, warm_task)  # every worker: imports, layout probe, export read
+        t = time.perf_counter()
+        result = sweep.run(client, progress=False)
+        return result, time.perf_counter() - t
+    finally:
+        client.close()
+        cluster.close()
+
+
+def run() -> list[dict]:
+    import tempfile
+
+    from workbench.ingest.generator import MarketConfig, generate_market
+    from workbench.store import Store
+    from workbench.sweep import Sweep
+
+    n_points = int(os.environ.get("SWEEP_POINTS", "12"))
+    hours = int(os.environ.get("SWEEP_WINDOW_H", "2"))
+    store = Store.open(":memory:")
+    generate_market(store, MarketConfig(n_sessions=1))
+    data = {"instrument_ids": ["DEMO.XNAS"], "start": "2024-03-04 14:30",
+            "end": f"2024-03-04 {14 + hours}:30"}
+    spreads = [round(1.5 + 0.25 * i, 2) for i in range(n_points)]
+    with tempfile.TemporaryDirectory() as cache:
+        sweep = Sweep(ENTRY, {"entry_spreads": spreads}, data, store=store, cache=cache, persist=False)
+        points = sweep.points()
+        _serial(store, sweep, points[:1])  # warm this process like the workers
+        serial, serial_s = _serial(store, sweep, points)
+        warm = sweep.task(points[0])
+        one, wall1 = _cluster_run(sweep, 1, warm)
+        two, wall2 = _cluster_run(sweep, 2, warm)
+
+    def mismatches(result):
+        frame = result.to_frame()
+        return sum(_row(frame, i) != serial[i] or pd.notna(frame.loc[i, "error"]) for i in frame.index)
+
+    n = len(points)
+    rps1, rps2 = n / wall1, n / wall2
+    inside_ms = float(one.to_frame()["backtest_s"].sum()) / n * 1e3  # the backtest itself, timed in the worker
+    overhead = wall1 / n * 1e3 - inside_ms
+    return [
+        _metric("sweep_parallel_efficiency", rps2 / (2 * rps1), "ratio", "2 x runs/s with 1 worker", 2 * rps1,
+                0.8, True, ratio=rps2 / (2 * rps1), runs=n, runs_per_s_2_workers=round(rps2, 3)),
+        _metric("sweep_mismatch_vs_serial", float(mismatches(one) + mismatches(two)), "points",
+                "serial in-process backtest of each point from the DuckDB store", 0.0, 0, False, runs=2 * n),
+        _metric("sweep_overhead_per_run_ms", overhead, "ms", "backtest per run inside the worker (ms)", inside_ms,
+                50, False, runs=n, wall_1_worker_s=round(wall1, 3),
+                serial_in_process_ms=round(serial_s / n * 1e3, 1)),
+    ]
