@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.lines import metric
+
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "lean" / "equity" / "usa"
 STRATEGY = {
     "strategy_path": "strategies.quote_reversion:QuoteReversion",
@@ -24,9 +26,8 @@ STRATEGY = {
 
 
 def _metric(name, value, unit, goal, higher_is_better):
-    meets = value is not None and bool(value >= goal if higher_is_better else value <= goal)
-    return {"metric": name, "value": value, "unit": unit, "anchor": None, "anchor_value": None, "ratio": None,
-            "goal": goal, "meets": meets}
+    # the shared line format (benchmarks/lines.py); replay has no external anchor
+    return metric(name, value, unit, "none", goal=goal, higher_is_better=higher_is_better)
 
 
 def run() -> list[dict]:

@@ -23,6 +23,7 @@ import time
 import duckdb
 import numpy as np
 
+from benchmarks.lines import emit, metric
 from workbench.risk.config import config_from_dict
 from workbench.risk.gate import RiskGate
 from workbench.risk.journal import Journal
@@ -146,18 +147,8 @@ def _run(gate: RiskGate, draws, n_decisions: int = N, probe=None) -> np.ndarray:
     return lat
 
 
-def _metric(metric, value, unit, anchor, anchor_value, goal, higher_is_better):
-    return {
-        "metric": metric,
-        "value": round(float(value), 3),
-        "unit": unit,
-        "anchor": anchor,
-        "anchor_value": round(float(anchor_value), 3),
-        "ratio": round(float(value) / float(anchor_value), 3),
-        "goal": goal,
-        "higher_is_better": bool(higher_is_better),
-        "meets": bool(value >= goal if higher_is_better else value <= goal),
-    }
+def _metric(name, value, unit, anchor, anchor_value, goal, higher_is_better):
+    return metric(name, value, unit, anchor, anchor_value, goal=goal, higher_is_better=higher_is_better)
 
 
 def _gates(con: duckdb.DuckDBPyConnection, run_id: str, flushing: bool = False):
@@ -239,15 +230,7 @@ def run() -> list[dict]:
             goal=10.0,
             higher_is_better=False,
         ),
-        {
-            "metric": "risk_journal_rows_per_s",
-            "value": round(N / flush_s),
-            "unit": "rows/s",
-            "anchor": "none",
-            "anchor_value": None,
-            "ratio": None,
-            "higher_is_better": True,
-        },
+        metric("risk_journal_rows_per_s", round(N / flush_s), "rows/s", "none", higher_is_better=True),
     ]
     assert approved > 0
     con.close()
@@ -255,7 +238,4 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    import json
-
-    for m in run():
-        print(json.dumps(m))
+    emit(run())

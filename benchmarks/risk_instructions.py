@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 
+from benchmarks.lines import metric, try_anchor
+
 N_DECISIONS = 3000
 
 
@@ -57,19 +59,13 @@ def _count(kind: str) -> float:
 
 
 def run() -> list[dict]:
-    if shutil.which("valgrind") is None:
-        raise SystemExit("risk_instructions needs valgrind (Debian package valgrind)")
-    full, bare = _count("full"), _count("bare")
-    return [
-        {
-            "metric": "risk_instructions_per_new_order",
-            "value": round(full),
-            "unit": "instructions",
-            "anchor": "single-validator gate, no journal/metrics",
-            "anchor_value": round(bare),
-            "ratio": round(full / bare, 3),
-        }
-    ]
+    name, unit, anchor = "risk_instructions_per_new_order", "instructions", "single-validator gate, no journal/metrics"
+    if shutil.which("valgrind") is None:  # neither side can be counted: say so, do not exit silently
+        why = "valgrind not installed (Debian package valgrind)"
+        return [metric(name, None, unit, anchor, anchor_error=why, higher_is_better=False, error=why)]
+    full = _count("full")
+    bare, why = try_anchor(_count, "bare")
+    return [metric(name, round(full), unit, anchor, bare, anchor_error=why, higher_is_better=False)]
 
 
 if __name__ == "__main__":
