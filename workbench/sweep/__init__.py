@@ -9,8 +9,8 @@ from workbench.sweep.config import load_sweep_config
 from workbench.sweep.datacache import ParquetSource, export_data
 from workbench.sweep.persist import load_runs
 from workbench.sweep.result import SweepResult
-from workbench.sweep.runner import Sweep
+from workbench.sweep.runner import Sweep, local_cluster
 from workbench.sweep.spec import SweepError, WalkForward, walk_forward
 
 __all__ = ["ParquetSource", "Sweep", "SweepError", "SweepResult", "WalkForward", "export_data", "load_runs",
-           "load_sweep_config", "walk_forward"]
+           "load_sweep_config", "local_cluster", "walk_forward"]
