@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import duckdb
 from nautilus_trader.adapters.interactive_brokers.config import (
     InteractiveBrokersDataClientConfig,
     InteractiveBrokersExecClientConfig,
@@ -272,9 +273,9 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
         errors.append(f"{len(unapproved)} order(s) without an approved gate decision: {unapproved[:5]}")
     try:
         merged = {k: n for k, n in merge_journal(shared, run.path / "journal.duckdb").items() if n}
-    except WorkbenchError as exc:  # the run folder keeps the journal; merge it later by hand
+    except (WorkbenchError, duckdb.Error) as exc:  # the run folder keeps the journal (journal.duckdb)
         merged = {}
-        errors.append(f"journal not merged into the store: {exc.one_line()}")
+        errors.append(f"journal not merged into the store: {one_line(exc)}")
     c = risk.counters
     summary = dict(run_id=run_id, mode=cfg.mode, duration_s=round(time.monotonic() - t0, 3),
                    quotes=c.counts["quotes"], intents=sum(c.decisions.values()), orders=c.counts["orders"],

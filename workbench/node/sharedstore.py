@@ -104,8 +104,18 @@ def merge_journal(shared: SharedStore, journal_db: Path) -> dict[str, int]:
                 for table in tables:
                     n = store.con.execute(f"SELECT count(*) FROM run_journal.{table}").fetchall()[0][0]
                     if n:
-                        store.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM run_journal.{table}")
+                        cols = _common_columns(store.con, table)
+                        store.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM run_journal.{table}")
                     out[table] = int(n)
         finally:
             store.con.execute("DETACH run_journal")
     return out
+
+
+def _common_columns(con, table: str) -> str:
+    """The columns both the store's and the run database's ``table`` have (a store made by an older
+    version may lack a newer column; the run folder keeps the full journal)."""
+    rows = con.execute("SELECT database_name, column_name FROM duckdb_columns() WHERE table_name = ? "
+                       "AND schema_name = 'main' ORDER BY column_index", [table]).fetchall()
+    run = {c for db, c in rows if db == "run_journal"}
+    return ", ".join(f'"{c}"' for db, c in rows if db != "run_journal" and c in run)
