@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-SUITES = ("foundation", "vol", "risk", "ibsim", "replay", "sweep")
+SUITES = ("foundation", "vol", "risk", "ibsim", "replay", "sweep", "compare")
 OPT_IN = ("risk_instructions",)  # run only when named (valgrind, minutes)
 
 

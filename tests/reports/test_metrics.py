@@ -120,6 +120,8 @@ def test_per_intent_metrics(cmp):
     assert (i1["lat_decision_submit_ms_a"], i1["lat_submit_ack_ms_a"], i1["lat_ack_fill_ms_a"],
             i1["time_to_fill_ms_a"]) == pytest.approx((1, 2, 2, 5))
     assert i2["lat_fill_span_ms_b"] == pytest.approx(4.0)  # two partial fills 4 ms apart
+    # market clock: decided on the 10 s quote, first fill handled when the quote of 10 s + 2 ms was the latest
+    assert i1["time_to_fill_mkt_ms_a"] == pytest.approx(2.0) and i1["time_to_fill_mkt_ms_b"] == pytest.approx(4.0)
     assert math.isnan(i2["lat_submit_ack_ms_b"])  # no ack journaled: not measured, not 0
     assert (i2["fill_ratio_a"], i2["fill_ratio_b"]) == (0.6, 1.0)
     assert i2["vwap_b"] == pytest.approx(100.48) and i2["commission_b"] == pytest.approx(1.0)

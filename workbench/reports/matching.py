@@ -16,8 +16,9 @@ from workbench.reports.runs import RunData
 SIDE_METRICS = ("verdict", "reasons", "client_order_id", "ordered", "filled", "fill_ratio", "vwap", "notional",
                 "commission", "venue_reject", "decision_mid", "arrival_mid", "slip_decision_bps",
                 "slip_arrival_bps", "lat_decision_submit_ms", "lat_submit_ack_ms", "lat_ack_fill_ms",
-                "lat_fill_span_ms", "time_to_fill_ms", "decision_seq", "ts_decision")
-LATENCIES = ("lat_decision_submit_ms", "lat_submit_ack_ms", "lat_ack_fill_ms", "lat_fill_span_ms", "time_to_fill_ms")
+                "lat_fill_span_ms", "time_to_fill_ms", "time_to_fill_mkt_ms", "decision_seq", "ts_decision")
+LATENCIES = ("lat_decision_submit_ms", "lat_submit_ack_ms", "lat_ack_fill_ms", "lat_fill_span_ms", "time_to_fill_ms",
+             "time_to_fill_mkt_ms")
 _MS = 1e-6
 _TEXT = ("verdict", "reasons", "client_order_id", "venue_reject")
 
@@ -52,6 +53,9 @@ def per_intent(run: RunData) -> pd.DataFrame:
         "lat_ack_fill_ms": (col("t_first_fill") - col("t_ack")) * _MS,
         "lat_fill_span_ms": (col("t_last_fill") - col("t_first_fill")) * _MS,
         "time_to_fill_ms": (col("t_first_fill") - d["ts_event"]) * _MS,
+        # on the market's clock (exchange times of the quotes at decision and first fill): comparable
+        # across modes, whatever a node's replay speed made of its wall clock
+        "time_to_fill_mkt_ms": ((col("md_first_fill") - d["md_ts"]) * _MS).where(d["md_ts"] > 0),
     })
     num = [c for c in SIDE_METRICS if c not in _TEXT]
     out[num] = out[num].astype(float)  # all-NaN columns of an empty journal come back as object

@@ -80,7 +80,8 @@ def _orders(ev: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
     if len(fills):
         f = fills.assign(notional=fills["qty"] * fills["price"]).groupby("client_order_id")
         agg = f.agg(filled=("qty", "sum"), notional=("notional", "sum"), commission=("commission", "sum"),
-                    t_first_fill=("t", "min"), t_last_fill=("t", "max"), n_fills=("qty", "size"))
+                    t_first_fill=("t", "min"), t_last_fill=("t", "max"), n_fills=("qty", "size"),
+                    md_first_fill=("md_ts", "min"))
         out = out.join(agg, how="outer")
     return out
 

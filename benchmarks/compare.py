@@ -1,0 +1,194 @@
+"""Compare suite: run comparison reports (workbench/reports, docs/reports.md).
+
+- ``compare_report_s``: ``compare()`` + ``to_html()`` of two journaled runs of 10,000 intents each, read from
+  a DuckDB file. The journals are written the way a run writes them (``Journal`` flushing gate decisions,
+  ``write_order_events`` with the recorder's rows), from a seeded simulation: 90 % of the decisions shared,
+  fills differing in price and quantity, some gate rejects. Anchor: reading the same rows into pandas.
+- ``compare_attribution_residual_usd``: |P&L difference - (fill-gap + cost-gap + commissions + divergence)|,
+  the worst of the 10,000-intent pair and two real backtests of the demo strategy that diverge. Anchor: the
+  P&L difference itself.
+- ``compare_backtest_paper_intent_match_pct`` (informative, no goal): a PAPER ``wb node run`` on the embedded
+  simulator against a backtest of the same stretch of the market.
+- ``compare_paper_real_intent_match_pct``: not measured until PAPER and REAL run side by side on one market
+  stream (config/node_pair.yaml, not built): two separate node runs start at different replay points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+N = 10_000
+S = 1_000_000_000
+
+
+def _metric(metric, value, unit, anchor, anchor_value, goal=None, higher_is_better=False, **extra):
+    ratio = (value / anchor_value) if (value is not None and anchor_value) else None
+    out = {"metric": metric, "value": value, "unit": unit, "anchor": anchor, "anchor_value": anchor_value,
+           "ratio": round(ratio, 6) if ratio is not None else None, "higher_is_better": higher_is_better, **extra}
+    if goal is not None:
+        out["goal"] = goal
+        out["meets"] = value is not None and bool(value >= goal if higher_is_better else value <= goal)
+    return out
+
+
+def _journal(con, run_id: str, rng: np.random.Generator, shared: np.ndarray) -> None:
+    """One run of N NEW intents: the ``shared`` decisions (same quote, same request in both runs) plus
+    this run's own, each filled fully, partly or not, at a price near the quote; 2 % rejected by the gate."""
+    from workbench.risk.journal import Journal
+    from workbench.risk.runlog import register_run, write_order_events
+    from workbench.risk.types import OrderIntent, PolicyMode, RiskDecision, StormState, Verdict
+
+    register_run(con, run_id, "BACKTEST")
+    j = Journal(con, run_id, flush_every=10**9)
+    own = rng.integers(10**6, 2 * 10**6, N - len(shared))
+    quotes = np.sort(np.concatenate([shared, own]))  # each decision's quote second
+    rows, seq = [], 0
+    for n, sec in enumerate(quotes, 1):
+        mid = 100 + ((int(sec) * 7919) % 400 - 200) / 100  # a deterministic function of the quote
+        side = "BUY" if sec % 2 else "SELL"
+        bid, ask = round(mid - 0.01, 2), round(mid + 0.01, 2)
+        px = bid if side == "BUY" else ask
+        i = OrderIntent.new("S-001", "X.XNAS", side, Decimal(100), Decimal(str(px)), ts_event=int(sec) * S + n,
+                            seq=n, market=(int(sec) * S, bid, ask))
+        reject = rng.random() < 0.02
+        d = RiskDecision(i, Verdict.REJECT if reject else Verdict.APPROVE, ("POSITION_LIMIT",) if reject else ("OK",),
+                         {}, {}, None if reject else i.qty, 1, StormState.NORMAL, PolicyMode.NORMAL, n, 0)
+        j._decisions.append(d)
+        if reject:
+            continue
+        t = int(sec) * S
+        coid = i.client_order_id
+        rows.append((seq := seq + 1, coid, "S-001", "X.XNAS", None, "SUBMITTED", t, t + 1000, np.nan, np.nan,
+                     np.nan, None, t, bid, ask))
+        rows.append((seq := seq + 1, coid, "S-001", "X.XNAS", None, "ACCEPTED", t, t + 50_000, np.nan, np.nan,
+                     np.nan, None, t, bid, ask))
+        filled = float(rng.choice([0, 40, 100], p=[0.2, 0.1, 0.7]))
+        if filled:
+            fpx = round(px + rng.choice([-0.01, 0.0, 0.01]), 2)
+            tf = t + int(rng.integers(1, 30)) * S
+            rows.append((seq := seq + 1, coid, "S-001", "X.XNAS", side, "FILLED", tf, tf, filled, fpx,
+                         max(1.0, 0.005 * filled), None, tf, bid, ask))
+    j.flush()
+    write_order_events(con, run_id, rows)
+    from workbench.risk.runlog import finish_run
+
+    finish_run(con, run_id, {"X.XNAS": (2 * 10**6 * S, 99.99, 100.01)})
+
+
+def _synthetic(path: Path) -> tuple[float, float, float]:
+    import duckdb
+
+    from workbench.reports import compare
+
+    rng = np.random.default_rng(13)
+    shared = rng.choice(np.arange(10**6, 2 * 10**6), int(N * 0.9), replace=False)
+    con = duckdb.connect(str(path))
+    _journal(con, "syn-a", np.random.default_rng(1), shared)
+    _journal(con, "syn-b", np.random.default_rng(2), shared)
+    con.close()
+    con = duckdb.connect(str(path), read_only=True)
+    t0 = time.perf_counter()
+    for table in ("risk_decisions", "risk_order_events", "risk_runs"):
+        con.execute(f"SELECT * FROM {table} WHERE run_id IN ('syn-a', 'syn-b')").df()
+    anchor = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    c = compare("syn-a", "syn-b", store=con)
+    c.to_html(path.with_suffix(".html"))
+    took = time.perf_counter() - t0
+    assert c.matched > 0.8 * N, c  # the simulation shares 90 % of the decisions
+    con.close()
+    return took, anchor, c.attribution()
+
+
+def _real_backtests(path: Path):
+    import pandas as pd
+
+    from workbench.engine import backtest
+    from workbench.engine.config import VenueSpec
+    from workbench.reports import compare
+    from workbench.store import Instrument, Store
+
+    spec = {"strategy_path": "strategies.quote_reversion:QuoteReversion",
+            "config_path": "strategies.quote_reversion:QuoteReversionConfig",
+            "config": {"instrument_id": "DEMO.XNAS"}}
+    with Store.open(path) as store:
+        store.upsert_instruments([Instrument.equity("DEMO")])
+        n, rng = 20_000, np.random.default_rng(3)
+        ts = pd.Timestamp("2024-03-04 14:30", tz="UTC").value + np.arange(n, dtype=np.int64) * S
+        mid = np.round(100 + np.cumsum(rng.normal(0, 0.01, n)), 2)
+        store.write_quotes("DEMO.XNAS", pd.DataFrame({"ts_event": ts, "bid": mid - 0.01, "ask": mid + 0.01,
+                                                      "bid_size": 300.0, "ask_size": 300.0}), source="bench")
+        backtest(spec, ["DEMO.XNAS"], VenueSpec(), store=store, run_id="bt-a").close()
+        backtest(spec, ["DEMO.XNAS"], VenueSpec(latency_ms=50.0), store=store, run_id="bt-b").close()
+        return compare("bt-a", "bt-b", store=store).attribution()
+
+
+def _backtest_vs_paper(tmp: Path) -> tuple[float | None, str]:
+    """A PAPER node run (its own process, as `wb node run`), then a backtest of the stretch it saw."""
+    import pandas as pd
+
+    from workbench.engine import backtest
+    from workbench.engine.runconfig import load_run_config
+    from workbench.ingest.generator import MarketConfig, generate_market
+    from workbench.reports import compare
+    from workbench.risk.runlog import run_window
+    from workbench.store import Store
+
+    store_path = tmp / "node.duckdb"
+    with Store.open(store_path) as store:
+        generate_market(store, MarketConfig(n_sessions=1))
+    cfg = tmp / "node_paper.yaml"
+    cfg.write_text((ROOT / "config/node_paper.yaml").read_text().replace("speed: 10.0", "speed: 120.0"))
+    env = {**os.environ, "WB_CONTROL_FILE": str(tmp / "control.json")}
+    wb = str(Path(sys.executable).with_name("wb"))
+    proc = subprocess.run([wb, "--store", str(store_path), "node", "run", str(cfg), "--duration", "15", "--json"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp, env=env)
+    try:
+        run_id = json.loads(proc.stdout.strip().splitlines()[-1])["run_id"]
+    except (IndexError, ValueError, KeyError):
+        return None, f"node run failed: {proc.stderr.strip()[-300:]}"
+    run = load_run_config(ROOT / "config/backtest_demo.yaml")
+    with Store.open(store_path) as store:
+        window = run_window(store, run_id)
+        if window is None:
+            return None, "node run journaled no quotes"
+        data = {"instrument_ids": ["DEMO.XNAS"], "start": pd.Timestamp(window[0], tz="UTC"),
+                "end": pd.Timestamp(window[1], tz="UTC")}
+        backtest(list(run.strategies), data, run.venue, store=store, run_id="bt-" + run_id).close()
+        c = compare("bt-" + run_id, run_id, store=store)
+        first = (c.divergence or {}).get("first_unmatched", {}).get("t_market")
+        why = f"first divergence at {pd.Timestamp(first, tz='UTC')}" if first else "no divergence"
+        return round(c.match_pct, 3), why
+
+
+def run() -> list[dict]:
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        took, anchor, syn = _synthetic(tmp / "syn.duckdb")
+        out.append(_metric("compare_report_s", round(took, 3), "s", "duckdb_fetch_journal_rows_to_pandas_s",
+                           round(anchor, 3), goal=2.0, intents_per_side=N))
+        real = _real_backtests(tmp / "bt.duckdb")
+        worst = max(abs(syn["residual"]), abs(real["residual"]))
+        scale = max(abs(syn["total_diff"]), abs(real["total_diff"]))
+        out.append(_metric("compare_attribution_residual_usd", float(f"{worst:.3e}"), "USD", "abs_total_pnl_diff_usd",
+                           round(scale, 2), goal=0.01, synthetic_residual=float(f"{syn['residual']:.3e}"),
+                           backtest_pair_residual=float(f"{real['residual']:.3e}")))
+        pct, why = _backtest_vs_paper(tmp)
+        out.append(_metric("compare_backtest_paper_intent_match_pct", pct, "%", None, None, higher_is_better=True,
+                           note=why + "; informative: the backtest venue and nautilus' sandbox fill differently, "
+                                      "so positions and then decisions part"))
+    out.append(_metric("compare_paper_real_intent_match_pct", None, "%", None, None, higher_is_better=True,
+                       note="not measured: needs PAPER and REAL side by side on one market stream "
+                            "(config/node_pair.yaml, not built); separate node runs start at different replay points"))
+    return out
