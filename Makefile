@@ -25,10 +25,11 @@ lint: $(STAMP)
 
 # The browser tests drive Debian's Chromium through Playwright (never a downloaded browser build).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@[ -x /usr/bin/chromium ] || { \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get install -y --no-install-recommends chromium || \
-	  { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium; }; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium || \
+	  { $$SUDO apt-get update && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }; }
 
 unit: $(STAMP) chromium
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests
