@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from ib_async import IB
 
+from workbench.errors import WorkbenchError
 from workbench.ibsim.market import MemorySource, synthetic_minute_bars
 from workbench.ingest.ib import (
     APILimitError,
@@ -156,3 +157,35 @@ def test_backfill_refuses_bars_that_are_not_prices(store, field, value, words):
             ib.disconnect()
 
     run(scenario(), timeout=120)
+
+
+@pytest.mark.parametrize(("instrument", "side", "words"), [
+    ("SPY131018P00170000.OPRA", "ask", "non-finite price"),
+    ("SPY131018C00170000.OPRA", "bid", "negative price"),
+    ("SPY.ARCX", "ask", "no usable underlying price"),
+])
+def test_chain_capture_refuses_quotes_that_are_not_prices(store, instrument, side, words):
+    """IB ticks with inf or negative prices (or an unusable spot) stop the snapshot; nothing is stored."""
+    from workbench.ibsim.app import synthetic_gateway
+    from workbench.ibsim.gateway import GatewayConfig
+    from workbench.ingest.ib import capture_chain
+
+    async def scenario():
+        gw = synthetic_gateway(GatewayConfig(port=0, start="2013-10-07 14:00", speed=0), seed=1)
+        getattr(gw.source._quotes[instrument], side)[:] = float("inf") if words != "negative price" else -1.5
+        await gw.start()
+        try:
+            ib = IB()
+            await ib.connectAsync("127.0.0.1", gw.port, clientId=8, timeout=5)
+            before = store.info()
+            with pytest.raises(Exception, match=words) as err:
+                await capture_chain(ib, store, "SPY", max_expiries=1, strikes_around=1)
+            assert isinstance(err.value, WorkbenchError) and "\n" not in str(err.value)
+            if instrument != "SPY.ARCX":
+                assert instrument in str(err.value)
+            assert store.info()["chain_rows"] == before["chain_rows"] == 0
+            ib.disconnect()
+        finally:
+            await gw.stop()
+
+    run(scenario())

@@ -29,6 +29,7 @@ import pandas as pd
 
 from workbench.errors import WorkbenchError
 from workbench.ingest.base import first_bad_ohlc, first_bad_price
+from workbench.numbers import is_positive
 
 NS = 1_000_000_000
 SOURCE = "ib"
@@ -316,8 +317,8 @@ async def capture_chain(ib, store, symbol: str, *, max_expiries: int = 2,
     under, under_id = await qualify(ib, store, symbol)
     (und_ticker,) = await ib.reqTickersAsync(under)
     spot = und_ticker.marketPrice()
-    if not spot or math.isnan(spot):
-        raise MarketDataError(f"{symbol}: no underlying price to centre the chain on")
+    if not is_positive(spot):  # NaN, inf, zero and negative alike (the accepting comparison must hold)
+        raise MarketDataError(f"{symbol}: no usable underlying price to centre the chain on (got {spot!r})")
     params = await ib.reqSecDefOptParamsAsync(under.symbol, "", under.secType, under.conId)
     chain = next((p for p in params if p.exchange == "SMART"), params[0] if params else None)
     if chain is None:
@@ -339,9 +340,31 @@ async def capture_chain(ib, store, symbol: str, *, max_expiries: int = 2,
                                 style="AMERICAN" if under.secType == "STK" else "EUROPEAN"))
         rows.append(dict(instrument_id=iid, expiry=expiry, strike=float(c.strike), right=c.right,
                          bid=t.bid, ask=t.ask, bid_size=t.bidSize, ask_size=t.askSize))
+    frame = pd.DataFrame(rows)
+    _check_chain_quotes(frame)
     store.upsert_instruments([i for i in insts if store.find_instrument(i.instrument_id) is None])
-    store.write_chain(symbol, as_of, float(spot), pd.DataFrame(rows), source=SOURCE)
+    store.write_chain(symbol, as_of, float(spot), frame, source=SOURCE)
     return len(rows), as_of
+
+
+def _check_chain_quotes(frame: pd.DataFrame) -> None:
+    """The file-ingest rules for IB quote ticks: NaN means "no quote" and bid 0 "no bid", but an
+    inf or negative price or size is refused, naming the contract and field; nothing is stored."""
+    if frame.empty:
+        return
+    cols = {c: frame[c].to_numpy(dtype=np.float64) for c in ("bid", "ask")}
+    bad = first_bad_price(cols, allow_nan=True)
+    if bad is None:
+        for c in ("bid_size", "ask_size"):
+            v = frame[c].to_numpy(dtype=np.float64)
+            idx = np.flatnonzero(~(np.isnan(v) | ((v >= 0) & (v < np.inf))))
+            if len(idx):
+                bad = (int(idx[0]), c, "non-finite or negative size")
+                break
+    if bad is not None:
+        row, name, why = bad
+        raise DataIntegrityError(f"IB quote for {frame.instrument_id.iloc[row]}: {why} ({name}="
+                                 f"{frame[name].iloc[row]!r}); nothing stored")
 
 
 def register_cli(sub) -> None:
@@ -415,9 +438,13 @@ def _cli_chain(args) -> int:
 
 
 def _cli_backfill(args) -> int:
+    from workbench.cli.dates import parse_range
+
+    first, last = parse_range(args.start, args.end)  # a bad date is one line before dialling IB
+
     async def work(ib, store):
         contract, iid = await qualify(ib, store, args.symbol.upper())
-        res = await backfill(ib, store, contract, iid, args.bar, args.start, args.end, what=args.what,
+        res = await backfill(ib, store, contract, iid, args.bar, first, last, what=args.what,
                              use_rth=not args.all_hours)
         print(res.summary())
         return 1 if res.failed else 0
