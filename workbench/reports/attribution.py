@@ -96,7 +96,7 @@ def attribute(a: RunData, b: RunData, intents: pd.DataFrame, marks: dict[str, fl
 
 def _orphans(run: RunData, intents: pd.DataFrame, sfx: str, marks: dict[str, float]) -> float:
     """Value of fills whose order no journaled NEW intent of the run owns (counted as divergence)."""
-    known = set(intents.loc[intents["action"] == "NEW", f"client_order_id{sfx}"].dropna())
+    known = intents.loc[intents["action"] == "NEW", f"client_order_id{sfx}"].dropna()
     f = run.fills[~run.fills["client_order_id"].isin(known)]
     if f.empty:
         return 0.0

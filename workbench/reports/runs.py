@@ -57,33 +57,33 @@ def _decisions(con, run_id: str, cols: set[str]) -> pd.DataFrame:
         FROM risk_decisions WHERE run_id = ? ORDER BY decision_seq""", [run_id]).df()
 
 
-def _events(con, run_id: str) -> pd.DataFrame:
-    return con.execute("""
-        SELECT event_seq, client_order_id, instrument_id, side, kind, ts_recv, qty, price, commission, reason,
-               md_ts, md_bid, md_ask
-        FROM risk_order_events WHERE run_id = ? ORDER BY event_seq""", [run_id]).df()
+# One row per client order id from its lifecycle (aggregated in DuckDB: a pandas groupby per event kind
+# cost ~0.1 s per 10,000 orders). The arrival quote is the latest quote when the venue's acknowledgement
+# was handled, else when the order was submitted.
+_ORDERS_SQL = """
+    SELECT client_order_id,
+           min(ts_recv) FILTER (WHERE kind = 'SUBMITTED') AS t_submit,
+           min(ts_recv) FILTER (WHERE kind = 'ACCEPTED') AS t_ack,
+           coalesce(arg_min((md_bid + md_ask) / 2, event_seq) FILTER (WHERE kind = 'ACCEPTED' AND md_ts > 0),
+                    arg_min((md_bid + md_ask) / 2, event_seq) FILTER (WHERE kind = 'SUBMITTED' AND md_ts > 0))
+               AS arrival_mid,
+           arg_min(coalesce(reason, kind), event_seq) FILTER (WHERE kind IN ('REJECTED', 'DENIED')) AS venue_reject,
+           sum(qty) FILTER (WHERE kind = 'FILLED') AS filled,
+           sum(qty * price) FILTER (WHERE kind = 'FILLED') AS notional,
+           sum(coalesce(commission, 0)) FILTER (WHERE kind = 'FILLED') AS commission,
+           min(ts_recv) FILTER (WHERE kind = 'FILLED') AS t_first_fill,
+           max(ts_recv) FILTER (WHERE kind = 'FILLED') AS t_last_fill,
+           count(*) FILTER (WHERE kind = 'FILLED') AS n_fills,
+           min(md_ts) FILTER (WHERE kind = 'FILLED') AS md_first_fill
+    FROM risk_order_events WHERE run_id = ? GROUP BY client_order_id"""
 
 
-def _orders(ev: pd.DataFrame, fills: pd.DataFrame) -> pd.DataFrame:
-    """One row per client order id from its lifecycle events and fills."""
-    g = ev.groupby("client_order_id", sort=False)
-    first = lambda kind: ev[ev["kind"] == kind].groupby("client_order_id").first()  # noqa: E731
-    sub, ack = first("SUBMITTED"), first("ACCEPTED")
-    rej = ev[ev["kind"].isin(["REJECTED", "DENIED"])].groupby("client_order_id").first()
-    out = pd.DataFrame(index=pd.Index(g.size().index, name="client_order_id"))
-    out["t_submit"] = sub["ts_recv"]
-    out["t_ack"] = ack["ts_recv"]
-    # the arrival quote: the latest quote when the venue's acknowledgement was handled (else the submit)
-    arr = ack[["md_bid", "md_ask"]].combine_first(sub[["md_bid", "md_ask"]])
-    out["arrival_mid"] = (arr["md_bid"] + arr["md_ask"]) / 2
-    out["venue_reject"] = rej["reason"].fillna(rej["kind"]) if len(rej) else np.nan
-    if len(fills):
-        f = fills.assign(notional=fills["qty"] * fills["price"]).groupby("client_order_id")
-        agg = f.agg(filled=("qty", "sum"), notional=("notional", "sum"), commission=("commission", "sum"),
-                    t_first_fill=("t", "min"), t_last_fill=("t", "max"), n_fills=("qty", "size"),
-                    md_first_fill=("md_ts", "min"))
-        out = out.join(agg, how="outer")
-    return out
+def _fill_orders(fills: pd.DataFrame) -> pd.DataFrame:
+    """Orders known only from their fills (journals without order events)."""
+    f = fills.assign(notional=fills["qty"] * fills["price"]).groupby("client_order_id")
+    return f.agg(filled=("qty", "sum"), notional=("notional", "sum"), commission=("commission", "sum"),
+                 t_first_fill=("t", "min"), t_last_fill=("t", "max"), n_fills=("qty", "size"),
+                 md_first_fill=("md_ts", "min"))
 
 
 def load_run(store_or_con, run_id: str) -> RunData:
@@ -101,17 +101,17 @@ def load_run(store_or_con, run_id: str) -> RunData:
         raise UnknownRun(f"unknown run id {run_id!r}", where="compare", hint="wb report runs lists the journaled runs")
     mode = run[0] if run else "UNKNOWN"
     marks = {k: tuple(v) for k, v in json.loads(run[1]).items()} if run and run[1] else {}
-    ev = _events(con, run_id) if "risk_order_events" in tables else pd.DataFrame()
-    if len(ev):
-        f = ev[ev["kind"] == "FILLED"]
-        fills = pd.DataFrame({"client_order_id": f["client_order_id"], "instrument_id": f["instrument_id"],
-                              "side": f["side"], "qty": f["qty"], "price": f["price"],
-                              "commission": f["commission"].fillna(0.0), "t": f["ts_recv"], "md_ts": f["md_ts"],
-                              "mid": (f["md_bid"] + f["md_ask"]) / 2})
+    has_events = "risk_order_events" in tables and con.execute(
+        "SELECT count(*) FROM risk_order_events WHERE run_id = ?", [run_id]).fetchone()[0] > 0
+    if has_events:
+        fills = con.execute("""
+            SELECT client_order_id, instrument_id, side, qty, price, coalesce(commission, 0) AS commission,
+                   ts_recv AS t, md_ts, (md_bid + md_ask) / 2 AS mid
+            FROM risk_order_events WHERE run_id = ? AND kind = 'FILLED' ORDER BY event_seq""", [run_id]).df()
+        orders = con.execute(_ORDERS_SQL, [run_id]).df().set_index("client_order_id")
     else:
         notes.append("no order events journaled: fills from the gate's risk_fills; commissions and "
                      "submit/ack latencies unknown (taken as 0 / not measured)")
-        ev = pd.DataFrame(columns=["client_order_id", "kind", "ts_recv", "md_bid", "md_ask", "reason"])
         src = "risk_fills" if "risk_fills" in tables else (
             "(SELECT NULL AS client_order_id, NULL AS instrument_id, NULL AS side, 0 AS qty, 0 AS price, "
             "0::BIGINT AS ts_event, NULL AS fill_id, NULL AS run_id WHERE false)")
@@ -128,4 +128,6 @@ def load_run(store_or_con, run_id: str) -> RunData:
     for iid, (_, b, a) in marks.items():
         if not (math.isfinite(b) and math.isfinite(a)):
             raise WorkbenchError("run-end mark is not a finite quote", where=f"run {run_id}: marks.{iid}")
-    return RunData(run_id, mode, dec, _orders(ev, fills), fills.reset_index(drop=True), marks, notes)
+    if not has_events:
+        orders = _fill_orders(fills)
+    return RunData(run_id, mode, dec, orders, fills.reset_index(drop=True), marks, notes)
