@@ -67,6 +67,12 @@ def test_an_interrupted_export_is_written_again(demo_db, tmp_path):
 def test_options_of_is_resolved_before_export(demo_db, tmp_path):
     exp = export_data(demo_db, {"instrument_ids": ["DEMO.XNAS"], "options_of": ["DEMO.XNAS"],
                                 "start": "2024-03-04 14:55", "end": "2024-03-04 15:05"}, str(tmp_path))
-    assert len(exp.data.instrument_ids) > 1 and exp.data.options_of == ()
-    opt = exp.data.instrument_ids[1]
-    assert ParquetSource(exp.url).instrument(opt) == demo_db.instrument(opt)
+    ids = exp.data.instrument_ids
+    assert len(ids) > 100 and exp.data.options_of == ()
+    assert sorted(p.name for p in (tmp_path / exp.key).iterdir()) == ["instruments.json", "manifest.json",
+                                                                       "quotes.parquet"]
+    src = ParquetSource(exp.url)
+    for iid in (ids[0], ids[1], ids[-1]):  # first, second and last block of the shared quotes file
+        assert src.instrument(iid) == demo_db.instrument(iid)
+        ref = demo_db.read_quotes(iid, "2024-03-04 14:55", "2024-03-04 15:05", as_="arrow")
+        assert ref.num_rows > 0 and src.read_quotes(iid).equals(ref)

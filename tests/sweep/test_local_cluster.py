@@ -9,6 +9,7 @@ import pytest
 
 from tests.sweep.conftest import ENTRY, HOUR, row_metrics, serial_metrics
 from workbench.sweep import Sweep, load_runs, walk_forward
+from workbench.sweep.worker import metrics_of
 
 
 def test_grid_on_local_cluster_equals_serial_runs_and_is_stored(demo_db, local_client, tmp_path):
@@ -23,8 +24,9 @@ def test_grid_on_local_cluster_equals_serial_runs_and_is_stored(demo_db, local_c
     assert frame["orders"].gt(0).all()  # the points really traded (equality of empty runs proves nothing)
     assert frame["pnl"].nunique() > 1   # and the parameters really reached the strategy
 
-    drill = result.rerun(int(result.best(1).index[0]))
-    assert drill.summary()["pnl"] == result.best(1)["pnl"].iloc[0] and len(drill.fills) > 0
+    best = int(result.best(1).index[0])
+    drill = result.rerun(best)
+    assert metrics_of(drill) == row_metrics(frame, best) and len(drill.fills) > 0
     drill.close()
 
     stored = load_runs(demo_db, result.sweep_id)
@@ -44,6 +46,18 @@ def test_failed_point_is_a_row_with_its_error(demo_db, local_client, tmp_path):
     assert stored.loc[1, "error"] == frame.loc[1, "error"] and pd.isna(stored.loc[1, "metrics"])
     n_failed = demo_db.con.execute("SELECT n_failed FROM sweeps WHERE sweep_id = ?", [result.sweep_id]).fetchall()
     assert n_failed == [(1,)]
+
+
+def test_an_objective_that_raises_fails_its_row_and_keeps_the_metrics(demo_db, tmp_path):
+    def fussy(m):
+        if m["entry_spreads_seen"]:  # KeyError: user code the sweep must survive
+            return 0.0
+
+    sweep = Sweep(ENTRY, {"entry_spreads": [3.0]}, HOUR, objective=fussy, store=demo_db, cache=str(tmp_path))
+    frame = sweep.run("serial", progress=False).to_frame()
+    assert frame.loc[0, "error"].startswith("objective fussy: KeyError") and frame.loc[0, "orders"] > 0
+    stored = load_runs(demo_db).iloc[-1]
+    assert stored["error"] == frame.loc[0, "error"] and '"orders"' in stored["metrics"]
 
 
 def test_walk_forward_on_cluster_ranks_in_and_out_of_sample(demo_db, local_client, tmp_path):

@@ -2,7 +2,8 @@
 
 Workers never open the DuckDB file (one writer, and a cluster node may not even see it): the client
 reads the selection from the store, hashes it together with the data spec, and writes it under
-``<cache>/<hash>/`` unless that folder already holds a complete export (``manifest.json`` is written
+``<cache>/<hash>/`` (one Parquet file per kind — quotes, trades, bars per size — with one row group
+per instrument, so an option chain is a handful of files, not hundreds) unless that folder already holds a complete export (``manifest.json`` is written
 last, so a folder without it is an interrupted export and is written again). The cache may be a local
 folder or any fsspec URL (``s3://bucket/wb-cache``) that the workers can reach.
 
@@ -33,6 +34,7 @@ from workbench.store.model import Instrument
 from workbench.store.timeutil import to_ns
 
 FORMAT = 1
+HOLD_BYTES = 256 << 20  # selections up to this size are read from the store once, larger ones twice
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -61,20 +63,41 @@ def _join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
 
-def _tables(store: Any, data: DataSpec) -> list[tuple[str, Any]]:
-    """``(file name, loader)`` for every table of the selection, in a fixed order."""
+def _tables(store: Any, data: DataSpec) -> list[tuple[str, str, Any]]:
+    """``(kind, instrument id, loader)`` for every table of the selection, in a fixed order. A kind
+    (``quotes``, ``trades``, ``bars_1min``) is one Parquet file holding its instruments back to back."""
     out = []
+    for size in data.bars:
+        if not _SAFE.match(size):
+            raise ValueError(f"bar size {size!r} cannot name a cache file")
     for iid in data.instrument_ids:
-        if not _SAFE.match(iid):
-            raise ValueError(f"instrument id {iid!r} cannot name a cache file")
         if data.quotes:
-            out.append((f"quotes__{iid}", lambda i=iid: store.read_quotes(i, data.start, data.end, as_="arrow")))
+            out.append(("quotes", iid, lambda i=iid: store.read_quotes(i, data.start, data.end, as_="arrow")))
         if data.trades:
-            out.append((f"trades__{iid}", lambda i=iid: store.read_trades(i, data.start, data.end, as_="arrow")))
+            out.append(("trades", iid, lambda i=iid: store.read_trades(i, data.start, data.end, as_="arrow")))
         for size in data.bars:
-            out.append((f"bars_{size}__{iid}",
+            out.append((f"bars_{size}", iid,
                         lambda i=iid, s=size: store.read_bars(i, s, data.start, data.end, as_="arrow")))
     return out
+
+
+def _write(fs: Any, folder: str, tables: list[tuple[str, str, Any]]) -> dict[str, dict[str, list[int]]]:
+    """One file per kind, one row group per instrument; returns ``{kind: {iid: [offset, rows]}}``."""
+    offsets: dict[str, dict[str, list[int]]] = {}
+    writers: dict[str, pq.ParquetWriter] = {}
+    try:
+        for kind, iid, load in tables:
+            tbl = load()
+            at = sum(n for _, n in offsets.get(kind, {}).values())
+            offsets.setdefault(kind, {})[iid] = [at, tbl.num_rows]
+            if kind not in writers:
+                writers[kind] = pq.ParquetWriter(_join(folder, kind + ".parquet"), tbl.schema, filesystem=fs)
+            if tbl.num_rows:
+                writers[kind].write_table(tbl)
+    finally:
+        for w in writers.values():
+            w.close()
+    return offsets
 
 
 def _spec_doc(data: DataSpec) -> dict:
@@ -122,9 +145,13 @@ def export_data(store: Any, data: DataSpec | dict | str | list, cache: str | Non
     h.update(json.dumps(instruments, sort_keys=True, default=str).encode())
     tables = _tables(store, data)
     ts_arrays, rows = [], 0
-    for name, load in tables:  # first pass: hash only (nothing held but the running digest)
+    kept: list[pa.Table | None] = []  # small selections are held for the write; big ones are read again
+    held = 0
+    for kind, iid, load in tables:
         tbl = load()
-        _hash_table(h, name, tbl)
+        _hash_table(h, f"{kind}__{iid}", tbl)
+        held += tbl.nbytes
+        kept.append(tbl if held <= HOLD_BYTES else None)
         ts_arrays.append(tbl.column("ts_event").to_numpy())
         rows += tbl.num_rows
     key = h.hexdigest()
@@ -135,11 +162,11 @@ def export_data(store: Any, data: DataSpec | dict | str | list, cache: str | Non
     if fs.exists(_join(folder, "manifest.json")):
         return Export(url, key, data, sessions, False, rows)
     fs.makedirs(folder, exist_ok=True)
-    for name, load in tables:  # second pass: write (only on a miss)
-        pq.write_table(load(), _join(folder, name + ".parquet"), filesystem=fs)
+    tables = [(k, i, (lambda t=t: t) if t is not None else load) for (k, i, load), t in zip(tables, kept, strict=True)]
+    offsets = _write(fs, folder, tables)  # only on a miss
     with fs.open(_join(folder, "instruments.json"), "w") as f:
         json.dump(instruments, f, sort_keys=True)
-    manifest = {"key": key, "spec": _spec_doc(data), "tables": [n for n, _ in tables], "rows": rows,
+    manifest = {"key": key, "spec": _spec_doc(data), "tables": offsets, "rows": rows,
                 "sessions": sessions}
     with fs.open(_join(folder, "manifest.json.tmp"), "w") as f:
         json.dump(manifest, f, sort_keys=True)
@@ -165,28 +192,32 @@ class ParquetSource:
         except KeyError:
             raise KeyError(f"unknown instrument {instrument_id!r} in the sweep data export {self.url}") from None
 
-    def _window(self, name: str, start: Any, end: Any) -> pa.Table:
-        if name not in self.manifest["tables"]:
-            raise KeyError(f"{name}: not in the sweep data export {self.url} (the sweep's data spec did not select it)")
-        if name not in self._cache:
-            tbl = pq.read_table(_join(self._root, name + ".parquet"), filesystem=self._fs)
-            self._cache[name] = (tbl, tbl.column("ts_event").to_numpy())
-        tbl, ts = self._cache[name]
+    def _window(self, kind: str, instrument_id: str, start: Any, end: Any) -> pa.Table:
+        span = self.manifest["tables"].get(kind, {}).get(instrument_id)
+        if span is None:
+            raise KeyError(f"{kind} of {instrument_id}: not in the sweep data export {self.url} "
+                           "(the sweep's data spec did not select it)")
+        if kind not in self._cache:  # the whole kind once per process: later runs only slice
+            tbl = pq.read_table(_join(self._root, kind + ".parquet"), filesystem=self._fs)
+            self._cache[kind] = (tbl, tbl.column("ts_event").to_numpy())
+        tbl, ts = self._cache[kind]
+        at, n = span
+        ts = ts[at:at + n]
         lo = 0 if start is None else int(np.searchsorted(ts, to_ns(start), "left"))
-        hi = len(ts) if end is None else int(np.searchsorted(ts, to_ns(end), "left"))
-        return tbl.slice(lo, max(hi - lo, 0))
+        hi = n if end is None else int(np.searchsorted(ts, to_ns(end), "left"))
+        return tbl.slice(at + lo, max(hi - lo, 0))
 
     def read_quotes(self, instrument_id: str, start: Any = None, end: Any = None, *, as_: str = "arrow") -> pa.Table:
-        return _arrow_only(self._window(f"quotes__{instrument_id}", start, end), as_)
+        return _arrow_only(self._window("quotes", instrument_id, start, end), as_)
 
     def read_trades(self, instrument_id: str, start: Any = None, end: Any = None, *, as_: str = "arrow") -> pa.Table:
-        return _arrow_only(self._window(f"trades__{instrument_id}", start, end), as_)
+        return _arrow_only(self._window("trades", instrument_id, start, end), as_)
 
     def read_bars(self, instrument_id: str, bar_size: str = "1min", start: Any = None, end: Any = None, *,
                   price_type: str = "TRADE", adjusted: bool = False, as_: str = "arrow") -> pa.Table:
         if price_type != "TRADE" or adjusted:
             raise KeyError("sweep data exports hold raw TRADE bars only")
-        return _arrow_only(self._window(f"bars_{bar_size}__{instrument_id}", start, end), as_)
+        return _arrow_only(self._window(f"bars_{bar_size}", instrument_id, start, end), as_)
 
     def __repr__(self) -> str:
         return f"ParquetSource({self.url!r}, rows={self.manifest['rows']})"

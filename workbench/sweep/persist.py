@@ -70,7 +70,8 @@ def save(store: Any, sweep_id: str, meta: dict[str, Any], runs: pd.DataFrame, pa
     rows = []
     for r in runs.to_dict("records"):
         d = {k: (None if _missing(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-        metrics = None if d["error"] else {m: (int(d[m]) if m in INTS and d[m] is not None else d[m]) for m in METRICS}
+        ran = d.get("orders") is not None  # a run that failed has no metrics at all
+        metrics = {m: (int(d[m]) if m in INTS and d[m] is not None else d[m]) for m in METRICS} if ran else None
         rows.append([sweep_id, int(d["index"]), d["run_id"], None if d["fold"] is None else int(d["fold"]),
                      d["phase"], _int(d["window_start"]), _int(d["window_end"]),
                      json.dumps({p: d[p] for p in params}, default=str), None if metrics is None else json.dumps(metrics),

@@ -115,15 +115,16 @@ class Sweep:
         return Task(point.index, export.url, apply_params(self.entry, point.params),
                     window_spec(export.data, point.start, point.end), self.venue, self.risk)
 
-    def score(self, metrics: dict | None) -> float | None:
+    def score(self, metrics: dict | None) -> tuple[float | None, str | None]:
+        """``(objective, error)``: a callable objective that raises fails that row, not the sweep."""
         if metrics is None:
-            return None
-        value = self.objective(dict(metrics)) if callable(self.objective) else metrics.get(self.objective)
+            return None, None
         try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return None
-        return value if math.isfinite(value) else None
+            value = self.objective(dict(metrics)) if callable(self.objective) else metrics.get(self.objective)
+            value = None if value is None else float(value)
+        except Exception as exc:  # user code: keep the runs, name the failure on the row
+            return None, f"objective {self.objective_name}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        return (value if value is not None and math.isfinite(value) else None), None
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, client: Any = None, *, scheduler: str | None = None, workers: int | None = None,
@@ -177,12 +178,14 @@ class Sweep:
         for p in points:
             row = rows[p.index]
             metrics = row.get("metrics")
+            objective, objective_error = self.score(metrics)
             out.append({"index": p.index, "run_id": f"{sweep_id}-{p.index:05d}", "fold": p.fold, "phase": p.phase,
                         "window_start": p.start, "window_end": p.end,
                         "start": None if p.start is None else pd.Timestamp(p.start, unit="ns", tz="UTC"),
                         **p.params, **{m: (metrics or {}).get(m) for m in METRICS},
-                        "objective": self.score(metrics), "duration_s": row.get("duration_s", 0.0),
-                        "backtest_s": row.get("backtest_s"), "worker": row.get("worker"), "error": row.get("error")})
+                        "objective": objective, "duration_s": row.get("duration_s", 0.0),
+                        "backtest_s": row.get("backtest_s"), "worker": row.get("worker"),
+                        "error": row.get("error") or objective_error})
         frame = pd.DataFrame(out).set_index("index", drop=False)
         frame.index.name = None
         return frame
