@@ -11,7 +11,7 @@ import json
 import sys
 import time
 
-SUITES = ("foundation", "vol", "risk", "ibsim", "replay", "sweep", "compare")
+SUITES = ("foundation", "vol", "risk", "ibsim", "replay", "sweep", "compare", "node")
 OPT_IN = ("risk_instructions",)  # run only when named (valgrind, minutes)
 
 
