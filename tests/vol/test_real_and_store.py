@@ -99,8 +99,10 @@ def test_store_round_trip_history_and_cli(tmp_path):
             as_of += days_shift * 86400 * 10**9
             store.write_chain("SPX", as_of, 5000.0, chain.drop(columns=["underlying_price", "as_of"]),
                               source="test")
-        surf = VolSurface.from_store(store, "SPX")
+        surf = VolSurface.from_store(store, "SPX", model="svi")  # vol_fits stores SVI parameters
         assert surf.as_of_ns == as_of and len(surf.smiles) >= 15
+        with pytest.raises(ValueError, match="model='svi'"):
+            save_surface(store, VolSurface.from_store(store, "SPX"))  # the default, price-space surface
         save_surface(store, surf)
         back = load_surface(store, "SPX", as_of)
         k = np.linspace(-0.3, 0.1, 9)

@@ -75,8 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="minimum price increment below $3 (default by class: 0.01 penny classes, else 0.05)")
     surf.add_argument("--out", default=None, help="write an HTML report (plots) to this file")
     surf.add_argument("--no-save", action="store_true", help="do not persist the fit in vol_fits")
-    surf.add_argument("--model", choices=("svi", "essvi"), default="svi",
-                      help="raw SVI per expiry (default, persisted for history) or eSSVI (not persisted)")
+    surf.add_argument("--model", choices=("price", "svi", "essvi"), default="price",
+                      help="price: arbitrage-free call prices fitted to the bid/ask band (default); svi: raw "
+                           "SVI per expiry (persisted for 'wb vol history'); essvi (not persisted)")
     surf.set_defaults(handler=_surface)
     hist = s.add_parser("history", help="ATM 30d vol, 25d skew and term slope across stored snapshots")
     hist.add_argument("symbol")

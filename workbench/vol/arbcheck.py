@@ -97,7 +97,7 @@ def dense_arbitrage(surface, n: int = DENSE_N) -> dict:
         gb = k[~(g >= G_TOL)]
         if gb.size:
             bf[name] = gb
-        pieces = (s.params, *s.below)
+        pieces = () if getattr(s, "params", None) is None else (s.params, *s.below)  # price slices: none
         if not all(lee_ok(p) for p in pieces):
             lee[name] = max(float(p.b * (1 + abs(p.rho))) for p in pieces)
     for i in range(len(smiles) - 1):

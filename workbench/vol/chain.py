@@ -63,7 +63,8 @@ def prepare_chain(
     A bid at or below ``min_tick`` (the exchange's minimum price increment: 0.05 for SPX and most
     non-penny classes) is a one-sided quote -- market makers leave such bids on far strikes whatever the
     vol -- so its ``iv_bid`` is NaN: the quote bounds the smile from above only (``min_tick_bid`` column).
-    Raises ValueError naming the first missing column or the first bad row.
+    A crossed quote (bid > ask) is kept but never used (see :mod:`workbench.vol.admissible`).
+    Raises ValueError naming the first missing column or the first bad row (strike <= 0, bid < 0).
     """
     for col in REQUIRED:
         if col not in chain.columns:
@@ -74,10 +75,11 @@ def prepare_chain(
     bad = ~df["right"].isin(["C", "P"])
     if bad.any():
         raise ValueError(f"row {df.index[bad][0]!r}: right must be 'C' or 'P', got {df.loc[bad, 'right'].iloc[0]!r}")
-    neg = (df["strike"] <= 0) | (df["ask"] < df["bid"]) | (df["bid"] < 0)
+    # a crossed quote (bid > ask) is kept, left out of the fit and reported as inadmissible
+    neg = (df["strike"] <= 0) | (df["bid"] < 0)
     if neg.any():
         i = df.index[neg][0]
-        raise ValueError(f"row {i!r}: need strike > 0 and 0 <= bid <= ask, got "
+        raise ValueError(f"row {i!r}: need strike > 0 and bid >= 0, got "
                          f"strike={df.at[i, 'strike']}, bid={df.at[i, 'bid']}, ask={df.at[i, 'ask']}")
     if spot is None and "underlying_price" in df.columns and df["underlying_price"].notna().any():
         spot = float(df["underlying_price"].dropna().iloc[0])
@@ -122,4 +124,5 @@ def prepare_chain(
     df["use"] = df["otm"] & (df["bid"] > 0) & (df["ask"] > df["bid"]) & np.isfinite(df["iv_mid"])
     df = df.sort_values(["expiry", "strike", "right"], kind="stable").reset_index(drop=True)
     df.attrs["dropped_expiries"] = dict(sorted(dropped.items()))
+    df.attrs["min_tick"] = float(min_tick)
     return df, forwards

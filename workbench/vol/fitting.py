@@ -101,11 +101,15 @@ def fit_smiles(quotes, *, min_quotes: int = 5, model: str = "svi") -> list[Smile
     """Fit the rows of a :func:`~workbench.vol.chain.prepare_chain` frame marked ``use``: one
     :class:`Smile` per expiry with at least ``min_quotes`` quotes, in increasing T.
 
-    ``model="svi"``: raw SVI per expiry with the two calendar passes (module docstring); ``"essvi"``: the
+    ``model="price"`` (the default of :class:`~workbench.vol.surface.VolSurface`): the arbitrage-free
+    price-space fit of :mod:`workbench.vol.pricefit`, one :class:`~workbench.vol.price_smile.PriceSmile` per
+    expiry.  ``model="svi"``: raw SVI per expiry with the two calendar passes (module docstring); ``"essvi"``: the
     eSSVI slices of :func:`workbench.vol.essvi.fit_essvi` (three parameters per expiry, arbitrage-free by
     its parameter conditions), carried as their exact raw-SVI equivalents.
     """
     slices, cols = _slices(quotes, min_quotes)
+    if model == "price":
+        return _fit_price(slices, cols, float(quotes.attrs.get("min_tick", 0.05)))
     if model == "essvi":
         from workbench.vol.essvi import fit_essvi
 
@@ -115,7 +119,7 @@ def fit_smiles(quotes, *, min_quotes: int = 5, model: str = "svi") -> list[Smile
     elif model == "svi":
         _fit_svi_passes(slices)
     else:
-        raise ValueError(f"model {model!r}: expected 'svi' or 'essvi'")
+        raise ValueError(f"model {model!r}: expected 'price', 'svi' or 'essvi'")
     smiles = []
     for s in slices:
         sl = s.rows
@@ -147,3 +151,30 @@ def _fit_svi_passes(slices: list[_Slice]) -> None:
         refit = s.fit(floor, s.params.as_array(), ceil, mid_start=False)
         if not violates(refit.as_array(), GRID, floor, ceil):
             s.params = refit
+
+
+def _fit_price(slices: list[_Slice], cols: dict, min_tick: float) -> list:
+    """The price-space fit: OTM bid/ask/mid normalised by ``DF F`` per expiry, one LP per expiry in T order."""
+    from workbench.vol.price_smile import PriceSmile
+    from workbench.vol.pricefit import fit_price_surface
+
+    if not slices:
+        return []
+    inputs = []
+    for s in slices:
+        sl = s.rows
+        scale = float(cols["discount"][sl.start] * cols["forward"][sl.start])
+        bid, ask = cols["bid"][sl].astype(float) / scale, cols["ask"][sl].astype(float) / scale
+        inputs.append({"T": s.T, "k": s.k, "bid": bid, "ask": ask, "mid": 0.5 * (bid + ask), "iv_mid": s.mid,
+                       "tick": 0.5 * min_tick / scale})
+    fits = fit_price_surface(inputs)
+    smiles = []
+    for s, f in zip(slices, fits, strict=True):
+        sl = s.rows
+        smile = PriceSmile(pd.Timestamp(cols["expiry"][sl.start]), s.T, float(cols["forward"][sl.start]),
+                           float(cols["discount"][sl.start]), f["y"], f["p"], f["s"], {}, k_bounds=s.k_range)
+        fit = smile.iv(s.k)
+        smile.data.update({c: cols[c][sl] for c in ("strike", "right", "k", "bid", "ask")} | {
+            "iv_bid": s.bid, "iv_mid": s.mid, "iv_ask": s.ask, "fit_iv": fit, "inside": inside_band(fit, s.bid, s.ask)})
+        smiles.append(smile)
+    return smiles

@@ -37,6 +37,8 @@ def save_surface(store, surface: VolSurface) -> int:
     """Replace the stored fit of (surface.symbol, surface.as_of_ns) atomically; returns rows written."""
     if not surface.symbol:
         raise ValueError("save_surface: the surface needs a symbol")
+    if surface.price_space:
+        raise ValueError("save_surface: vol_fits holds SVI parameters; fit the surface with model='svi'")
     ensure_table(store)
     rows = []
     for s in surface.smiles:
@@ -79,9 +81,11 @@ def _metrics(surface: VolSurface) -> dict:
 def surface_history(store, symbol: str, *, refit: bool = False, **fit_kw) -> pd.DataFrame:
     """ATM 30d vol, 30d 25-delta risk reversal and term slope (91d - 30d ATM) per stored snapshot.
 
-    Snapshots without a stored fit (or all, with ``refit``) are fitted and saved first.  Snapshots that
+    Snapshots without a stored fit (or all, with ``refit``) are fitted (raw SVI unless ``model`` is given:
+    the table stores SVI parameters) and saved first.  Snapshots that
     cannot be fitted are reported with an ``error`` and NaN metrics rather than stopping the history.
     """
+    fit_kw.setdefault("model", "svi")  # vol_fits holds SVI parameters
     snaps = store.chain_snapshots(symbol)
     rows = []
     for as_of in sorted(set(int(v) for v in snaps["as_of"])):

@@ -27,6 +27,7 @@ import pandas as pd
 from workbench.vol.chain import min_tick_for, prepare_chain
 from workbench.vol.fitting import calendar_envelope, fit_smiles
 from workbench.vol.forward import ForwardEstimate
+from workbench.vol.price_smile import PriceSmile, otm_to_w
 from workbench.vol.smile import GRID as _GRID
 from workbench.vol.smile import Smile, butterfly_k
 from workbench.vol.svi import calendar_check
@@ -41,7 +42,10 @@ class VolSurface:
                  fit_ms: float = float("nan"), chain: pd.DataFrame | None = None):
         if not smiles:
             raise ValueError("VolSurface needs at least one fitted expiry")
-        self.smiles = calendar_envelope(sorted(smiles, key=lambda s: s.T))
+        smiles = sorted(smiles, key=lambda s: s.T)
+        # price-space slices are calendar-ordered by their fit; SVI slices get the calendar envelope
+        self.price_space = all(isinstance(s, PriceSmile) for s in smiles)
+        self.smiles = smiles if self.price_space else calendar_envelope(smiles)
         self.as_of_ns = int(as_of_ns)
         self.symbol = symbol
         self.forwards: dict[pd.Timestamp, ForwardEstimate] = forwards or {}
@@ -50,23 +54,28 @@ class VolSurface:
         self._T = np.array([s.T for s in self.smiles])
         self._dense: dict | None = None  # dense arbitrage check, computed on first use
         self.dropped: dict[pd.Timestamp, str] = {}  # expiry -> why it is not in the surface
+        self.inadmissible = pd.DataFrame()  # quotes no arbitrage-free surface passes through (see summary)
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
     def from_quotes(cls, quotes: pd.DataFrame, as_of_ns: int, *, symbol: str = "", forwards=None,
-                    min_quotes: int = 5, model: str = "svi") -> VolSurface:
-        """Fit every expiry of a :func:`prepare_chain` frame (its ``use`` rows) with ``model`` ``"svi"``
-        (raw SVI per expiry, the default) or ``"essvi"``; see :mod:`workbench.vol.fitting`."""
+                    min_quotes: int = 5, model: str = "price") -> VolSurface:
+        """Fit every expiry of a :func:`prepare_chain` frame (its ``use`` rows) with ``model`` ``"price"``
+        (the default: arbitrage-free call prices fitted to the bid/ask band, :mod:`workbench.vol.pricefit`),
+        ``"svi"`` (raw SVI per expiry) or ``"essvi"``; see :mod:`workbench.vol.fitting`."""
         t0 = time.perf_counter()
         smiles = fit_smiles(quotes, min_quotes=min_quotes, model=model)
         surface = cls(smiles, as_of_ns, symbol, forwards, float("nan"), quotes)
         surface.fit_ms = (time.perf_counter() - t0) * 1e3
         surface.dropped = _dropped_expiries(quotes, surface.expiries, min_quotes)
+        from workbench.vol.admissible import inadmissible_quotes
+
+        surface.inadmissible = inadmissible_quotes(surface, quotes)
         return surface
 
     @classmethod
     def from_chain(cls, chain: pd.DataFrame, as_of_ns: int, *, symbol: str = "", spot=None, rate=None,
-                   min_T: float = 2.0 / 365.0, model: str = "svi", min_tick: float | str = 0.05) -> VolSurface:
+                   min_T: float = 2.0 / 365.0, model: str = "price", min_tick: float | str = 0.05) -> VolSurface:
         """Prepare (forwards, IVs, OTM selection) and fit a raw chain frame. ``min_tick``: the price at
         or below which a bid is a stub (default 0.05, conservative for every class), or ``"class"`` for
         the option class's own tick (:func:`workbench.vol.chain.min_tick_for`, what ``wb vol surface`` uses)."""
@@ -93,8 +102,13 @@ class VolSurface:
         return self._T.copy()
 
     def total_variance(self, k, T) -> np.ndarray:
-        """w(k, T), linear in T between slices at fixed k; flat-extrapolated implied vol beyond the last."""
+        """w(k, T): between slices linear in T at fixed k -- in total variance for SVI slices, in the OTM
+        price (then inverted) for price-space slices, which keeps convexity in strike as well as the
+        calendar order; before the first expiry scaled by T/T1 (price space: blended with the payoff);
+        flat-extrapolated implied vol beyond the last."""
         k, T = np.broadcast_arrays(np.asarray(k, float), np.asarray(T, float))
+        if self.price_space:
+            return self._price_total_variance(k, T)
         out = np.empty(k.shape)
         Ts = self._T
         j = np.searchsorted(Ts, T, side="left")
@@ -109,6 +123,25 @@ class VolSurface:
                 t1, t2 = Ts[idx - 1], Ts[idx]
                 a = (tt - t1) / (t2 - t1)
                 out[sel] = (1 - a) * self.smiles[idx - 1].w(kk) + a * self.smiles[idx].w(kk)
+        return out
+
+    def _price_total_variance(self, k, T) -> np.ndarray:
+        out = np.empty(k.shape)
+        Ts = self._T
+        j = np.searchsorted(Ts, T, side="left")
+        for idx in np.unique(j):
+            sel = j == idx
+            kk, tt = k[sel], T[sel]
+            if idx >= len(Ts):
+                out[sel] = self.smiles[-1].w(kk) * tt / Ts[-1]
+                continue
+            if idx == 0:
+                price = self.smiles[0].otm(kk) * (tt / Ts[0])  # the payoff's OTM value is 0
+            else:
+                t1, t2 = Ts[idx - 1], Ts[idx]
+                a = (tt - t1) / (t2 - t1)
+                price = (1 - a) * self.smiles[idx - 1].otm(kk) + a * self.smiles[idx].otm(kk)
+            out[sel] = otm_to_w(kk, price, tt)
         return out
 
     def iv(self, k, T) -> np.ndarray:
@@ -158,9 +191,13 @@ class VolSurface:
         """Butterfly violations per expiry and calendar violations per adjacent pair on the whole ``grid``
         (empty = clean), checked on the surface as used (the calendar envelope), plus ``envelope``: per
         expiry, the grid k where an earlier slice's wing lifts the fitted SVI (a diagnostic, not a fault)."""
-        bf = {str(s.expiry.date()): butterfly_k(s, grid) for s in self.smiles}
+        if self.price_space:
+            bf = {str(s.expiry.date()): s.butterfly_violations(grid) for s in self.smiles}
+            env = {}
+        else:
+            bf = {str(s.expiry.date()): butterfly_k(s, grid) for s in self.smiles}
+            env = {str(s.expiry.date()): grid[s.w(grid) > s.params.w(grid)] for s in self.smiles if s.below}
         cal = calendar_check(self.smiles, grid)
-        env = {str(s.expiry.date()): grid[s.w(grid) > s.params.w(grid)] for s in self.smiles if s.below}
         return {"butterfly": {e: v for e, v in bf.items() if v.size}, "calendar": cal,
                 "envelope": {e: v for e, v in env.items() if v.size}, "dense": self.dense_arbitrage()}
 
@@ -211,6 +248,10 @@ class VolSurface:
             f"g<0 {len(arb['dense']['butterfly'])}, calendar {len(arb['dense']['calendar'])}, "
             f"Lee {len(arb['dense']['lee'])}",
         ]
+        if len(self.inadmissible):
+            why = self.inadmissible["reason"].str.split(":").str[0].value_counts()
+            lines.append(f"  inadmissible quotes (no arbitrage-free surface passes through them): "
+                         f"{len(self.inadmissible)} ({', '.join(f'{r} {n}' for r, n in why.items())})")
         if self.dropped:
             lines.append(f"  dropped expiries: {len(self.dropped)}")
             lines += [f"    {pd.Timestamp(e):%Y-%m-%d}: {why}" for e, why in self.dropped.items()]
