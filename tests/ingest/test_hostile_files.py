@@ -172,3 +172,18 @@ def test_non_utf8_data_file_names_the_line(tmp_path, capsys, content, row, words
     assert f"failed: {f} line {row}: {words}" in out
     with Store.open(db) as st:
         assert st.info()["ingests"] == 0
+
+
+def test_json_documents_are_not_line_capped(tmp_path):
+    """A Cboe chain JSON is one line of several MB: the line cap is for line-structured text only."""
+    from workbench.ingest.base import scan_file
+    from workbench.ingest.limits import use_limits
+
+    doc = tmp_path / "spx.json"
+    doc.write_bytes(b'\xef\xbb\xbf {"data": {"options": [' + b'{"option": "SPX"},' * 2000 + b"{}]}}")
+    csv = tmp_path / "x.csv"
+    csv.write_bytes(b"a," * 2000 + b"\n")
+    with use_limits(IngestLimits(max_line_bytes=1000)):
+        scan_file(doc)
+        with pytest.raises(IngestError, match="line longer than 1,000 bytes"):
+            scan_file(csv)

@@ -164,7 +164,9 @@ def scan_file(path: Path) -> str:
     try:
         with open(path, "rb") as fh:
             block = fh.read(BLOCK)
-            text = block[:4] not in BINARY_MAGIC  # zips and parquet are checked when unpacked/parsed
+            # zips and parquet are checked when unpacked/parsed; a JSON document (a Cboe chain is one
+            # line of several MB) has no line structure to cap
+            text = block[:4] not in BINARY_MAGIC and block.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"[")
             while block:
                 if text:
                     scan.feed(block)
