@@ -29,6 +29,10 @@ def test_grid_on_local_cluster_equals_serial_runs_and_is_stored(demo_db, local_c
     assert metrics_of(drill) == row_metrics(frame, best) and len(drill.fills) > 0
     drill.close()
 
+    fig = result.plot()
+    assert fig.data[0].type == "heatmap" and fig.data[0].z.shape == (2, 2)
+    assert result.sweep_id in result._repr_html_()
+
     stored = load_runs(demo_db, result.sweep_id)
     assert stored["run_index"].tolist() == [0, 1, 2, 3] and stored["error"].isna().all()
     assert stored["objective"].tolist() == pytest.approx(frame["objective"].tolist())
@@ -58,6 +62,16 @@ def test_an_objective_that_raises_fails_its_row_and_keeps_the_metrics(demo_db, t
     assert frame.loc[0, "error"].startswith("objective fussy: KeyError") and frame.loc[0, "orders"] > 0
     stored = load_runs(demo_db).iloc[-1]
     assert stored["error"] == frame.loc[0, "error"] and '"orders"' in stored["metrics"]
+
+
+def test_three_parameters_plot_as_parallel_coordinates(demo_db, tmp_path):
+    ten_minutes = {**HOUR, "end": "2024-03-04 15:10"}
+    sweep = Sweep(ENTRY, {"entry_spreads": [2.0, 3.0], "ema_alpha": [0.05], "warmup": [50, 100]}, ten_minutes,
+                  store=demo_db, cache=str(tmp_path), persist=False, objective="pnl")
+    result = sweep.run("serial", progress=False)
+    fig = result.plot()
+    assert fig.data[0].type == "parcoords" and len(fig.data[0].dimensions) == 4
+    assert list(fig.data[0].dimensions[-1].values) == result.to_frame()["objective"].tolist()
 
 
 def test_walk_forward_on_cluster_ranks_in_and_out_of_sample(demo_db, local_client, tmp_path):
