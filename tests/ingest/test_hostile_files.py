@@ -64,6 +64,13 @@ def test_line_scan_names_the_first_overlong_line_across_block_boundaries(cut):
     assert err.value.row == 251
 
 
+def test_cr_only_line_ends_are_line_ends():
+    data = b"\r".join([b"x" * 90] * 50) + b"\r"
+    LineScan("f.csv", limits=IngestLimits(max_line_bytes=100)).feed(data)
+    with pytest.raises(IngestError):
+        LineScan("f.csv", limits=IngestLimits(max_line_bytes=100)).feed(data.replace(b"\r", b" "))
+
+
 def test_sparse_file_and_zip_bomb_are_refused_in_bounded_memory(tmp_path):
     """A 1 GB sparse file (no newline) and a 200 KB zip of 200 MB NULs: one line each, RSS < 1 GB
     (before the caps they peaked at 9.8 GB and 2.2 GB). Run in a child so the peak is its own."""

@@ -84,7 +84,8 @@ class LineScan:
         self.run = 0    # bytes of the unfinished line carried from the previous block
 
     def feed(self, block: bytes) -> None:
-        first = block.find(b"\n")
+        # a line ends at LF or CR (pyarrow reads CR-only files too); line numbers count LFs
+        first = _first_break(block)
         if first < 0:
             self.run += len(block)
             if self.run > self.max:
@@ -94,11 +95,11 @@ class LineScan:
             self._fail(block, 0)
         pos = first + 1
         while len(block) - pos > self.max:
-            nl = block.rfind(b"\n", pos, pos + self.max + 1)
+            nl = _last_break(block, pos, pos + self.max + 1)
             if nl < 0:
                 self._fail(block, pos)
             pos = nl + 1
-        self.run = len(block) - block.rfind(b"\n") - 1
+        self.run = len(block) - _last_break(block, 0, len(block)) - 1
         if self.track:
             self.lines += block.count(b"\n")
 
@@ -106,6 +107,15 @@ class LineScan:
         line = self.lines + block.count(b"\n", 0, pos) + 1
         raise IngestError(self.file, f"line longer than {self.max:,} bytes (limit max_line_bytes; a text file "
                           "of this shape is not market data)", member=self.member, row=line)
+
+
+def _first_break(block: bytes) -> int:
+    lf, cr = block.find(b"\n"), block.find(b"\r")
+    return lf if cr < 0 else cr if lf < 0 else min(lf, cr)
+
+
+def _last_break(block: bytes, lo: int, hi: int) -> int:
+    return max(block.rfind(b"\n", lo, hi), block.rfind(b"\r", lo, hi))
 
 
 def check_lines(data: bytes, file: str, *, member: str | None = None) -> None:
