@@ -74,6 +74,18 @@ def test_three_parameters_plot_as_parallel_coordinates(demo_db, tmp_path):
     assert list(fig.data[0].dimensions[-1].values) == result.to_frame()["objective"].tolist()
 
 
+def test_walk_forward_of_the_entry_as_it_is(demo_db, tmp_path):
+    two_hours = {**HOUR, "end": "2024-03-04 17:00"}
+    sweep = Sweep(ENTRY, walk_forward("40min", "20min"), two_hours, objective="pnl", store=demo_db,
+                  cache=str(tmp_path), persist=False)
+    result = sweep.run("serial", progress=False)
+    frame = result.to_frame()
+    assert frame[["fold", "phase"]].values.tolist() == [[f, p] for f in range(3) for p in ("train", "test")]
+    assert result.best()["objective_oos"].iloc[0] == pytest.approx(frame.loc[frame["phase"] == "test", "pnl"].mean())
+    assert result.rank_stability()["spearman"].isna().all()  # one parameter set: no ranking to compare
+    assert result.plot().data[0].type == "bar" and result.summary()["folds"] == 3
+
+
 def test_walk_forward_on_cluster_ranks_in_and_out_of_sample(demo_db, local_client, tmp_path):
     two_hours = {**HOUR, "end": "2024-03-04 17:00"}
     sweep = Sweep(ENTRY, {"entry_spreads": [2.0, 3.0, 4.0]}, two_hours, walk_forward=walk_forward("40min", "20min"),

@@ -60,10 +60,11 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
         strategies = doc["strategies"]
         if not isinstance(strategies, list) or not all(isinstance(e, dict) for e in strategies):
             raise SweepError("strategies: expected a list of strategy entries", where=str(path))
-    for field, value in (("strategies (or base)", strategies), ("data (or base)", data), ("grid", doc.get("grid"))):
+    grid = doc.get("grid", {} if doc.get("walk_forward") is not None else None)
+    for field, value in (("strategies (or base)", strategies), ("data (or base)", data), ("grid", grid)):
         if value is None:
             raise SweepError(f"missing field {field}", where=str(path))
-    if not isinstance(doc["grid"], dict):
+    if not isinstance(grid, dict):
         raise SweepError("grid: expected a mapping of config field -> list of values", where=str(path))
     wf = doc.get("walk_forward")
     if wf is not None:
@@ -79,7 +80,7 @@ def load_sweep_config(path: str | Path) -> SweepConfig:
     demo = doc.get("demo_market", False)
     if not isinstance(demo, bool):
         raise SweepError(f"demo_market: expected true or false, got {demo!r}", where=str(path))
-    kwargs = {"entry": strategies[0] if len(strategies) == 1 else strategies, "grid": doc["grid"], "data": data,
+    kwargs = {"entry": strategies[0] if len(strategies) == 1 else strategies, "grid": grid, "data": data,
               "walk_forward": wf, "objective": objective, "venue": venue, "risk": doc.get("risk"),
               "name": doc.get("name") or path.stem}
     return SweepConfig(path, kwargs, demo)

@@ -50,7 +50,7 @@ class SweepResult:
         if not self.walk_forward:
             return self._ranked().head(n)
         f = self.frame
-        g = f.groupby(self.params, sort=False)
+        g = f.groupby(self.params or (lambda _: "entry"), sort=False)
         out = pd.DataFrame({"objective_is": g.apply(lambda d: d.loc[d["phase"] == "train", "objective"].mean()),
                             "objective_oos": g.apply(lambda d: d.loc[d["phase"] == "test", "objective"].mean()),
                             "failed": g["error"].apply(lambda s: int(s.notna().sum()))})
@@ -59,6 +59,8 @@ class SweepResult:
     def plateau(self) -> pd.DataFrame:
         """Per parameter set: objective, mean over its grid neighbours, gap (walk-forward: in-sample)."""
         f = self.frame[self.frame["phase"] != "test"]
+        if not self.params:  # one point: no neighbourhood
+            return pd.DataFrame(columns=["objective", "plateau", "gap", "neighbours"])
         return robust.plateau(f, self.params)
 
     def rank_stability(self) -> pd.DataFrame:
@@ -93,10 +95,14 @@ class SweepResult:
         """Heatmap for two parameters, a line for one, parallel coordinates beyond (mean of
         ``metric`` per parameter set; walk-forward: out-of-sample runs)."""
         f = self.frame[self.frame["phase"] == ("test" if self.walk_forward else "all")]
-        per = f.groupby(self.params, sort=False)[metric].mean().reset_index()
         title = f"{metric} ({self.sweep.objective_name})" if metric == "objective" else metric
         layout = {"template": "plotly_white", "height": 420, "margin": {"l": 60, "r": 20, "t": 40, "b": 50},
                   "title": title + (" out of sample" if self.walk_forward else "")}
+        if not self.params:  # the entry as it is, per walk-forward fold
+            fig = go.Figure(go.Bar(x=f["start"].astype(str), y=f[metric]))
+            fig.update_layout(xaxis_title="test window start", yaxis_title=metric, **layout)
+            return fig
+        per = f.groupby(self.params, sort=False)[metric].mean().reset_index()
         if len(self.params) == 1:
             p = self.params[0]
             fig = go.Figure(go.Scatter(x=per[p], y=per[metric], mode="lines+markers"))

@@ -33,6 +33,8 @@ def spearman(a: Any, b: Any) -> float | None:
 
 
 def _key(frame: pd.DataFrame, params: list[str]) -> pd.Series:
+    if not params:  # the entry as it is: one parameter set
+        return pd.Series("entry", index=frame.index)
     return frame[params].astype(str).agg("|".join, axis=1)
 
 

@@ -45,23 +45,28 @@ class Sweep:
 
     ``grid`` maps config fields of the strategy to the values to try; ``walk_forward`` (see
     :func:`~workbench.sweep.spec.walk_forward`) runs every grid point on each fold's train and test
-    window. ``objective`` is a metric name (``sharpe``, ``pnl``, ``return_pct``, ...; higher is better)
+    window (``Sweep(entry, walk_forward(...), data)``: the entry as it is, on every fold)    window. ``objective`` is a metric name (``sharpe``, ``pnl``, ``return_pct``, ...; higher is better)
     or a callable ``metrics dict -> float`` evaluated in the client. ``risk`` is a risk limits file
     (default ``config/risk.yaml``). Results go to the store unless ``persist=False``.
     """
 
-    def __init__(self, entry: Any, grid: dict[str, Any], data: DataSpec | dict | str | list, *,
+    def __init__(self, entry: Any, grid: dict[str, Any] | WalkForward, data: DataSpec | dict | str | list, *,
                  walk_forward: WalkForward | None = None, objective: str | Callable[[dict], float] = "sharpe",
                  venue: VenueSpec | dict | None = None, risk: str | None = None, store: Any = None,
                  cache: str | None = None, persist: bool = True, name: str | None = None) -> None:
         self.entry = entry
-        self.grid = dict(grid) if isinstance(grid, dict) else grid
-        expand_grid(self.grid)
-        apply_params(entry, {k: None for k in self.grid})  # strategy index check on the keys
-        check_param_names(entry, self.grid)
+        if isinstance(grid, WalkForward):  # Sweep(entry, walk_forward(...), data): the entry as it is, rolled
+            if walk_forward is not None:
+                raise SweepError("walk_forward given twice (as grid and as walk_forward=)")
+            grid, walk_forward = {}, grid
         if walk_forward is not None and not isinstance(walk_forward, WalkForward):
             raise SweepError("walk_forward: build it with workbench.sweep.walk_forward(train=, test=, step=)")
         self.walk_forward = walk_forward
+        self.grid = dict(grid) if isinstance(grid, dict) else grid
+        if self.grid or walk_forward is None:
+            expand_grid(self.grid)
+        apply_params(entry, {k: None for k in self.grid})  # strategy index check on the keys
+        check_param_names(entry, self.grid)
         if not (callable(objective) or objective in METRICS):
             raise SweepError(f"objective: {objective!r} is not a metric; choose one of {', '.join(METRICS)} "
                              "or pass a callable")

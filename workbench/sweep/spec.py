@@ -119,7 +119,8 @@ def expand_grid(grid: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def make_points(grid: dict[str, Any], wf: WalkForward | None, sessions: list[tuple[int, int]]) -> list[Point]:
-    combos = expand_grid(grid)
+    """Runs in (fold, phase, grid) order; an empty grid with walk-forward runs the entry as it is."""
+    combos = expand_grid(grid) if grid or wf is None else [{}]
     if wf is None:
         return [Point(i, p) for i, p in enumerate(combos)]
     folds = wf.windows(sessions)
