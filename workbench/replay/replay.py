@@ -1,8 +1,10 @@
 """`Replay`: time travel over a real nautilus backtest, for the notebook.
 
-Forward = the real engine, run in chunks (``workbench.engine.stepper``). Backward = a fresh engine
-re-executed from the start to the target event: nautilus cannot rewind, and a deterministic
-re-run reaches exactly the state a straight run has there (``state_hash`` proves it).
+Forward = the real engine, run in chunks (``workbench.engine.stepper``). Nautilus cannot rewind or
+copy an engine, so a seek resumes the *checkpoint* nearest below the target: every engine a seek
+leaves behind is kept (up to ``CHECKPOINTS``) at its event, still live, and a fresh engine starts at
+-1. A deterministic re-run from any of them reaches exactly the state a straight run has at the
+target (``state_hash`` proves it). See docs/replay.md.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from typing import Any
 import pandas as pd
 
 from workbench.engine.config import VenueSpec
-from workbench.engine.stepper import Stepper
+from workbench.engine.stepper import Feed, Stepper
 from workbench.errors import WorkbenchError
+from workbench.risk.config import CompiledConfig, config_from_dict
+
+CHECKPOINTS = 8  # live engines kept at the events seeks left them at (each ~ the engine, not the data)
 
 
 class ReplayError(WorkbenchError, ValueError):
@@ -24,11 +29,13 @@ class ReplayError(WorkbenchError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Breakpoints:
-    """Where ``run_until`` stops. Defaults: on any new order, fill or reject; no drawdown stop."""
+    """Where ``run_until`` stops. Defaults: on any new order, fill, reject or kill switch (the gate's
+    global HALT); no drawdown stop."""
 
     order: bool = True
     fill: bool = True
     reject: bool = True
+    kill_switch: bool = True
     drawdown: float | None = None                     # stop once equity falls this far (currency) below its peak
     predicate: Callable[[Any], bool] | None = None    # called with the strategy after each event
 
@@ -40,15 +47,49 @@ class Replay:
     """
 
     def __init__(self, entry: Any, data: Any, *, store: Any = None, venue: VenueSpec | None = None,
-                 risk: str | None = None) -> None:
+                 risk: str | None = None, _feed: Feed | None = None,
+                 _swaps: tuple[tuple[int, CompiledConfig], ...] = ()) -> None:
         from workbench.store import Store
 
         self.entry, self.data, self.venue, self.risk = entry, data, venue, risk
         self.store = store if store is not None else Store.open()
+        self._feed = _feed if _feed is not None else Feed(self.store, data)  # loaded once, shared
+        self._swaps = _swaps  # what-if risk limits: (event, config) swapped in on every re-execution
+        self._parked: list[Stepper] = []
         self._stepper = self._fresh()
 
-    def _fresh(self) -> Stepper:
-        return Stepper(self.entry, self.data, self.venue, store=self.store, risk_config=self.risk)
+    def _fresh(self, run_id: str | None = None) -> Stepper:
+        return Stepper(self.entry, self.data, self.venue, store=self.store, risk_config=self.risk,
+                       feed=self._feed, swaps=self._swaps, run_id=run_id)
+
+    def _goto(self, k: int) -> None:
+        """Advance the live engine nearest below ``k`` (current, a checkpoint, or a fresh one) to ``k``."""
+        live = [s for s in (self._stepper, *self._parked) if s.k <= k and not s.ended]
+        best = max(live, key=lambda s: s.k) if live else None
+        if best is None:
+            best = self._fresh()
+        if best is not self._stepper:
+            if best in self._parked:
+                self._parked.remove(best)
+            self._park(self._stepper)
+            self._stepper = best
+        best.advance_to(k)
+
+    def _park(self, st: Stepper) -> None:
+        """Keep ``st`` as a checkpoint; over the limit, drop the one closest to its lower neighbour
+        (the checkpoints stay spread over the run)."""
+        if st.ended or st.k < 0:
+            return
+        parked = sorted([*self._parked, st], key=lambda s: s.k)
+        while len(parked) > CHECKPOINTS:
+            gaps = [s.k - (parked[i - 1].k if i else -1) for i, s in enumerate(parked)]
+            parked.pop(gaps.index(min(gaps)))
+        self._parked = parked
+
+    @property
+    def checkpoints(self) -> list[int]:
+        """Events at which a live engine is kept (a backward seek resumes the nearest below)."""
+        return sorted(s.k for s in self._parked)
 
     # -- cursor ------------------------------------------------------------------------------------
     @property
@@ -72,17 +113,16 @@ class Replay:
         """Process the next ``n`` event times; returns the cursor."""
         if not n >= 1:
             raise ReplayError(f"step needs n >= 1, got {n!r}", where="Replay.step")
-        self._stepper.advance_to(self.cursor + int(n))
+        self._goto(min(self.cursor + int(n), self.n_events - 1))
         return self.cursor
 
     def seek(self, target: int | str | pd.Timestamp) -> int:
-        """Move to an event index, or to the last event at or before a time; backwards re-executes."""
+        """Move to an event index, or to the last event at or before a time; backwards resumes the
+        nearest checkpoint below (or re-executes from the start)."""
         k = self.index_at(target) if not isinstance(target, int) else target
         if not -1 <= k < self.n_events:
             raise ReplayError(f"seek target {target!r} outside 0..{self.n_events - 1}", where="Replay.seek")
-        if k < self.cursor:
-            self._stepper = self._fresh()
-        self._stepper.advance_to(k)
+        self._goto(k)
         return self.cursor
 
     def index_at(self, when: str | pd.Timestamp) -> int:
@@ -91,23 +131,27 @@ class Replay:
         return int(self._stepper.times.searchsorted(ts.value, side="right")) - 1
 
     def restart(self) -> int:
-        self._stepper = self._fresh()
+        self._goto(-1)
         return self.cursor
 
     def run_to_end(self) -> int:
-        self._stepper.advance_to(self.n_events - 1)
+        self._goto(self.n_events - 1)
         return self.cursor
 
     def run_until(self, breaks: Breakpoints | None = None, max_events: int | None = None) -> str | None:
         """Step one event at a time until a breakpoint hits (returns its name) or the data ends (None)."""
         b = breaks or Breakpoints()
+        self._goto(self.cursor)  # an ended run (after report()) continues on a live engine
         st = self._stepper
         limit = self.n_events - 1 if max_events is None else min(self.n_events - 1, self.cursor + max_events)
         peak = self.equity()
         while self.cursor < limit:
-            seen = len(st.order_events)
+            seen, risk_seen = len(st.order_events), len(st.risk_events)
             st.advance_to(self.cursor + 1)
             kinds = {e[0] for e in st.order_events[seen:]}
+            if b.kill_switch and any(e[:2] == ("STORMGUARD", "GLOBAL") and e[3] == "HALT"
+                                     for e in st.risk_events[risk_seen:]):
+                return "kill_switch"
             if b.reject and kinds & {"Rejected", "Denied"}:
                 return "reject"
             if b.fill and "Filled" in kinds:
@@ -132,21 +176,13 @@ class Replay:
 
     def equity(self) -> float:
         """Total balance plus the open positions' unrealized P&L at the cursor (base currency)."""
-        cache = self._stepper.engine.kernel.cache
-        total = 0.0
-        for v in self._stepper.venues:
-            acct = cache.account_for_venue(Stepper.venue_id(v))
-            if acct is not None:
-                total += sum(b.total.as_double() for b in acct.balances().values())
-        portfolio = self._stepper.engine.kernel.portfolio
-        for v in self._stepper.venues:
-            for money in (portfolio.unrealized_pnls(Stepper.venue_id(v)) or {}).values():
-                total += money.as_double()
-        return total
+        return self._stepper.equity()
 
     def order_events(self) -> pd.DataFrame:
-        """Order events so far (kind, ts_event, client order id), in the order nautilus emitted them."""
-        return pd.DataFrame(self._stepper.order_events, columns=["kind", "ts_event", "client_order_id", "px"])
+        """Order events so far (kind, ts_event, client order id, fill price, signed fill qty), in the
+        order nautilus emitted them."""
+        return pd.DataFrame(self._stepper.order_events,
+                            columns=["kind", "ts_event", "client_order_id", "px", "qty"])
 
     def summary(self) -> str:
         s = self.state()
@@ -161,25 +197,67 @@ class Replay:
         return (f"<b>Replay</b> event {self.cursor + 1}/{self.n_events} at {html.escape(when)} — "
                 f"{len(st.order_events)} order events")
 
-    def what_if(self, **config: Any) -> Replay:
-        """Fork at the cursor: the same run with strategy config fields changed, advanced to here.
+    def what_if(self, risk: dict[str, Any] | None = None, **params: Any) -> Replay:
+        """Fork at the cursor; the original stays where it is. Compare with ``compare(a, b)``.
 
-        The original stays where it is; compare both with ``compare(a, b)``."""
+        ``risk={"defaults.max_position_qty": 200, "stormguard.halt_pct": -0.3}`` changes risk limits
+        (dotted paths into the risk config, validated like a file) from the cursor on: the fork is the
+        same run up to here and the gate's config is swapped at the cursor's event time, exactly as a
+        hot config change in a live node. Strategy parameters (``entry_spreads=1.5``) are config fields,
+        frozen for a run: that fork is the whole run with the new value, advanced to the cursor."""
         entry = self.entry
         spec = dict(entry) if isinstance(entry, dict) else {"strategy_path": entry.strategy_path,
                                                             "config_path": entry.config_path,
                                                             "config": dict(entry.config)}
-        unknown = set(config) - set(spec["config"]) - _config_fields(spec)
+        unknown = set(params) - set(spec["config"]) - _config_fields(spec)
         if unknown:
             raise ReplayError(f"unknown strategy parameter(s) {sorted(unknown)}", where="Replay.what_if")
-        spec["config"] = {**spec["config"], **config}
-        fork = Replay(spec, self.data, store=self.store, venue=self.venue, risk=self.risk)
+        swaps = self._swaps
+        if risk:
+            cfg = _with_limits(self._stepper.gate.config, risk)
+            swaps = (*swaps, (self.cursor, cfg))
+        if params:
+            spec["config"] = {**spec["config"], **params}
+            entry = spec
+        fork = Replay(entry, self.data, store=self.store, venue=self.venue, risk=self.risk, _feed=self._feed,
+                      _swaps=swaps)
+        if risk and not params:  # same run below the cursor: the fork takes over this run's checkpoints
+            for st in [s for s in self._parked if s.k <= self.cursor]:
+                self._parked.remove(st)
+                st.add_swap(self.cursor, swaps[-1][1])
+                fork._park(st)
         fork.seek(self.cursor)
         return fork
 
     def report(self) -> Any:
         """The standard backtest result (P&L, fill rate, drawdown) of the whole run (runs to the end)."""
+        self._goto(self.n_events - 1)
         return self._stepper.finish()
+
+    def save(self, run_id: str | None = None) -> str:
+        """Journal the whole run into the store under ``run_id`` (a re-execution, what-if swaps
+        included), as ``backtest(run_id=...)`` does, so ``workbench.reports.compare`` reads it."""
+        import uuid
+
+        run_id = run_id or f"replay-{uuid.uuid4().hex[:12]}"
+        self._fresh(run_id=run_id).finish()
+        return run_id
+
+
+def _with_limits(cfg: CompiledConfig, changes: dict[str, Any]) -> CompiledConfig:
+    """``cfg`` with dotted-path fields replaced, validated as a config file is, next version."""
+    import msgspec
+
+    data = msgspec.to_builtins(cfg.spec)
+    for path, value in changes.items():
+        node, keys = data, path.split(".")
+        for key in keys[:-1]:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or keys[-1] not in node:
+            raise ReplayError(f"unknown risk limit {path!r}", where="Replay.what_if",
+                              hint="a dotted path into config/risk.yaml, e.g. defaults.max_position_qty")
+        node[keys[-1]] = value
+    return config_from_dict(data).with_version(cfg.version + 1)
 
 
 def _config_fields(spec: dict) -> set[str]:
@@ -192,3 +270,11 @@ def _config_fields(spec: dict) -> set[str]:
 def compare(a: Replay, b: Replay) -> pd.DataFrame:
     """Side-by-side standard report of two replays run to the end (P&L, fill rate, drawdown, ...)."""
     return pd.DataFrame({"base": a.report().summary(), "what-if": b.report().summary()})
+
+
+def compare_stored(a: Replay, b: Replay, run_a: str | None = None, run_b: str | None = None) -> Any:
+    """Journal both runs into the store (:meth:`Replay.save`) and compare them with
+    ``workbench.reports.compare``: matched intents, first divergence, P&L attribution."""
+    from workbench.reports import compare as compare_runs
+
+    return compare_runs(a.save(run_a), b.save(run_b), store=a.store)
