@@ -51,3 +51,17 @@ def test_an_order_around_the_gate_is_counted_as_unapproved(seeded_quotes):
     bad = audit.unapproved()
     assert len(bad) == 1 and not bad[0].startswith("RK-") and counters.unapproved == 1
     assert counters.counts["quotes"] == 2000 and sum(counters.decisions.values()) > 0
+
+
+def test_a_closing_only_strategy_opens_nothing(seeded_quotes):
+    """What a stopping node sets before its market exit: new orders that are not reduce-only never become
+    intents or orders (REAL runs re-opened a position after the exit had made them flat)."""
+
+    class _Closing(QuoteReversion):
+        def on_start(self) -> None:
+            super().on_start()
+            self.closing_only = True
+
+    audit, counters = _run(_Closing, seeded_quotes(2000, 3))
+    assert counters.counts["quotes"] == 2000 and counters.counts["orders"] == 0
+    assert sum(counters.decisions.values()) == 0

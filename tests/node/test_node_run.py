@@ -49,14 +49,12 @@ def test_node_run_trades_quote_reversion_on_the_embedded_simulator(demo_store, t
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert FIELDS <= set(summary), proc.stderr[-2000:]
     assert summary["mode"] == mode, summary
-    assert [e for e in summary["errors"] if not e.startswith("stop:")] == [], summary
     assert summary["quotes"] > 0 and summary["orders"] > 0 and summary["fills"] > 0
     assert summary["unapproved_orders"] == 0 and summary["tick_to_submit_ms"]["n"] > 0
-    # Flat at the end, or the residual is reported (and the exit code says so).
-    assert summary["residual_positions"] == {k: v for k, v in summary["position_end"].items() if v != 0}
-    if summary["residual_positions"]:  # never silent
-        assert any("not flat" in e for e in summary["errors"]), summary
-    assert proc.returncode == (0 if not summary["residual_positions"] and not summary["errors"] else 3)
+    # Stop ends flat: working orders cancelled, the position closed. PAPER used to end short 200-400 in 3 of
+    # 4 runs (a partly filled close the sandbox had dropped, re-cancelled forever); see docs/node.md.
+    assert summary["errors"] == [] and summary["residual_positions"] == {}, summary
+    assert all(v == 0 for v in summary["position_end"].values()) and proc.returncode == 0
     _check_run_folder(Path(summary["run_dir"]), summary, demo_store)
 
 

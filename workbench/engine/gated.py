@@ -128,6 +128,9 @@ class GatedStrategy(Strategy):
         # Orders handed to nautilus and not yet submitted to the venue (INITIALIZED): neither
         # ``cache.orders_open`` nor ``cache.orders_inflight`` lists them; see :meth:`orders_working`.
         self._unsubmitted: dict[ClientOrderId, InstrumentId] = {}
+        # Set by a stopping node before its market exit: orders that are not reduce-only are dropped here
+        # (no intent, no order), so a strategy still receiving quotes cannot re-open behind the close.
+        self.closing_only = False
 
     # -- intents -------------------------------------------------------------------------------------
     def intent(
@@ -233,6 +236,8 @@ class GatedStrategy(Strategy):
     def submit_order(self, order, position_id=None, client_id=None, params=None):
         """Direct nautilus submission: converted into an intent and gated (the order object itself is
         replaced by one carrying the approved size and the intent-derived client order id)."""
+        if self.closing_only and not order.is_reduce_only:
+            return
         price = order.price if order.order_type == OrderType.LIMIT else None
         if order.order_type not in (OrderType.LIMIT, OrderType.MARKET):
             raise GateRefusal(f"{order.client_order_id}: only LIMIT and MARKET orders pass the risk gate")

@@ -184,6 +184,10 @@ async def flatten(node: TradingNode, ids: list[InstrumentId], timeout_s: float, 
     strategies = node.trader.strategies()
     seen = {s.id: len(getattr(s, "decisions", ())) for s in strategies}
     for strategy in strategies:
+        # nautilus denies new orders only while the exit runs; once flat the strategy (still fed quotes
+        # until the node stops) re-opened (seen: REAL ended short 100). A gated strategy closes only.
+        if hasattr(strategy, "closing_only"):
+            strategy.closing_only = True
         strategy.market_exit()
     done = await _wait(lambda: not any(s.is_exiting() for s in strategies)
                        and all(node.portfolio.is_flat(i) for i in ids), timeout_s)
