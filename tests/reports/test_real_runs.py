@@ -8,6 +8,7 @@ from workbench.engine import backtest
 from workbench.engine.config import VenueSpec
 from workbench.reports import compare
 from workbench.reports.attribution import run_pnl
+from workbench.risk.runlog import run_window
 
 STRATEGY = {"strategy_path": "strategies.quote_reversion:QuoteReversion",
             "config_path": "strategies.quote_reversion:QuoteReversionConfig",
@@ -58,6 +59,11 @@ def test_same_logic_matches_every_intent(runs, store):
     assert c.divergence is None
     a = c.attribution()
     assert a["total_diff"] == 0 and a["residual"] == 0
+    # the run's stretch of the market: its first quote .. its last, as the store holds them
+    first, last = run_window(store, "a")
+    q = store.con.execute("SELECT min(ts_event), max(ts_event) FROM quotes WHERE instrument_id = 'DEMO.XNAS'"
+                          ).fetchone()
+    assert (first, last) == q
 
 
 def test_diverging_backtests_attribution_adds_up(runs, store):
