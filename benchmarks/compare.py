@@ -58,7 +58,7 @@ def _journal(con, run_id: str, rng: np.random.Generator, shared: np.ndarray) -> 
         side = "BUY" if sec % 2 else "SELL"
         bid, ask = round(mid - 0.01, 2), round(mid + 0.01, 2)
         px = bid if side == "BUY" else ask
-        i = OrderIntent.new("S-001", "X.XNAS", side, Decimal(100), Decimal(str(px)), ts_event=int(sec) * S + n,
+        i = OrderIntent.new("S-001", "X.XNAS", side, Decimal(100), Decimal(str(px)), ts_event=int(sec) * S,
                             seq=n, market=(int(sec) * S, bid, ask))
         reject = rng.random() < 0.02
         d = RiskDecision(i, Verdict.REJECT if reject else Verdict.APPROVE, ("POSITION_LIMIT",) if reject else ("OK",),
