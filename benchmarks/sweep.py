@@ -34,13 +34,6 @@ def _metric(metric, value, unit, anchor, anchor_value, goal, higher_is_better, r
     return out
 
 
-def _row(frame, i):
-    from workbench.sweep.worker import METRICS
-
-    ints = ("orders", "fills", "positions", "data_events")
-    return {m: None if pd.isna(v := frame.loc[i, m]) else (int(v) if m in ints else float(v)) for m in METRICS}
-
-
 def _serial(store, sweep, points):
     from workbench.engine import backtest
     from workbench.sweep.worker import metrics_of
@@ -99,7 +92,7 @@ def run() -> list[dict]:
 
     def mismatches(result):
         frame = result.to_frame()
-        return sum(_row(frame, i) != serial[i] or pd.notna(frame.loc[i, "error"]) for i in frame.index)
+        return sum(result.metrics(i) != serial[i] or pd.notna(frame.loc[i, "error"]) for i in frame.index)
 
     n = len(points)
     rps1, rps2 = n / wall1, n / wall2

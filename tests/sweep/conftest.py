@@ -48,15 +48,3 @@ def serial_metrics(store, sweep, i: int) -> dict:
         return metrics_of(result)
     finally:
         result.close()
-
-
-def row_metrics(frame, i: int) -> dict:
-    from workbench.sweep.worker import METRICS
-
-    row = frame.loc[i]
-    out = {}
-    for m in METRICS:
-        v = row[m]
-        out[m] = None if v is None or v != v else (int(v) if m in ("orders", "fills", "positions", "data_events")
-                                                      else float(v))
-    return out

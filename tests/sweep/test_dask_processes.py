@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweep.conftest import ENTRY, HOUR, row_metrics, serial_metrics
+from tests.sweep.conftest import ENTRY, HOUR, serial_metrics
 from workbench.cli.main import main
 from workbench.sweep import Sweep, load_runs
 
@@ -79,7 +79,7 @@ def test_sweep_by_scheduler_address_equals_serial_runs(demo_db, dask_cluster, tm
     result = sweep.run(scheduler=address, progress=False)
     frame = result.to_frame()
     assert frame["error"].isna().all() and set(frame["worker"]) <= set(client.scheduler_info(n_workers=-1)["workers"])
-    assert [i for i in frame.index if row_metrics(frame, i) != serial_metrics(demo_db, sweep, i)] == []
+    assert [i for i in frame.index if result.metrics(i) != serial_metrics(demo_db, sweep, i)] == []
     assert len(client.scheduler_info(n_workers=-1)["workers"]) == 2  # a cluster we did not start stays up
 
 
@@ -116,4 +116,4 @@ def test_a_worker_killed_mid_sweep_loses_no_run(demo_db, dask_cluster, tmp_path)
     frame = result.to_frame()
     assert victim.returncode == -signal.SIGKILL
     assert len(frame) == 6 and frame["error"].isna().all(), frame["error"].tolist()
-    assert row_metrics(frame, 5) == serial_metrics(demo_db, sweep, 5)
+    assert result.metrics(5) == serial_metrics(demo_db, sweep, 5)

@@ -7,7 +7,7 @@ import multiprocessing
 import pandas as pd
 import pytest
 
-from tests.sweep.conftest import ENTRY, HOUR, row_metrics, serial_metrics
+from tests.sweep.conftest import ENTRY, HOUR, serial_metrics
 from workbench.sweep import Sweep, load_runs, walk_forward
 from workbench.sweep.worker import metrics_of
 
@@ -19,14 +19,14 @@ def test_grid_on_local_cluster_equals_serial_runs_and_is_stored(demo_db, local_c
     frame = result.to_frame()
     assert len(frame) == 4 and frame["error"].isna().all()
     assert set(frame["worker"]) <= set(local_client.scheduler_info(n_workers=-1)["workers"])
-    mismatches = [i for i in frame.index if row_metrics(frame, i) != serial_metrics(demo_db, sweep, i)]
+    mismatches = [i for i in frame.index if result.metrics(i) != serial_metrics(demo_db, sweep, i)]
     assert mismatches == []
     assert frame["orders"].gt(0).all()  # the points really traded (equality of empty runs proves nothing)
     assert frame["pnl"].nunique() > 1   # and the parameters really reached the strategy
 
     best = int(result.best(1).index[0])
     drill = result.rerun(best)
-    assert metrics_of(drill) == row_metrics(frame, best) and len(drill.fills) > 0
+    assert metrics_of(drill) == result.metrics(best) and len(drill.fills) > 0
     drill.close()
 
     fig = result.plot()
@@ -58,9 +58,10 @@ def test_an_objective_that_raises_fails_its_row_and_keeps_the_metrics(demo_db, t
             return 0.0
 
     sweep = Sweep(ENTRY, {"entry_spreads": [3.0]}, HOUR, objective=fussy, store=demo_db, cache=str(tmp_path))
-    frame = sweep.run("serial", progress=False).to_frame()
+    result = sweep.run("serial", progress=False)
+    frame = result.to_frame()
     assert frame.loc[0, "error"].startswith("objective fussy: KeyError") and frame.loc[0, "orders"] > 0
-    stored = load_runs(demo_db).iloc[-1]
+    stored = load_runs(demo_db, result.sweep_id).iloc[0]
     assert stored["error"] == frame.loc[0, "error"] and '"orders"' in stored["metrics"]
 
 
@@ -95,7 +96,7 @@ def test_walk_forward_on_cluster_ranks_in_and_out_of_sample(demo_db, local_clien
     assert sorted(frame["fold"].unique()) == [0, 1, 2]
     assert (frame.groupby(["fold", "phase"]).size() == 3).all()
     for i in (0, len(frame) - 1):  # first train and last test run: equal to running them alone
-        assert row_metrics(frame, i) == serial_metrics(demo_db, sweep, i)
+        assert result.metrics(i) == serial_metrics(demo_db, sweep, i)
     ranks = result.rank_stability()
     assert len(ranks) == 3 and ranks["best_oos_rank"].between(1, 3).all()
     assert result.summary()["folds"] == 3

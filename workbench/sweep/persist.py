@@ -52,9 +52,6 @@ def _num(v: Any) -> float | None:
     return float(v) if v is not None and math.isfinite(float(v)) else None
 
 
-INTS = ("orders", "fills", "positions", "data_events")
-
-
 def _int(v: Any) -> int | None:
     return None if v is None else int(v)
 
@@ -65,13 +62,12 @@ def _missing(v: Any) -> bool:
 
 def save(store: Any, sweep_id: str, meta: dict[str, Any], runs: pd.DataFrame, params: list[str]) -> None:
     """Insert the sweep and all its runs atomically."""
-    from workbench.sweep.worker import METRICS
+    from workbench.sweep.worker import metrics_from_row
 
     rows = []
     for r in runs.to_dict("records"):
         d = {k: (None if _missing(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-        ran = d.get("orders") is not None  # a run that failed has no metrics at all
-        metrics = {m: (int(d[m]) if m in INTS and d[m] is not None else d[m]) for m in METRICS} if ran else None
+        metrics = metrics_from_row(d)
         rows.append([sweep_id, int(d["index"]), d["run_id"], None if d["fold"] is None else int(d["fold"]),
                      d["phase"], _int(d["window_start"]), _int(d["window_end"]),
                      json.dumps({p: d[p] for p in params}, default=str), None if metrics is None else json.dumps(metrics),

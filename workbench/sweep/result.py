@@ -38,6 +38,13 @@ class SweepResult:
         duration_s, worker, error (failed runs included)."""
         return self.frame.copy()
 
+    def metrics(self, i: int) -> dict | None:
+        """Run ``i``'s metrics as the worker returned them (ints, floats, None), or None if it failed
+        before producing any: comparable with ``metrics_of(result.rerun(i))``."""
+        from workbench.sweep.worker import metrics_from_row
+
+        return metrics_from_row(self.frame.loc[i])
+
     def _ranked(self) -> pd.DataFrame:
         ok = self.frame.dropna(subset=["objective"])
         # highest objective first; ties in run order (deterministic)

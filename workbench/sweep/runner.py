@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.engine.config import DataSpec, FillSpec, VenueSpec
+from workbench.engine.config import DataSpec, VenueSpec
 from workbench.sweep.datacache import Export, export_data, window_spec
 from workbench.sweep.spec import (
     Point,
@@ -147,7 +147,9 @@ class Sweep:
         tasks = [self.task(p) for p in points]
         sweep_id = uuid.uuid4().hex[:12]
         t0 = time.perf_counter()
-        if isinstance(client, str) and client == "serial":
+        if isinstance(client, str) and client != "serial":  # run("tcp://host:8786")
+            client, scheduler = None, scheduler or client
+        if isinstance(client, str):
             rows = _serial(tasks, progress, on_result)
             n_workers = 1
         else:
@@ -201,17 +203,12 @@ def _venue(venue: VenueSpec | dict | None) -> VenueSpec:
         return venue or VenueSpec()
     if not isinstance(venue, dict):
         raise SweepError(f"venue: expected a VenueSpec or a mapping, got {type(venue).__name__}")
-    from decimal import Decimal
+    from workbench.engine.runconfig import RunConfigError
+    from workbench.engine.runconfig import _venue as venue_from_mapping  # the run files' reading, not a twin
 
-    raw = dict(venue)
     try:
-        if isinstance(raw.get("fill"), dict):
-            raw["fill"] = FillSpec(**raw["fill"])
-        for key in ("starting_balance", "commission_per_unit"):
-            if raw.get(key) is not None:
-                raw[key] = Decimal(str(raw[key]))
-        return VenueSpec(**raw)
-    except TypeError as exc:
+        return venue_from_mapping(venue, "sweep")
+    except (RunConfigError, TypeError) as exc:
         raise SweepError(f"venue: {exc}") from exc
 
 

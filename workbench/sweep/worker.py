@@ -23,6 +23,7 @@ from workbench.engine.config import DataSpec, VenueSpec
 # 5-minute buckets, 78 a regular session, 252 sessions a year
 SHARPE_BUCKET = "5min"
 SHARPE_ANNUAL = math.sqrt(252 * 78)
+INTS = ("orders", "fills", "positions", "data_events")
 METRICS = ("sharpe", "pnl", "return_pct", "max_drawdown_pct", "orders", "fills", "fill_rate", "positions",
            "commissions", "data_events")
 
@@ -66,10 +67,20 @@ def metrics_of(result: Any) -> dict[str, Any]:
     s = result.summary()
     out: dict[str, Any] = {"sharpe": sharpe(result.equity_curve(), float(result.starting_balance))}
     for key in METRICS[1:]:
-        v = s[key]
-        v = float(v) if key in ("pnl", "return_pct", "max_drawdown_pct", "fill_rate", "commissions") else int(v)
+        v = int(s[key]) if key in INTS else float(s[key])
         out[key] = v if math.isfinite(v) else None
     return out
+
+
+def metrics_from_row(row: Any) -> dict[str, Any] | None:
+    """A run's metrics back from its result-frame row (NaN -> None, counts -> int); None if the run
+    produced none (``orders`` is always set when the backtest ran)."""
+    def missing(v: Any) -> bool:
+        return v is None or bool(pd.isna(v))
+
+    if missing(row["orders"]):
+        return None
+    return {m: None if missing(row[m]) else (int(row[m]) if m in INTS else float(row[m])) for m in METRICS}
 
 
 def worker_name() -> str:
