@@ -46,6 +46,8 @@ STRATS = "strategies:\n  - {strategy_path: a:B, config_path: a:C, config: {instr
     ("mode: live\n", "mode"),
     ("mode: real\nport: 4001\n", "live-money"),
     ("mode: real\nport: 7496\n", "live-money"),
+    ("mode: paper\nhttp_port: 70000\n", "http_port"),
+    ("mode: paper\nrisk: 3\n", "risk"),
 ])
 def test_bad_run_files_fail_with_one_line_naming_file_and_field(tmp_path, extra, needle):
     p = _write(tmp_path, extra + STRATS)
