@@ -103,6 +103,9 @@ def test_matching_and_first_divergence(cmp):
     # I2 is the first matched intent whose outcome differs (60 vs 100 filled)
     assert d["first_outcome_gap"]["t_market"] == 20 * S
     assert (d["first_outcome_gap"]["filled_a"], d["first_outcome_gap"]["filled_b"]) == (60, 100)
+    # I1 filled in both, on the quote of 10 s + 2 ms in A and 10 s + 4 ms in B
+    assert d["first_fill_time_gap"]["t_market"] == 10 * S
+    assert (d["first_fill_time_gap"]["time_to_fill_mkt_ms_a"], d["first_fill_time_gap"]["time_to_fill_mkt_ms_b"]) == (2, 4)
 
 
 def test_per_intent_metrics(cmp):

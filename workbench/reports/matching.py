@@ -82,8 +82,9 @@ def match(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 
 def first_divergence(intents: pd.DataFrame) -> dict | None:
-    """The first intent (market timeline) present in only one run, and the first matched intent whose
-    outcome differed (verdict or filled quantity): usually the cause of the divergence that follows."""
+    """The first intent (market timeline) present in only one run, the first matched intent whose outcome
+    differed (verdict or filled quantity) and the first matched fill at a different market time: the
+    usual causes of the divergence that follows."""
     out = {}
     only = intents[intents["status"] != "matched"]
     if len(only):
@@ -98,6 +99,15 @@ def first_divergence(intents: pd.DataFrame) -> dict | None:
                                     "verdict_a": r["verdict_a"], "verdict_b": r["verdict_b"],
                                     "filled_a": float(np.nan_to_num(r["filled_a"])),
                                     "filled_b": float(np.nan_to_num(r["filled_b"]))}
+    # the same fills at different market times: an order still working in one run and not the other is
+    # the usual reason a strategy that gates on its working orders decides differently next
+    both = m[(m["filled_a"] > 0) & (m["filled_b"] > 0)]
+    late = both[both["time_to_fill_mkt_ms_a"] != both["time_to_fill_mkt_ms_b"]]
+    if len(late):
+        r = late.iloc[0]
+        out["first_fill_time_gap"] = {"t_market": int(r["t_market"]), "pair": r["pair"],
+                                      "time_to_fill_mkt_ms_a": float(r["time_to_fill_mkt_ms_a"]),
+                                      "time_to_fill_mkt_ms_b": float(r["time_to_fill_mkt_ms_b"])}
     return out or None
 
 
