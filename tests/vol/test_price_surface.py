@@ -114,3 +114,12 @@ def test_inadmissible_quotes_are_reported_with_reasons():
     fine = ~q["strike"].isin(bad.index)
     assert q.loc[fine, "inside"].all()
     assert "inadmissible quotes" in surf.summary()
+
+
+def test_adjusted_contracts_are_left_out(real_data):
+    # the AMD download lists AMD1 (non-standard deliverable after the Xilinx merger) beside AMD at the same
+    # strikes; mixed in, they read as 61 monotonicity conflicts (measured before they were left out)
+    surf = _dev_surface(real_data, "amd_2023-08-20_2235_aryamanwastaken.csv")
+    assert surf.chain.attrs["adjusted_contracts"] == 80  # 40 AMD1 strikes, calls and puts
+    assert "adjusted (non-standard deliverable) contracts left out" in surf.summary()
+    assert len(surf.inadmissible) < 10 and surf.arbitrage_free

@@ -70,6 +70,14 @@ def prepare_chain(
         if col not in chain.columns:
             raise ValueError(f"chain is missing column {col!r}")
     df = chain.copy()
+    n_adjusted = 0
+    if "instrument_id" in df.columns:
+        # OCC marks a contract adjusted by a corporate action (non-standard deliverable: AMD1 after the Xilinx
+        # merger) with a digit after the root; it is a different contract at the same strike, left out
+        root = df["instrument_id"].astype(str).str.extract(r"^([A-Z]+\d*)\d{6}[CP]\d{8}", expand=False)
+        adjusted = root.str.contains(r"[A-Z]\d+$", na=False).to_numpy()
+        n_adjusted = int(adjusted.sum())
+        df = df[~adjusted]
     df["expiry"] = pd.to_datetime(df["expiry"]).dt.normalize()
     df["right"] = df["right"].astype(str).str.upper().str[0]
     bad = ~df["right"].isin(["C", "P"])
@@ -125,4 +133,5 @@ def prepare_chain(
     df = df.sort_values(["expiry", "strike", "right"], kind="stable").reset_index(drop=True)
     df.attrs["dropped_expiries"] = dict(sorted(dropped.items()))
     df.attrs["min_tick"] = float(min_tick)
+    df.attrs["adjusted_contracts"] = n_adjusted
     return df, forwards

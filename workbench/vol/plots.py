@@ -13,7 +13,7 @@ __all__ = ["heatmap_figure", "history_figure", "smile_figure", "surface_figure",
 
 
 def smile_figure(smile, *, title: str | None = None) -> go.Figure:
-    """Bid/ask IV band per quote (error bars), mid, the SVI fit and residuals in vol points."""
+    """Bid/ask IV band per quote (error bars), mid, the fit and residuals in vol points."""
     q = smile.quotes
     lo = q["iv_bid"].fillna(0.0)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.05)
@@ -28,7 +28,7 @@ def smile_figure(smile, *, title: str | None = None) -> go.Figure:
     k0, k1 = float(q["k"].min()), float(q["k"].max())
     pad = 0.1 * (k1 - k0 + 1e-3)
     kk = np.linspace(k0 - pad, k1 + pad, 300)
-    fig.add_trace(go.Scatter(x=kk, y=smile.iv(kk), mode="lines", name="SVI fit", line={"color": "#ff7f0e"}),
+    fig.add_trace(go.Scatter(x=kk, y=smile.iv(kk), mode="lines", name="fit", line={"color": "#ff7f0e"}),
                   row=1, col=1)
     fig.add_trace(go.Bar(x=q["k"], y=(q["fit_iv"] - q["iv_mid"]) * 100, name="fit - mid (vol pts)",
                          marker_color=colors), row=2, col=1)

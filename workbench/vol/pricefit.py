@@ -39,6 +39,7 @@ _ALPHA = 0.1
 _K_LO, _K_HI, _PAD = -3.5, 2.5, 1.0
 _W_MID = 0.02  # L1 pull to the mid, per half-spread (the band term counts 1 per half-spread outside)
 _W_TV = 0.02  # total variation of the density in log-moneyness, times the ATM std
+_W_CEIL = 0.5  # per half-spread of the later quote, per node above the later expiries' ask chords
 _FLOOR = 1e-10  # minimum atom mass: every slice keeps a positive price at every strike
 _CAL_MARGIN = 1e-9  # calendar rows: C_{i+1} >= C_i + margin at the nodes (absorbs the solver tolerance)
 _TOL = 1e-10
@@ -144,14 +145,34 @@ def fit_price_surface(slices: list[dict]) -> list[dict]:
     kq_hi = max(float(np.max(sl["k"])) for sl in slices)
     kaps = _node_sets(s_atm, min(_K_LO, kq_lo - _PAD), max(_K_HI, kq_hi + _PAD))
     out, prev = [], None
-    for sl, kap, si in zip(slices, kaps, s_atm, strict=True):
-        fit = _fit_one(sl, kap, float(si), prev)
+    for i, (sl, kap, si) in enumerate(zip(slices, kaps, s_atm, strict=True)):
+        fit = _fit_one(sl, kap, float(si), prev, _ceiling(np.exp(kap), slices[i + 1:]))
         out.append(fit)
         prev = fit
     return out
 
 
-def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None) -> dict:
+def _ceiling(y: np.ndarray, later: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Upper bound on this expiry's time value at nodes ``y`` implied by the later expiries' asks, and the
+    half-spread it is measured in.  A later expiry inside its band has calls below the chords of its
+    call-equivalent asks (calls are convex), and calendar order puts this expiry below it: without this
+    the forward pass lets an expiry quoted on a narrow range extrapolate wings that every later expiry
+    must then stay above, out of its own bands."""
+    ceil, half = np.full(y.size, np.inf), np.ones(y.size)
+    for sl in later:
+        x = np.exp(sl["k"])
+        put = x < 1.0
+        ca = sl["ask"] + np.where(put, 1.0 - x, 0.0)
+        inside = (y >= x[0]) & (y <= x[-1])
+        bound = np.interp(y[inside], x, ca) - np.maximum(1.0 - y[inside], 0.0)
+        h = np.interp(y[inside], x, np.maximum(0.5 * (sl["ask"] - sl["bid"]), sl["tick"]))
+        lower = bound < ceil[inside]
+        idx = np.flatnonzero(inside)[lower]
+        ceil[idx], half[idx] = bound[lower], h[lower]
+    return ceil, half
+
+
+def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None, ceiling) -> dict:
     y = np.exp(kap)
     n = y.size
     s_ker = _KERNEL * s_atm
@@ -201,6 +222,13 @@ def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None) -> dict
         ym = prev["y"][1:-1]
         ri, ci, wi = _interp_rows(ym, y)
         lp.add("ub", ri, o[ci], -wi, -(prev["o"][1:-1] + _CAL_MARGIN))
+    ceil, half = ceiling
+    m_idx = np.flatnonzero(np.isfinite(ceil))
+    if m_idx.size:  # soft: the later quotes may themselves be inadmissible
+        v = lp.var(m_idx.size, _W_CEIL / half[m_idx])
+        rows = np.arange(m_idx.size)
+        lp.add("ub", np.r_[rows, rows], np.r_[o[m_idx], v], np.r_[np.ones(m_idx.size), -np.ones(m_idx.size)],
+               ceil[m_idx])
     res = lp.solve()
     if res.status != 0:
         raise ValueError(f"price-surface LP failed at T={sl['T']:.4f}: {res.message}")

@@ -248,6 +248,9 @@ class VolSurface:
             f"g<0 {len(arb['dense']['butterfly'])}, calendar {len(arb['dense']['calendar'])}, "
             f"Lee {len(arb['dense']['lee'])}",
         ]
+        n_adj = int(self.chain.attrs.get("adjusted_contracts", 0)) if self.chain is not None else 0
+        if n_adj:
+            lines.append(f"  adjusted (non-standard deliverable) contracts left out: {n_adj}")
         if len(self.inadmissible):
             why = self.inadmissible["reason"].str.split(":").str[0].value_counts()
             lines.append(f"  inadmissible quotes (no arbitrage-free surface passes through them): "
