@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from workbench.engine import backtest
@@ -101,9 +104,14 @@ def test_cli_compare_and_runs(runs, tmp_path, capsys):
     from workbench.cli.main import main
 
     _, path = runs
+    run_file = tmp_path / "bt.yaml"  # wb backtest journals every run and prints its id
+    run_file.write_text(json.dumps({"strategies": [STRATEGY], "data": {"instrument_ids": ["DEMO.XNAS"]}}))
+    assert main(["--store", str(path), "backtest", str(run_file)]) == 0
+    cli_run = re.search(r"^run_id: (bt-[0-9a-f]{10})$", capsys.readouterr().out, re.M).group(1)
     assert main(["--store", str(path), "report", "runs"]) == 0
     out = capsys.readouterr().out
-    assert all(f" {r} " in f" {out} " for r in ("a", "a2", "b")) and "BACKTEST" in out
+    listed = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
+    assert {r: "BACKTEST" for r in ("a", "a2", "b", cli_run)}.items() <= listed.items()
     assert main(["--store", str(path), "report", "compare", "a", "b", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "decision_divergence" in out and (tmp_path / "compare_a_vs_b.html").is_file()
