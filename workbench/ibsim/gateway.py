@@ -198,6 +198,13 @@ class Gateway:
         if book is not None:
             self.dispatch(self.broker.on_quote(con_id, *book))
 
+    def replayed_to(self, con_id: int) -> int:
+        """Simulated time up to which ``con_id``'s quotes have reached clients (now when not watched yet).
+        A new subscription's first tick is the book as of this time, not as of now: when the replay lags
+        the clock (a busy event loop), a snapshot from "now" would be followed by the older quotes the
+        replay still has to send, and a client would see time run backwards."""
+        return self._cursor.get(con_id, self.clock.now_ns())
+
     def _watched(self) -> list[int]:
         ids = {sub.con_id for s in self.sessions for sub in s.subs.values()}
         ids |= {o.con_id for o in self.broker.orders(active=True)}

@@ -114,7 +114,7 @@ def _subscribe(s: Session, req_id: int, c: SimContract, kind: str, generic: str 
         if delayed or s.md_type != 1:
             s.send(m.market_data_type(s.version, req_id, 3 if delayed else s.md_type))
     s.gw.watch(c.con_id)
-    book = s.gw.book_at(c.con_id, s.gw.clock.now_ns())
+    book = s.gw.book_at(c.con_id, s.gw.replayed_to(c.con_id))  # in step with the replay (see replayed_to)
     if book is not None:
         emit_quote(s, sub, *book)
 
