@@ -64,8 +64,11 @@ def run_window(store_or_con, run_id: str) -> tuple[int, int] | None:
     """(first, last) quote exchange time of a finished run, over its instruments; None if unknown.
     A backtest over ``[first, last]`` sees the quotes the run saw: the way to set a backtest beside a
     node run of the same stretch of the market."""
-    row = connection(store_or_con).execute(
-        "SELECT first_quotes, marks FROM risk_runs WHERE run_id = ?", [run_id]).fetchone()
+    con = connection(store_or_con)
+    if not con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'risk_runs' "
+                       "AND column_name = 'first_quotes'").fetchone()[0]:
+        return None  # a store from before run windows were journaled (opened read-only: not migrated)
+    row = con.execute("SELECT first_quotes, marks FROM risk_runs WHERE run_id = ?", [run_id]).fetchone()
     if not row or not row[0] or not row[1]:
         return None
     first, last = json.loads(row[0]), json.loads(row[1])
