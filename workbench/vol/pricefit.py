@@ -200,24 +200,21 @@ def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None, ceiling
     qrows = np.r_[ri, rq]
     qcols = np.r_[o[ci], p[rl]]
     qvals = np.r_[wi, r[rq, rl]] / h[qrows]
-    m = lp.var(nq, 0.0, -np.inf)  # the model price in half-spreads, defined once
+    # model - mid = z_in_up - z_in_dn + z_out_up - z_out_dn (in half-spreads): the inner parts are bounded by
+    # the band (shrunk by _INSIDE so a quote the fit puts inside stays inside after rounding) and cost
+    # _W_MID; the outer parts cost 1 + _W_MID, so the LP uses them only when it must: one row per quote
+    up = np.maximum((sl["ask"] - sl["mid"]) / h - _INSIDE, 0.0)
+    dn = np.maximum((sl["mid"] - sl["bid"]) / h - _INSIDE, 0.0)
+    z = [lp.var(nq, _W_MID, 0.0, up), lp.var(nq, _W_MID, 0.0, dn), lp.var(nq, 1.0 + _W_MID),
+         lp.var(nq, 1.0 + _W_MID)]
     q = np.arange(nq)
-    lp.add("eq", np.r_[qrows, q], np.r_[qcols, m], np.r_[qvals, -np.ones(nq)], np.zeros(nq))
-    u = lp.var(nq, 1.0)
-    d = lp.var(nq, 1.0)
-    ep = lp.var(nq, _W_MID)
-    em = lp.var(nq, _W_MID)
-    # the band shrunk by _INSIDE half-spreads: a quote the fit puts inside stays inside after rounding
-    lp.add("ub", np.r_[q, q], np.r_[m, u], np.r_[-np.ones(nq), -np.ones(nq)], -sl["bid"] / h - _INSIDE)
-    lp.add("ub", np.r_[q, q], np.r_[m, d], np.r_[np.ones(nq), -np.ones(nq)], sl["ask"] / h - _INSIDE)
-    lp.add("eq", np.r_[q, q, q], np.r_[m, ep, em], np.r_[np.ones(nq), -np.ones(nq), np.ones(nq)], sl["mid"] / h)
+    lp.add("eq", np.r_[qrows, q, q, q, q], np.r_[qcols, z[0], z[1], z[2], z[3]],
+           np.r_[qvals, -np.ones(nq), np.ones(nq), -np.ones(nq), np.ones(nq)], sl["mid"] / h)
     # smoothness: total variation of the atoms' density per unit k, scaled by the ATM std
     width = np.gradient(kap)
-    t = lp.var(n - 1, _W_TV * s_atm)
-    cq = np.r_[p[1:], p[:-1], t]
-    vq = np.r_[1.0 / width[1:], -1.0 / width[:-1]]
-    lp.add("ub", np.r_[seg, seg, seg], cq, np.r_[vq, -np.ones(n - 1)], np.zeros(n - 1))
-    lp.add("ub", np.r_[seg, seg, seg], cq, np.r_[-vq, -np.ones(n - 1)], np.zeros(n - 1))
+    t_up, t_dn = lp.var(n - 1, _W_TV * s_atm), lp.var(n - 1, _W_TV * s_atm)
+    lp.add("eq", np.r_[seg, seg, seg, seg], np.r_[p[1:], p[:-1], t_up, t_dn],
+           np.r_[1.0 / width[1:], -1.0 / width[:-1], -np.ones(n - 1), np.ones(n - 1)], np.zeros(n - 1))
     if prev is not None:  # calendar: C_prev(y_m) + margin <= C(y_m) at the previous (finer) nodes
         ym = prev["y"][1:-1]
         ri, ci, wi = _interp_rows(ym, y)
