@@ -76,3 +76,20 @@ def test_options_of_is_resolved_before_export(demo_db, tmp_path):
         assert src.instrument(iid) == demo_db.instrument(iid)
         ref = demo_db.read_quotes(iid, "2024-03-04 14:55", "2024-03-04 15:05", as_="arrow")
         assert ref.num_rows > 0 and src.read_quotes(iid).equals(ref)
+
+
+def test_the_same_sweep_run_again_after_the_store_changed_reads_the_new_data(seeded_quotes, tmp_path):
+    import pandas as pd
+
+    store = seeded_quotes(900, 5)  # 15 minutes of one-second quotes from 14:30 UTC
+    window = {"instrument_ids": ["DEMO.XNAS"], "start": "2024-03-04 14:30", "end": "2024-03-04 15:00"}
+    sweep = Sweep(ENTRY, {"warmup": [50]}, window, store=store, cache=str(tmp_path))
+    first, again = sweep.run("serial", progress=False), sweep.run("serial", progress=False)
+    assert first.export.written and not again.export.written and again.export.key == first.export.key
+    ts = pd.Timestamp("2024-03-04 14:45", tz="UTC").value + pd.RangeIndex(300).to_numpy() * 1_000_000_000
+    store.write_quotes("DEMO.XNAS", pd.DataFrame({"ts_event": ts, "bid": 99.0, "ask": 99.02, "bid_size": 300.0,
+                                                  "ask_size": 300.0}), source="test")
+    changed = sweep.run("serial", progress=False)
+    assert changed.export.written and changed.export.key != first.export.key
+    assert changed.to_frame().loc[0, "data_events"] == first.to_frame().loc[0, "data_events"] + 300
+    assert first.rerun(0).n_data == first.to_frame().loc[0, "data_events"]  # from its own export, not the store

@@ -90,13 +90,15 @@ def _write(fs: Any, folder: str, tables: list[tuple[str, str, Any]]) -> dict[str
             tbl = load()
             at = sum(n for _, n in offsets.get(kind, {}).values())
             offsets.setdefault(kind, {})[iid] = [at, tbl.num_rows]
-            if kind not in writers:
-                writers[kind] = pq.ParquetWriter(_join(folder, kind + ".parquet"), tbl.schema, filesystem=fs)
+            if kind not in writers:  # under a temporary name: a reader never sees a half-written file
+                writers[kind] = pq.ParquetWriter(_join(folder, kind + ".parquet.tmp"), tbl.schema, filesystem=fs)
             if tbl.num_rows:
                 writers[kind].write_table(tbl)
     finally:
         for w in writers.values():
             w.close()
+    for kind in writers:
+        fs.mv(_join(folder, kind + ".parquet.tmp"), _join(folder, kind + ".parquet"))
     return offsets
 
 

@@ -17,8 +17,10 @@ class SweepResult:
     ``BacktestResult`` (fills, orders, equity, tearsheet) — its metrics equal the sweep row's.
     """
 
-    def __init__(self, sweep: Any, frame: pd.DataFrame, *, sweep_id: str, wall_s: float, workers: int) -> None:
+    def __init__(self, sweep: Any, frame: pd.DataFrame, *, sweep_id: str, wall_s: float, workers: int,
+                 export: Any) -> None:
         self.sweep = sweep
+        self.export = export  # the data these runs read (a later run of the sweep may read newer data)
         self.frame = frame
         self.sweep_id = sweep_id
         self.wall_s = wall_s
@@ -82,7 +84,7 @@ class SweepResult:
                              "objective": self.sweep.objective_name, "workers": self.workers,
                              "wall_s": round(self.wall_s, 2), "runs_per_s": round(len(f) / self.wall_s, 3)
                              if self.wall_s > 0 else None,
-                             "data_key": self.sweep.export.key if self.sweep.export else None}
+                             "data_key": self.export.key}
         plat = self.plateau()
         if len(plat):
             top = plat.iloc[0]
@@ -132,18 +134,14 @@ class SweepResult:
         return fig
 
     def rerun(self, i: int) -> Any:
-        """Point ``i`` again as a full ``BacktestResult``, alone, in this process, from the store the
-        sweep read (or its Parquet export when that store is closed)."""
+        """Point ``i`` again as a full ``BacktestResult``, alone, in this process, on the data export
+        the sweep ran on (the store may have changed since; the export, keyed by content, has not)."""
         from workbench.engine import backtest
         from workbench.sweep.datacache import open_source
 
-        task = self.sweep.task(self.sweep.points()[int(i)])
-        try:
-            source = self.sweep.store
-            source.con.execute("SELECT 1")
-        except Exception:  # closed connection: the export holds the same Arrow columns
-            source = open_source(task.url)
-        return backtest(task.entries, task.data, task.venue, store=source, risk_config=task.risk_config)
+        task = self.sweep.task(self.sweep.points(self.export)[int(i)], self.export)
+        return backtest(task.entries, task.data, task.venue, store=open_source(task.url),
+                        risk_config=task.risk_config)
 
     def _repr_html_(self) -> str:
         return self.summary().to_frame().to_html(border=0)

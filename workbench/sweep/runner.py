@@ -111,12 +111,12 @@ class Sweep:
             raise SweepError(f"data: {exc.args[0]}", hint="`wb store info` lists what is stored") from exc
         return self.export
 
-    def points(self) -> list[Point]:
-        export = self.export or self.prepare()
+    def points(self, export: Export | None = None) -> list[Point]:
+        export = export or self.export or self.prepare()
         return make_points(self.grid, self.walk_forward, export.sessions)
 
-    def task(self, point: Point) -> Task:
-        export = self.export or self.prepare()
+    def task(self, point: Point, export: Export | None = None) -> Task:
+        export = export or self.export or self.prepare()
         return Task(point.index, export.url, apply_params(self.entry, point.params),
                     window_spec(export.data, point.start, point.end), self.venue, self.risk)
 
@@ -143,8 +143,9 @@ class Sweep:
         """
         from workbench.sweep.result import SweepResult
 
-        points = self.points()
-        tasks = [self.task(p) for p in points]
+        export = self.prepare()  # every run: the data is hashed again, so a changed store is a new export
+        points = self.points(export)
+        tasks = [self.task(p, export) for p in points]
         sweep_id = uuid.uuid4().hex[:12]
         t0 = time.perf_counter()
         if isinstance(client, str) and client != "serial":  # run("tcp://host:8786")
@@ -156,12 +157,12 @@ class Sweep:
             rows, n_workers = _distributed(tasks, client, scheduler, workers, retries, progress, on_result, sweep_id)
         wall = time.perf_counter() - t0
         frame = self._frame(points, rows, sweep_id)
-        result = SweepResult(self, frame, sweep_id=sweep_id, wall_s=wall, workers=n_workers)
+        result = SweepResult(self, frame, sweep_id=sweep_id, wall_s=wall, workers=n_workers, export=export)
         if self.persist:
             from workbench.sweep.persist import save
 
             save(self.store, sweep_id, {"name": self.name, "objective": self.objective_name, "spec": self.spec(),
-                                        "data_key": self.export.key, "wall_s": wall}, frame, self.param_names)
+                                        "data_key": export.key, "wall_s": wall}, frame, self.param_names)
         return result
 
     @property
