@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from workbench.engine import FillSpec, VenueSpec, backtest
-from workbench.replay import Breakpoints, Replay, ReplayError, compare
+from workbench.errors import WorkbenchError
+from workbench.reports import compare as compare_runs
+from workbench.replay import Breakpoints, Replay, ReplayError, compare, compare_stored
 
 
 def test_random_play_seek_restart_paths_match_a_straight_run(small_store, strategy, venue):
@@ -101,3 +103,66 @@ def test_what_if_forks_at_the_cursor_and_both_runs_compare(small_store, strategy
     assert table.loc["pnl", "base"] != table.loc["pnl", "what-if"]  # the parameter really changed the run
     with pytest.raises(ReplayError):
         base.what_if(no_such_field=1)
+
+
+def test_seeks_resume_kept_engines_and_land_on_straight_run_states(small_store, strategy, venue):
+    r = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+    straight = {}
+    for k in (150, 420, 90):
+        s = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+        s.seek(k)
+        straight[k] = s.state_hash()
+    r.seek(420)
+    r.seek(150)  # back: a fresh engine; the one at 420 is kept
+    assert r.checkpoints == [420] and r.state_hash() == straight[150]
+    r.seek(90)  # back again: the engine at 150 is kept too
+    assert r.checkpoints == [150, 420] and r.state_hash() == straight[90]
+    engine_at_420 = r._parked[1]
+    r.seek(420)  # forward past 150: resumes the kept engine at 420 (no re-execution) ...
+    assert r._stepper is engine_at_420 and r.state_hash() == straight[420]
+    r.seek(150)  # ... and back to the one at 150
+    assert r.state_hash() == straight[150] and r.checkpoints == [90, 420]
+
+
+def test_what_if_on_a_risk_limit_forks_at_the_cursor(small_store, strategy, venue):
+    base = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+    base.seek(300)
+    base.seek(120)  # the engine at 300 is a checkpoint the fork may take over
+    before = base.state()
+    fork = base.what_if(risk={"defaults.max_order_qty": 1})  # the demo trades 100 shares: clipped to 1
+    assert fork.cursor == 120 and base.state() == before
+    f = fork.state()
+    assert {k: v for k, v in f.items() if k != "risk_events"} == {k: v for k, v in before.items()
+                                                                   if k != "risk_events"}
+    assert f["risk_events"][-1][:4] == ("CONFIG", "GLOBAL", "v0", "v1")  # swapped at the cursor's time
+    assert f["risk_events"][-1][5] == base.time.value
+    fork.run_to_end()
+    base.run_to_end()
+    qty = {tuple(d) for d in (fork.order_events()["qty"].dropna().abs().unique(),)}
+    assert fork.state()["fills"] > before["fills"] and max(max(q) for q in qty) <= 100
+    after = fork.order_events()
+    late = after[(after["kind"] == "Filled") & (after["ts_event"] > fork._stepper.times[120])]
+    assert len(late) > 0 and (late["qty"].abs() == 1).all()  # every fill after the fork: the new limit
+    # the fork re-executes identically (a seek back below and forward again)
+    h = fork.state_hash()
+    fork.seek(50)
+    fork.run_to_end()
+    assert fork.state_hash() == h
+    with pytest.raises(ReplayError, match="unknown risk limit"):
+        base.what_if(risk={"defaults.no_such_limit": 1})
+    with pytest.raises(WorkbenchError):
+        base.what_if(risk={"defaults.max_order_qty": float("nan")})
+
+
+def test_saved_base_and_fork_compare_as_stored_runs(small_store, strategy, venue):
+    base = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+    base.seek(200)
+    fork = base.what_if(risk={"defaults.max_order_qty": 1})
+    cmp = compare_stored(base, fork, "replay-base", "replay-fork")
+    s = cmp.summary()
+    assert s.loc["run_id", "A"] == "replay-base" and s.loc["run_id", "B"] == "replay-fork"
+    assert s.loc["commissions", "A"] != s.loc["commissions", "B"]  # 1-share fills after the fork
+    backtest(strategy, ["DEMO.XNAS"], venue, store=small_store, run_id="plain").close()
+    same = compare_runs("replay-base", "plain", store=small_store).summary()  # the saved base is the backtest
+    assert same.loc["match_pct", "A"] == 100 and same.loc["commissions", "A"] == same.loc["commissions", "B"]
+    assert same.loc["orders_filled", "A"] == same.loc["orders_filled", "B"]

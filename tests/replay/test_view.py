@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from workbench.replay import Replay, ReplayView
 
 
@@ -25,3 +27,52 @@ def test_buttons_move_the_cursor_and_update_the_chart(small_store, strategy, ven
     view.end_btn.click()
     assert view.replay.cursor == 599 and "event <b>600</b>/600" in view.label.value
     assert "_ema" in view.inspector.value
+
+
+def _trace(view, name):
+    return next(t for t in view.fig.data if t.name == name)
+
+
+def test_restart_clears_every_panel(small_store, strategy, venue):
+    view = ReplayView(Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue))
+    view.n_field.value = 300
+    view.n_btn.click()
+    assert len(_trace(view, "equity").x) > 0 and len(_trace(view, "fills").x) > 0
+    view.restart_btn.click()
+    assert view.replay.cursor == -1
+    for name in ("mid", "fills", "equity", "drawdown", "position", "gate"):
+        assert len(_trace(view, name).x) == 0, name  # nothing of the old run is left on the chart
+
+
+def test_equity_after_a_seek_is_the_runs_curve(small_store, strategy, venue):
+    r = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+    view = ReplayView(r)
+    view.slider.value = 399  # one jump, one redraw: the curve still has every sample of the run so far
+    eq = _trace(view, "equity")
+    xs = [pd.Timestamp(x).value for x in eq.x]
+    assert len(xs) >= 200 and len(set(eq.y)) > 10
+    straight = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+    for k in (99, 199, 299, 399):  # each point is the equity a straight run has at that event
+        straight.seek(k)
+        assert eq.y[xs.index(int(r._stepper.times[k]))] == straight.equity()
+    dd = _trace(view, "drawdown")
+    assert max(dd.y) == 0 and min(dd.y) < 0 and len(dd.x) == len(xs)
+    pos = _trace(view, "position")  # net position at the cursor = the engine's
+    assert pos.y[-1] == sum(float(p[1]) for p in r.state()["positions"])
+
+
+def test_gate_band_and_log_show_a_kill_switch(small_store, strategy, venue):
+    base = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+    base.seek(250)
+    fork = base.what_if(risk={"stormguard.warm_pct": -0.00001, "stormguard.storm_pct": -0.00002,
+                              "stormguard.halt_pct": -0.00003})
+    view = ReplayView(fork)
+    view.bp_fill.value = view.bp_reject.value = False
+    assert view.play_frames(50) == "kill_switch"
+    gate = _trace(view, "gate")
+    assert list(gate.y[:1]) == [0] and gate.y[-1] == 2 and "HALT" in gate.hovertext[-1]
+    assert "gate HALT" in view.label.value
+    assert "RISK STORMGUARD GLOBAL NORMAL -&gt; HALT" in view.log.value and "CONFIG" in view.log.value
+    base_view = ReplayView(base)
+    base_view.end_btn.click()
+    assert set(_trace(base_view, "gate").y) == {0}  # the base run never left NORMAL

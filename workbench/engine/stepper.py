@@ -22,13 +22,14 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.trading.strategy import Strategy
 
 from workbench.engine.backtest import build_engine, expand_options, make_strategy
 from workbench.engine.config import DataSpec, VenueSpec
-from workbench.engine.data import load_bars, load_quotes, load_trades
+from workbench.engine.data import load_bars, quotes_from_arrow, trades_from_arrow
 from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
 from workbench.engine.instruments import to_nautilus
 from workbench.engine.orderlog import RunRecorder
@@ -63,12 +64,20 @@ class Feed:
         self.venues = sorted({iid.rsplit(".", 1)[1] for iid in ids})
         self.instruments = [to_nautilus(store.instrument(iid)) for iid in ids]
         batches = []
+        self._line: tuple[np.ndarray, np.ndarray] | None = None  # the first instrument's price line
         for inst in self.instruments:
-            if str(inst.id) not in self.spec.instrument_ids:
+            iid = str(inst.id)
+            if iid not in self.spec.instrument_ids:
                 continue
             s, e = self.spec.start, self.spec.end
-            batches += [load_quotes(store, inst, s, e)] if self.spec.quotes else []
-            batches += [load_trades(store, inst, s, e)] if self.spec.trades else []
+            if self.spec.quotes:
+                tbl = store.read_quotes(iid, s, e, as_="arrow")
+                batches.append(quotes_from_arrow(tbl, inst))
+                self._set_line(tbl, (tbl.column("bid").to_numpy() + tbl.column("ask").to_numpy()) / 2)
+            if self.spec.trades:
+                tbl = store.read_trades(iid, s, e, as_="arrow")
+                batches.append(trades_from_arrow(tbl, inst))
+                self._set_line(tbl, tbl.column("price").to_numpy())
             batches += [load_bars(store, inst, size, s, e) for size in self.spec.bars]
         self.samples = [b[0] for b in batches if b]  # one per stream: registers its data client
         self.items = sorted((d for b in batches for d in b), key=attrgetter("ts_init"))
@@ -76,16 +85,20 @@ class Feed:
         self.times = np.unique(ts)  # the engine processes all data of one ts together: one "event" each
         self.counts = np.searchsorted(ts, self.times, side="right")
 
+    def _set_line(self, tbl: Any, price: np.ndarray) -> None:
+        if self._line is None and tbl.num_rows:
+            price = np.asarray(price, dtype=float)
+            ok = np.isfinite(price)
+            self._line = tbl.column("ts_event").to_numpy().astype(np.int64)[ok], price[ok]
+
     def mids(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ts, price) of the price line: quote mids, or trade prices / bar closes without quotes."""
-        q = [d for d in self.items if hasattr(d, "bid_price")]
-        if q:
-            px = ((d.bid_price.as_double() + d.ask_price.as_double()) / 2 for d in q)
-        else:
-            q = [d for d in self.items if hasattr(d, "price") or hasattr(d, "close")]
-            px = ((d.price if hasattr(d, "price") else d.close).as_double() for d in q)
-        ts = np.fromiter((d.ts_init for d in q), dtype=np.int64, count=len(q))
-        return ts, np.fromiter(px, dtype=float, count=len(q))
+        """(ts, price) of the view's price line: the first instrument's quote mids, else its trade
+        prices, else bar closes."""
+        if self._line is not None:
+            return self._line
+        bars = [d for d in self.items if hasattr(d, "close")]
+        return (np.fromiter((d.ts_init for d in bars), dtype=np.int64, count=len(bars)),
+                np.fromiter((d.close.as_double() for d in bars), dtype=float, count=len(bars)))
 
 
 class Stepper:
@@ -194,7 +207,9 @@ class Stepper:
         try:
             self.engine.add_data(self.feed.items[lo:int(self.counts[k])], validate=False, sort=True)
             with using_gate(self.gate):
-                self.engine.run(start=int(self.times[self.k + 1]), end=int(self.times[k]), streaming=True)
+                # Timestamps, not ints: nautilus passes both through pd.to_datetime, ~150 us for an int
+                self.engine.run(start=pd.Timestamp(int(self.times[self.k + 1]), tz="UTC"),
+                                end=pd.Timestamp(int(self.times[k]), tz="UTC"), streaming=True)
         finally:
             self.engine.clear_data()
             self._rng_state = random.getstate()

@@ -9,6 +9,7 @@ target (``state_hash`` proves it). See docs/replay.md.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from workbench.engine.stepper import Feed, Stepper
 from workbench.errors import WorkbenchError
 from workbench.risk.config import CompiledConfig, config_from_dict
 
+CHUNK = 2_000  # events per engine call when nothing has to stop in between (a play frame checks time after each)
 CHECKPOINTS = 8  # live engines kept at the events seeks left them at (each ~ the engine, not the data)
 
 
@@ -47,13 +49,13 @@ class Replay:
     """
 
     def __init__(self, entry: Any, data: Any, *, store: Any = None, venue: VenueSpec | None = None,
-                 risk: str | None = None, _feed: Feed | None = None,
+                 risk: str | None = None, feed: Feed | None = None,
                  _swaps: tuple[tuple[int, CompiledConfig], ...] = ()) -> None:
         from workbench.store import Store
 
         self.entry, self.data, self.venue, self.risk = entry, data, venue, risk
         self.store = store if store is not None else Store.open()
-        self._feed = _feed if _feed is not None else Feed(self.store, data)  # loaded once, shared
+        self._feed = feed if feed is not None else Feed(self.store, data)  # loaded once, shared
         self._swaps = _swaps  # what-if risk limits: (event, config) swapped in on every re-execution
         self._parked: list[Stepper] = []
         self._stepper = self._fresh()
@@ -85,6 +87,11 @@ class Replay:
             gaps = [s.k - (parked[i - 1].k if i else -1) for i, s in enumerate(parked)]
             parked.pop(gaps.index(min(gaps)))
         self._parked = parked
+
+    @property
+    def feed(self) -> Feed:
+        """The loaded data; pass it as ``Replay(..., feed=replay.feed)`` to share it (no reload)."""
+        return self._feed
 
     @property
     def checkpoints(self) -> list[int]:
@@ -138,14 +145,22 @@ class Replay:
         self._goto(self.n_events - 1)
         return self.cursor
 
-    def run_until(self, breaks: Breakpoints | None = None, max_events: int | None = None) -> str | None:
-        """Step one event at a time until a breakpoint hits (returns its name) or the data ends (None)."""
+    def run_until(self, breaks: Breakpoints | None = None, max_events: int | None = None,
+                  budget_s: float | None = None) -> str | None:
+        """Run until a breakpoint hits (returns its name), ``max_events`` are done, ``budget_s`` seconds
+        have passed (a play frame) or the data ends (None). With any breakpoint set the engine moves one
+        event at a time (the stop is exact); with none, in chunks of ``CHUNK`` events."""
         b = breaks or Breakpoints()
         self._goto(self.cursor)  # an ended run (after report()) continues on a live engine
         st = self._stepper
         limit = self.n_events - 1 if max_events is None else min(self.n_events - 1, self.cursor + max_events)
+        deadline = time.monotonic() + budget_s if budget_s is not None else float("inf")
+        if not (b.order or b.fill or b.reject or b.kill_switch or b.drawdown is not None or b.predicate):
+            while self.cursor < limit and time.monotonic() < deadline:
+                st.advance_to(min(limit, self.cursor + CHUNK))
+            return None
         peak = self.equity()
-        while self.cursor < limit:
+        while self.cursor < limit and time.monotonic() < deadline:
             seen, risk_seen = len(st.order_events), len(st.risk_events)
             st.advance_to(self.cursor + 1)
             kinds = {e[0] for e in st.order_events[seen:]}
@@ -219,7 +234,7 @@ class Replay:
         if params:
             spec["config"] = {**spec["config"], **params}
             entry = spec
-        fork = Replay(entry, self.data, store=self.store, venue=self.venue, risk=self.risk, _feed=self._feed,
+        fork = Replay(entry, self.data, store=self.store, venue=self.venue, risk=self.risk, feed=self._feed,
                       _swaps=swaps)
         if risk and not params:  # same run below the cursor: the fork takes over this run's checkpoints
             for st in [s for s in self._parked if s.k <= self.cursor]:

@@ -4,6 +4,7 @@ updated in place (at most ``MAX_FPS`` redraws a second while playing)."""
 from __future__ import annotations
 
 import asyncio
+import html
 import time
 from typing import Any
 
@@ -18,6 +19,8 @@ from workbench.replay.replay import Breakpoints, Replay
 MAX_FPS = 10          # chart redraws per second while playing (the engine runs faster)
 WINDOW = 2_000        # price points shown around the cursor
 SPEEDS = {"1x": 1, "10x": 10, "100x": 100, "1000x": 1_000, "max": None}  # events per frame (None: all)
+GATE_LEVELS = {"NORMAL": 0, "REDUCE": 1, "HALT": 2}  # StormGuard WARM/STORM shrink or block new risk: REDUCE
+LOG_LINES = 15        # timeline lines shown up to the cursor
 
 
 class ReplayView:
@@ -26,17 +29,23 @@ class ReplayView:
     def __init__(self, replay: Replay) -> None:
         self.replay = replay
         self._ts, self._mid = replay._stepper.mids()
-        self._equity: list[tuple[int, float]] = []
         self._playing = False
         self._task: Any = None
-        self.fig = go.FigureWidget(make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3]))
+        self.fig = go.FigureWidget(make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.03,
+                                                 row_heights=[0.44, 0.17, 0.13, 0.13, 0.13]))
         self.fig.add_scatter(x=[], y=[], name="mid", mode="lines", row=1, col=1)
         self.fig.add_scatter(x=[], y=[], name="fills", mode="markers", marker={"size": 9, "symbol": "diamond"},
                              row=1, col=1)
         self.fig.add_scatter(x=[], y=[], name="rejects", mode="markers", marker={"size": 11, "symbol": "x"},
                              row=1, col=1)
         self.fig.add_scatter(x=[], y=[], name="equity", mode="lines", row=2, col=1)
-        self.fig.update_layout(height=420, margin={"l": 40, "r": 10, "t": 20, "b": 20})
+        self.fig.add_scatter(x=[], y=[], name="drawdown", mode="lines", fill="tozeroy", row=3, col=1)
+        self.fig.add_scatter(x=[], y=[], name="position", mode="lines", line_shape="hv", row=4, col=1)
+        # the gate's global StormGuard state as a band: 0 NORMAL, 1 REDUCE (WARM/STORM), 2 HALT
+        self.fig.add_scatter(x=[], y=[], name="gate", mode="lines", line_shape="hv", fill="tozeroy",
+                             hovertext=[], row=5, col=1)
+        self.fig.update_yaxes(tickvals=[0, 1, 2], ticktext=list(GATE_LEVELS), range=[-0.2, 2.2], row=5, col=1)
+        self.fig.update_layout(height=620, margin={"l": 60, "r": 10, "t": 20, "b": 20})
         b = w.Button
         self.play_btn, self.pause_btn = b(description="play"), b(description="pause")
         self.step_btn, self.order_btn = b(description="step"), b(description="next order event")
@@ -47,13 +56,14 @@ class ReplayView:
         self.slider = w.IntSlider(min=-1, max=replay.n_events - 1, value=replay.cursor, continuous_update=False,
                                   description="seek", layout={"width": "600px"})
         self.when = w.Text(placeholder="2024-03-04 14:31", description="time")
-        self.bp_order, self.bp_fill, self.bp_reject = (w.Checkbox(value=v, description=d, indent=False)
-                                                       for v, d in ((False, "order"), (True, "fill"),
-                                                                    (True, "reject")))
+        self.bp_order, self.bp_fill, self.bp_reject, self.bp_kill = (
+            w.Checkbox(value=v, description=d, indent=False)
+            for v, d in ((False, "order"), (True, "fill"), (True, "reject"), (True, "kill switch")))
         self.bp_dd = w.FloatText(value=0.0, description="dd stop")
         self.label = w.HTML()
         self.table = w.HTML()
         self.inspector = w.HTML()
+        self.log = w.HTML()
         self.play_btn.on_click(lambda _: self.play())
         self.pause_btn.on_click(lambda _: self.pause())
         self.step_btn.on_click(lambda _: self._do(self.replay.step, 1))
@@ -67,8 +77,8 @@ class ReplayView:
             w.HBox([self.play_btn, self.pause_btn, self.step_btn, self.n_field, self.n_btn, self.order_btn,
                     self.restart_btn, self.end_btn, self.speed]),
             w.HBox([self.slider, self.when]),
-            w.HBox([w.Label("break on"), self.bp_order, self.bp_fill, self.bp_reject, self.bp_dd]),
-            self.label, self.fig, w.HBox([self.table, self.inspector]),
+            w.HBox([w.Label("break on"), self.bp_order, self.bp_fill, self.bp_reject, self.bp_kill, self.bp_dd]),
+            self.label, self.fig, w.HBox([self.table, self.inspector]), self.log,
         ])
         # stable CSS classes (wb-replay-<part>): the browser test (tests/browser) selects by them, not by layout
         self.widget.add_class("wb-replay")
@@ -76,9 +86,10 @@ class ReplayView:
                              "n": self.n_field, "step-n": self.n_btn, "next-order": self.order_btn,
                              "restart": self.restart_btn, "end": self.end_btn, "speed": self.speed,
                              "seek": self.slider, "time": self.when, "bp-order": self.bp_order,
-                             "bp-fill": self.bp_fill, "bp-reject": self.bp_reject, "bp-dd": self.bp_dd,
+                             "bp-fill": self.bp_fill, "bp-reject": self.bp_reject, "bp-kill": self.bp_kill,
+                             "bp-dd": self.bp_dd,
                              "label": self.label, "chart": self.fig, "table": self.table,
-                             "inspector": self.inspector}.items():
+                             "inspector": self.inspector, "log": self.log}.items():
             widget.add_class(f"wb-replay-{part}")
         self.render()
 
@@ -89,7 +100,7 @@ class ReplayView:
     def breakpoints(self) -> Breakpoints:
         dd = self.bp_dd.value
         return Breakpoints(order=self.bp_order.value, fill=self.bp_fill.value, reject=self.bp_reject.value,
-                           drawdown=dd if dd > 0 else None)
+                           kill_switch=self.bp_kill.value, drawdown=dd if dd > 0 else None)
 
     def _do(self, fn: Any, *args: Any) -> None:
         self.pause()
@@ -115,7 +126,7 @@ class ReplayView:
         hit = None
         for _ in range(frames):
             per = SPEEDS[self.speed.value]
-            hit = self.replay.run_until(self.breakpoints(), max_events=per)
+            hit = self.replay.run_until(self.breakpoints(), max_events=per, budget_s=1 / MAX_FPS)
             self.render()
             if hit or self.replay.cursor >= self.replay.n_events - 1:
                 break
@@ -133,32 +144,69 @@ class ReplayView:
 
     # -- view ----------------------------------------------------------------------------------------
     def render(self) -> None:
-        r = self.replay
+        r, st = self.replay, self.replay._stepper
         k = r.cursor
-        now = int(r._stepper.times[k]) if k >= 0 else int(self._ts[0]) - 1 if len(self._ts) else 0
-        if k >= 0:
-            self._equity.append((now, r.equity()))
-            self._equity = [e for e in self._equity if e[0] <= now]
+        now = int(st.times[k]) if k >= 0 else int(self._ts[0]) - 1 if len(self._ts) else 0
         hi = int(self._ts.searchsorted(now, side="right"))
         lo = max(0, hi - WINDOW)
+        since = int(self._ts[lo]) if hi > 0 else now  # the other panels show the price window's span
         ev = r.order_events()
         fills = ev[ev["kind"] == "Filled"]
         rej = ev[ev["kind"].isin(["Rejected", "Denied"])]
-        eq = sorted(dict(self._equity).items())
+        # equity from the run itself: its fixed-event samples plus the cursor (nothing before the start)
+        eq = [*st.equity_curve, (now, r.equity())] if k >= 0 else []
+        eq_ts = np.array([e[0] for e in eq], dtype=np.int64)
+        eq_v = np.array([e[1] for e in eq], dtype=float)
+        dd = eq_v - np.maximum.accumulate(eq_v) if len(eq_v) else eq_v
+        keep = eq_ts >= since
+        pos_ts, pos = self._steps(fills["ts_event"].to_numpy(np.int64), np.cumsum(fills["qty"].to_numpy(float)),
+                                  k, now)
+        band = [(e[5], "HALT" if e[3] == "HALT" else "NORMAL" if e[3] == "NORMAL" else "REDUCE", e[3])
+                for e in st.risk_events if e[:2] == ("STORMGUARD", "GLOBAL")]
+        gate_ts, gate = self._steps(np.array([b[0] for b in band], dtype=np.int64),
+                                    np.array([GATE_LEVELS[b[1]] for b in band], dtype=float), k, now)
+        names = ["NORMAL"] + [f"{b[1]} ({b[2]})" for b in band]
+        gate_txt = (names + names[-1:])[:len(gate)]
+        at = lambda ts: pd.to_datetime(ts, utc=True)  # noqa: E731
         with self.fig.batch_update():
             d = self.fig.data
-            d[0].x, d[0].y = pd.to_datetime(self._ts[lo:hi], utc=True), self._mid[lo:hi]
-            d[1].x, d[1].y = pd.to_datetime(fills["ts_event"].to_numpy(np.int64), utc=True), fills["px"].to_numpy()
-            d[2].x = pd.to_datetime(rej["ts_event"].to_numpy(np.int64), utc=True)
+            d[0].x, d[0].y = at(self._ts[lo:hi]), self._mid[lo:hi]
+            d[1].x, d[1].y = at(fills["ts_event"].to_numpy(np.int64)), fills["px"].to_numpy()
+            d[2].x = at(rej["ts_event"].to_numpy(np.int64))
             d[2].y = np.interp(rej["ts_event"].to_numpy(float), self._ts.astype(float), self._mid) if len(rej) else []
-            d[3].x, d[3].y = pd.to_datetime([e[0] for e in eq], utc=True), [e[1] for e in eq]
+            d[3].x, d[3].y = at(eq_ts[keep]), eq_v[keep]
+            d[4].x, d[4].y = at(eq_ts[keep]), dd[keep]
+            d[5].x, d[5].y = at(np.maximum(pos_ts, since)), pos
+            d[6].x, d[6].y, d[6].hovertext = at(np.maximum(gate_ts, since)), gate, gate_txt
         self.slider.unobserve(self._on_slider, names="value")
         self.slider.value = k
         self.slider.observe(self._on_slider, names="value")
         s = r.state()
         when = r.time.isoformat() if r.time is not None else "start"
         self.label.value = (f"event <b>{k + 1}</b>/{r.n_events} at {when} · orders {len(s['orders'])} · "
-                            f"fills {s['fills']} · gate decisions {len(s['gate'])}")
+                            f"fills {s['fills']} · gate decisions {len(s['gate'])} · gate "
+                            f"{band[-1][1] if band and k >= 0 else 'NORMAL'}")
         self.table.value = ev.tail(12).to_html(index=False)
         fields = "".join(f"<tr><td>{n}</td><td>{v[:60]}</td></tr>" for n, v in s["strategy"][0])
         self.inspector.value = f"<table>{fields}</table>"
+        self.log.value = "<pre>" + html.escape("\n".join(self.log_lines())) + "</pre>"
+
+    def _steps(self, ts: np.ndarray, values: np.ndarray, k: int, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """A step line from 0 at the first event through ``values`` at ``ts`` to the cursor."""
+        if k < 0:
+            return np.array([], dtype=np.int64), np.array([], dtype=float)
+        start = int(self.replay._stepper.times[0])
+        last = values[-1] if len(values) else 0.0
+        return np.r_[start, ts, now].astype(np.int64), np.r_[0.0, values, last]
+
+    def log_lines(self, n: int = LOG_LINES) -> list[str]:
+        """The run's timeline up to the cursor, newest last: order events, gate decisions, risk events."""
+        st = self.replay._stepper
+        lines = [(ts, 0, f"ORDER {kind} {oid}" + (f" {qty:+g} @ {px:g}" if kind == "Filled" else ""))
+                 for kind, ts, oid, px, qty in st.order_events[-n:]]
+        decisions = [d for s in st.gated for d in s.decisions[-n:]]
+        lines += [(d.intent.ts_event, 1, f"GATE {d.verdict} {d.intent.action} {d.intent.side} {d.intent.qty}"
+                   + (f" ({', '.join(map(str, d.reasons))})" if d.reasons else "")) for d in decisions]
+        lines += [(e[5], 2, f"RISK {e[0]} {e[1]} {e[2]} -> {e[3]}: {e[4]}") for e in st.risk_events[-n:]]
+        lines.sort(key=lambda x: (x[0], x[1]))
+        return [f"{pd.Timestamp(ts, tz='UTC'):%H:%M:%S.%f} {text}" for ts, _, text in lines[-n:]]
