@@ -101,6 +101,22 @@ def test_environment_variable_and_cli_reach_the_scheduler(demo_db, dask_cluster,
     assert len(load_runs(demo_db)) == before + 2
 
 
+def test_a_scheduler_without_workers_is_an_error_not_a_hang(demo_db, tmp_path, monkeypatch):
+    from workbench.sweep import SweepError, runner
+
+    port = _free_port()
+    sched = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+                              "--dashboard-address", "127.0.0.1:0"], cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        monkeypatch.setattr(runner, "WORKER_WAIT_S", 1)
+        sweep = Sweep(ENTRY, {"entry_spreads": [3.0]}, HOUR, store=demo_db, cache=str(tmp_path), persist=False)
+        with pytest.raises(SweepError, match="no Dask worker joined"):
+            sweep.run(scheduler=f"tcp://127.0.0.1:{port}", progress=False)
+    finally:
+        _stop([sched])
+
+
 def test_a_worker_killed_mid_sweep_loses_no_run(demo_db, dask_cluster, tmp_path):
     address, _, procs = dask_cluster
     victim = procs[2]

@@ -113,7 +113,7 @@ def test_interrupt_cancels_and_closes_the_cluster_it_started(demo_db, tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        sweep.run(workers=2, progress=False, on_result=stop)
+        sweep.run(workers=1, progress=False, on_result=stop)
     assert len(seen) == 1
     leftover = {p.pid for p in multiprocessing.active_children()} - before
     assert leftover == set()  # the LocalCluster's worker processes are gone

@@ -38,6 +38,7 @@ from workbench.sweep.spec import (
 from workbench.sweep.worker import METRICS, Task, run_point
 
 ENV_SCHEDULER = "WORKBENCH_DASK_SCHEDULER"
+WORKER_WAIT_S = 60
 
 
 class Sweep:
@@ -268,7 +269,13 @@ def _distributed(tasks: list[Task], client: Any, scheduler: str | None, workers:
         started.insert(0, client)
     futures: list = []
     try:
-        n_workers = max(len(client.scheduler_info(n_workers=-1).get("workers", {})), 1)
+        try:  # a scheduler without workers would hold the runs forever
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError as exc:
+            raise SweepError(f"no Dask worker joined the scheduler within {WORKER_WAIT_S} s",
+                             where=str(client.scheduler.address),
+                             hint="start workers (`dask worker ADDRESS`) or run without --scheduler") from exc
+        n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
         futures = [client.submit(run_point, t, key=f"wb-sweep-{sweep_id}-{t.index:05d}", pure=False,
                                  retries=retries) for t in tasks]
         index = {f.key: t.index for f, t in zip(futures, tasks, strict=True)}
