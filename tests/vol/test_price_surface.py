@@ -123,3 +123,12 @@ def test_adjusted_contracts_are_left_out(real_data):
     assert surf.chain.attrs["adjusted_contracts"] == 80  # 40 AMD1 strikes, calls and puts
     assert "adjusted (non-standard deliverable) contracts left out" in surf.summary()
     assert len(surf.inadmissible) < 10 and surf.arbitrage_free
+
+
+def test_am_settled_root_beside_pm_root_is_left_out(real_data):
+    # 2024-11-15 lists SPX (AM-settled monthly) and SPXW (PM) at the same strikes; mixed into one smile they
+    # conflicted (the SPX dev files had 166-440 "inadmissible" quotes each before)
+    surf = _dev_surface(real_data, "spx_2024-11-11_0802_igdalias8986.csv")
+    assert surf.chain.attrs["second_root_rows"] > 0
+    assert surf.chain.loc[surf.chain["expiry"] == "2024-11-15", "instrument_id"].str.startswith("SPXW").all()
+    assert "AM-settled beside PM-settled" in surf.summary()

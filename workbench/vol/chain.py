@@ -48,6 +48,22 @@ def expiry_years(expiry, as_of_ns: int, close: str = "16:00", tz: str = "America
     return pd.Series((ns - int(as_of_ns)) / _YEAR_NS, index=pd.Series(expiry).index)
 
 
+def _one_root_per_expiry(df: pd.DataFrame, root: pd.Series) -> tuple[pd.DataFrame, int]:
+    """Keep one option root per expiry date.  On a third Friday Cboe lists the AM-settled monthly (SPX, NDX,
+    RUT, VIX) beside the PM-settled weekly (SPXW, NDXP, RUTW, VIXW) at the same strikes: different contracts
+    (settled 6.5 h apart) whose quotes, mixed into one smile, conflict.  The PM root (ending in W or P) is
+    kept -- T is measured to the 16:00 close -- else the root with the most rows."""
+    key = pd.DataFrame({"expiry": df["expiry"].to_numpy(), "root": root.fillna("").to_numpy()})
+    counts = key.value_counts().rename("n").reset_index()
+    if not counts.duplicated("expiry").any():
+        return df, 0
+    counts["pm"] = counts["root"].str.len().gt(3) & counts["root"].str[-1].isin(["W", "P"])
+    keep = counts.sort_values(["expiry", "pm", "n", "root"]).drop_duplicates("expiry", keep="last")
+    ok = key.merge(keep[["expiry", "root"]], how="left", on="expiry", suffixes=("", "_keep"))
+    mask = (ok["root"] == ok["root_keep"]).to_numpy()
+    return df[mask], int((~mask).sum())
+
+
 def prepare_chain(
     chain: pd.DataFrame,
     as_of_ns: int,
@@ -78,7 +94,11 @@ def prepare_chain(
         adjusted = root.str.contains(r"[A-Z]\d+$", na=False).to_numpy()
         n_adjusted = int(adjusted.sum())
         df = df[~adjusted]
+        root = root[~adjusted]
     df["expiry"] = pd.to_datetime(df["expiry"]).dt.normalize()
+    n_second_root = 0
+    if "instrument_id" in df.columns:
+        df, n_second_root = _one_root_per_expiry(df, root)
     df["right"] = df["right"].astype(str).str.upper().str[0]
     bad = ~df["right"].isin(["C", "P"])
     if bad.any():
@@ -134,4 +154,5 @@ def prepare_chain(
     df.attrs["dropped_expiries"] = dict(sorted(dropped.items()))
     df.attrs["min_tick"] = float(min_tick)
     df.attrs["adjusted_contracts"] = n_adjusted
+    df.attrs["second_root_rows"] = n_second_root
     return df, forwards

@@ -251,6 +251,9 @@ class VolSurface:
         n_adj = int(self.chain.attrs.get("adjusted_contracts", 0)) if self.chain is not None else 0
         if n_adj:
             lines.append(f"  adjusted (non-standard deliverable) contracts left out: {n_adj}")
+        n_root = int(self.chain.attrs.get("second_root_rows", 0)) if self.chain is not None else 0
+        if n_root:
+            lines.append(f"  second option root on an expiry (AM-settled beside PM-settled) left out: {n_root} rows")
         if len(self.inadmissible):
             why = self.inadmissible["reason"].str.split(":").str[0].value_counts()
             lines.append(f"  inadmissible quotes (no arbitrage-free surface passes through them): "
