@@ -46,18 +46,6 @@ def test_dev_chains_are_arbitrage_free_and_inside(real_data, name):
     assert np.mean(_strict_inside(surf)) >= 0.93, name
 
 
-def test_spx_ivolatility_inside_95(real_data):
-    from tests.vol.test_real_and_store import DATES, _spx
-
-    inside = []
-    for date in DATES[:2]:  # two dates keep the test fast; the benchmark pools all five
-        chain, as_of = _spx(real_data, date)
-        surf = VolSurface.from_chain(chain, as_of, symbol="SPX")
-        assert surf.arbitrage_free, date
-        inside.append(np.concatenate([s.data["inside"] for s in surf.smiles]))
-    assert np.mean(np.concatenate(inside)) * 100 >= 95.0  # measured 96.5-97.0 % on these dates (SVI 93.7 %)
-
-
 def test_interpolated_slices_are_ordered_and_convex():
     chain, as_of = synthetic_chain(seed=3)
     surf = VolSurface.from_chain(chain, as_of)
