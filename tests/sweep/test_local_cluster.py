@@ -29,6 +29,21 @@ def test_grid_on_local_cluster_equals_serial_runs_and_is_stored(demo_db, local_c
     assert metrics_of(drill) == result.metrics(best) and len(drill.fills) > 0
     drill.close()
 
+    def _open_files() -> list[str]:  # nested: shipped to the workers by value
+        import os
+
+        out = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                out.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+        return out
+
+    open_files = local_client.run(_open_files)  # what every worker process holds open now
+    assert all(not any(f.startswith(demo_db.path) for f in files) for files in open_files.values())
+    assert any(".duckdb" in f for f in _open_files())  # (this process does hold the store)
+
     fig = result.plot()
     assert fig.data[0].type == "heatmap" and fig.data[0].z.shape == (2, 2)
     assert result.sweep_id in result._repr_html_()
@@ -144,3 +159,4 @@ async def _wait_until_empty(client, query, tries: int = 100):
         if not await client.run_on_scheduler(query):
             return
         await asyncio.sleep(0.05)
+
