@@ -107,7 +107,7 @@ def test_preconditions(rk):
     g = rk.make_gate()
     assert g.evaluate(rk.intent(strategy="ZZ-009")).reasons == (Reason.UNKNOWN_STRATEGY,)
     assert g.evaluate(rk.intent(instrument="IWM.XNAS")).reasons == (Reason.NO_MARKET_DATA,)
-    assert g.evaluate(rk.intent(qty=0, seq=3)).reasons == (Reason.INVALID_INTENT,)
+    assert g.evaluate(rk.intent(qty=0, seq=3)).reasons == (Reason.BAD_INTENT,)
     g.on_quote(rk.SPY, rk.T0 + 5_000 * rk.MS, 99.99, 100.01)
     assert g.evaluate(rk.intent(seq=4)).reasons == (Reason.STALE_INTENT,)  # 5 s behind the book
     g.set_enabled("MM-002", False, "test")

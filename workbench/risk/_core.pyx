@@ -46,7 +46,7 @@ cdef object _R_KILL_SWITCH = Reason.KILL_SWITCH
 cdef object _R_UNKNOWN_STRATEGY = Reason.UNKNOWN_STRATEGY
 cdef object _R_STRATEGY_HALTED = Reason.STRATEGY_HALTED
 cdef object _R_STRATEGY_DISABLED = Reason.STRATEGY_DISABLED
-cdef object _R_INVALID_INTENT = Reason.INVALID_INTENT
+cdef object _R_BAD_INTENT = Reason.BAD_INTENT
 cdef object _R_STALE_INTENT = Reason.STALE_INTENT
 cdef object _R_NO_MARKET_DATA = Reason.NO_MARKET_DATA
 
@@ -341,7 +341,7 @@ cdef class GateCore:
         px = intent.px_f
         if not q > 0.0 or px <= 0.0:
             return self._rej(
-                intent, _R_INVALID_INTENT, storm, {"qty": str(intent.qty), "price": str(intent.price)}
+                intent, _R_BAD_INTENT, storm, {"qty": str(intent.qty), "price": str(intent.price)}
             )
         ts = intent.ts_event
         if ts < self._market_ts - self._lag_ns:

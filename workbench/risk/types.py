@@ -69,7 +69,8 @@ class Reason(StrEnum):
     UNKNOWN_STRATEGY = "UNKNOWN_STRATEGY"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     DUPLICATE_INTENT = "DUPLICATE_INTENT"
-    INVALID_INTENT = "INVALID_INTENT"
+    INVALID_INTENT = "INVALID_INTENT"  # well-formed numbers, impossible request (reduce_only that grows)
+    BAD_INTENT = "BAD_INTENT"  # a quantity or limit price that is not a positive finite number
     STALE_INTENT = "STALE_INTENT"
     NO_MARKET_DATA = "NO_MARKET_DATA"
     PRICE_BAND = "PRICE_BAND"
@@ -179,7 +180,7 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
             tag=tag,
             reduce_only=reduce_only,
             # NaN means "market" in px_f, so a bad given price (NaN, inf, <= 0) must not become NaN:
-            # 0.0 makes the gate reject it INVALID_INTENT; a non-finite qty likewise (inf would clip)
+            # 0.0 makes the gate reject it BAD_INTENT; a non-finite qty likewise (inf would clip)
             qty_f=float(qty) if qty.is_finite() else 0.0,
             px_f=float("nan") if price is None else (float(price) if price.is_finite() else 0.0),
             sign=1 if side is Side.BUY else -1,
