@@ -56,9 +56,12 @@ class RecoveryProbe(Strategy):
         self._changed(None)
 
     def _changed(self, _event) -> None:
-        orders = sorted((o.client_order_id.value, o.status_string()) for o in self.cache.orders_open())
+        orders = sorted((o.client_order_id.value, o.status_string(), o.strategy_id.value)
+                        for o in self.cache.orders_open())
+        owners = sorted((p.strategy_id.value, float(p.signed_qty)) for p in self.cache.positions_open(instrument_id=self.iid))
         view = {"pid": os.getpid(), "seq": self.writes, "ts": self.clock.timestamp_ns(),
-                "position": float(self.portfolio.net_position(self.iid)), "open_orders": orders}
+                "position": float(self.portfolio.net_position(self.iid)), "open_orders": orders,
+                "positions_by_strategy": owners}
         self.writes += 1
         _atomic_write(Path(self.config.out), json.dumps(view))
 
@@ -99,7 +102,7 @@ def compare(node: dict, broker: dict) -> list[str]:
     out = []
     if node["position"] != broker["position"]:
         out.append(f"position: node {node['position']} vs broker {broker['position']}")
-    mine = sorted(c for c, _ in node["open_orders"])
+    mine = sorted(o[0] for o in node["open_orders"])
     if mine != broker["open_orders"]:
         out.append(f"open orders: node {mine} vs broker {broker['open_orders']}")
     return out
