@@ -425,14 +425,14 @@ def _dev_surface_metrics() -> list[dict]:
 
 
 def _lean_surface_metrics() -> list[dict]:
-    """GOOG Lean option chains (2015-12-23 and -24, snapshots at 10:00 and the close): default vs SVI."""
+    """GOOG Lean option chain of 2015-12-24 (snapshots at 10:00 and the 13:00 early close): default vs SVI."""
     from workbench.ingest.lean import ingest_lean
     from workbench.store import Store
     from workbench.vol import VolSurface
 
     lean = ROOT.parent / "shared" / "data" / "real" / "lean"
     new, old = [], []
-    for day in ("20151223", "20151224"):
+    for day in ("20151224",):
         store = Store.open(":memory:")
         paths = [p for kind in ("quote", "trade") for p in (lean / f"equity/usa/minute/goog/{day}_{kind}.zip",)
                  if p.exists()]
@@ -444,7 +444,7 @@ def _lean_surface_metrics() -> list[dict]:
             old.append(_surface_stats(VolSurface.from_store(store, "GOOG.XNAS", int(as_of), model="svi")))
         store.close()
     svi = "raw SVI surface (previous default), same run"
-    unit = f"({len(new)} GOOG Lean snapshots, 2015-12-23/24)"
+    unit = f"({len(new)} GOOG Lean snapshots, 2015-12-24)"
     return [
         _metric("surface_inside_bidask_pct_lean", _pooled(new, "strict"), f"% strict, pooled {unit}", svi,
                 _pooled(old, "strict")),

@@ -120,3 +120,20 @@ def test_am_settled_root_beside_pm_root_is_left_out(real_data):
     assert surf.chain.attrs["second_root_rows"] > 0
     assert surf.chain.loc[surf.chain["expiry"] == "2024-11-15", "instrument_id"].str.startswith("SPXW").all()
     assert "AM-settled beside PM-settled" in surf.summary()
+
+
+def test_public_linprog_path_gives_the_same_surface(monkeypatch):
+    # the fit calls scipy's HiGHS binding directly (no per-call option validation); linprog is the fallback
+    import workbench.vol.pricefit as pricefit
+
+    chain, as_of = synthetic_chain(expiry_days=(30, 91), seed=5)
+    direct = VolSurface.from_chain(chain, as_of)
+
+    def moved(*a, **k):
+        raise ImportError("binding moved")
+
+    monkeypatch.setattr(pricefit, "_highs_direct", moved)
+    public = VolSurface.from_chain(chain, as_of)
+    k = np.linspace(-0.3, 0.2, 51)
+    for a, b in zip(direct.smiles, public.smiles, strict=True):
+        np.testing.assert_allclose(a.iv(k), b.iv(k), atol=2e-4)
