@@ -23,6 +23,13 @@ GATE_LEVELS = {"NORMAL": 0, "REDUCE": 1, "HALT": 2}  # StormGuard WARM/STORM shr
 LOG_LINES = 15        # timeline lines shown up to the cursor
 
 
+def _iso(ts: Any) -> np.ndarray:
+    """UTC ns -> ISO-8601 strings with a Z (vectorised; plotly turns tz-aware pandas times into objects
+    one by one, which cost more than the engine step itself)."""
+    return np.datetime_as_string(np.asarray(ts, dtype=np.int64).astype("datetime64[ns]"), unit="ms",
+                                 timezone="UTC")
+
+
 class ReplayView:
     """``ReplayView(replay).widget`` — play/pause, step, seek, restart, run to end, breakpoints."""
 
@@ -31,6 +38,7 @@ class ReplayView:
         self._ts, self._mid = replay._stepper.mids()
         self._playing = False
         self._task: Any = None
+        self._sigs: dict[int, tuple] = {}  # per trace: what was last sent
         self.fig = go.FigureWidget(make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.03,
                                                  row_heights=[0.44, 0.17, 0.13, 0.13, 0.13]))
         self.fig.add_scatter(x=[], y=[], name="mid", mode="lines", row=1, col=1)
@@ -150,34 +158,35 @@ class ReplayView:
         hi = int(self._ts.searchsorted(now, side="right"))
         lo = max(0, hi - WINDOW)
         since = int(self._ts[lo]) if hi > 0 else now  # the other panels show the price window's span
-        ev = r.order_events()
-        fills = ev[ev["kind"] == "Filled"]
-        rej = ev[ev["kind"].isin(["Rejected", "Denied"])]
+        ev = st.order_events  # (kind, ts, order id, px, signed qty); no DataFrame per frame
+        fills = [e for e in ev if e[0] == "Filled"]
+        rej_ts = np.array([e[1] for e in ev if e[0] in ("Rejected", "Denied")], dtype=np.int64)
+        fill_ts = np.array([e[1] for e in fills], dtype=np.int64)
         # equity from the run itself: its fixed-event samples plus the cursor (nothing before the start)
         eq = [*st.equity_curve, (now, r.equity())] if k >= 0 else []
         eq_ts = np.array([e[0] for e in eq], dtype=np.int64)
         eq_v = np.array([e[1] for e in eq], dtype=float)
         dd = eq_v - np.maximum.accumulate(eq_v) if len(eq_v) else eq_v
         keep = eq_ts >= since
-        pos_ts, pos = self._steps(fills["ts_event"].to_numpy(np.int64), np.cumsum(fills["qty"].to_numpy(float)),
-                                  k, now)
+        pos_ts, pos = self._steps(fill_ts, np.cumsum([e[4] for e in fills]), k, now)
         band = [(e[5], "HALT" if e[3] == "HALT" else "NORMAL" if e[3] == "NORMAL" else "REDUCE", e[3])
                 for e in st.risk_events if e[:2] == ("STORMGUARD", "GLOBAL")]
         gate_ts, gate = self._steps(np.array([b[0] for b in band], dtype=np.int64),
                                     np.array([GATE_LEVELS[b[1]] for b in band], dtype=float), k, now)
         names = ["NORMAL"] + [f"{b[1]} ({b[2]})" for b in band]
         gate_txt = (names + names[-1:])[:len(gate)]
-        at = lambda ts: pd.to_datetime(ts, utc=True)  # noqa: E731
+        rej_y = np.interp(rej_ts.astype(float), self._ts.astype(float), self._mid) if len(rej_ts) else []
+        traces = [(self._ts[lo:hi], self._mid[lo:hi]), (fill_ts, [e[3] for e in fills]), (rej_ts, rej_y),
+                  (eq_ts[keep], eq_v[keep]), (eq_ts[keep], dd[keep]), (np.maximum(pos_ts, since), pos),
+                  (np.maximum(gate_ts, since), gate)]
         with self.fig.batch_update():
-            d = self.fig.data
-            d[0].x, d[0].y = at(self._ts[lo:hi]), self._mid[lo:hi]
-            d[1].x, d[1].y = at(fills["ts_event"].to_numpy(np.int64)), fills["px"].to_numpy()
-            d[2].x = at(rej["ts_event"].to_numpy(np.int64))
-            d[2].y = np.interp(rej["ts_event"].to_numpy(float), self._ts.astype(float), self._mid) if len(rej) else []
-            d[3].x, d[3].y = at(eq_ts[keep]), eq_v[keep]
-            d[4].x, d[4].y = at(eq_ts[keep]), dd[keep]
-            d[5].x, d[5].y = at(np.maximum(pos_ts, since)), pos
-            d[6].x, d[6].y, d[6].hovertext = at(np.maximum(gate_ts, since)), gate, gate_txt
+            for i, (x, y) in enumerate(traces):
+                sig = (len(x), int(x[0]) if len(x) else 0, int(x[-1]) if len(x) else 0,
+                       float(y[-1]) if len(y) else 0.0)
+                if self._sigs.get(i) != sig:  # only changed traces go to the browser
+                    self._sigs[i] = sig
+                    self.fig.data[i].x, self.fig.data[i].y = _iso(x), np.asarray(y, dtype=float)
+            self.fig.data[6].hovertext = gate_txt
         self.slider.unobserve(self._on_slider, names="value")
         self.slider.value = k
         self.slider.observe(self._on_slider, names="value")
@@ -186,7 +195,11 @@ class ReplayView:
         self.label.value = (f"event <b>{k + 1}</b>/{r.n_events} at {when} · orders {len(s['orders'])} · "
                             f"fills {s['fills']} · gate decisions {len(s['gate'])} · gate "
                             f"{band[-1][1] if band and k >= 0 else 'NORMAL'}")
-        self.table.value = ev.tail(12).to_html(index=False)
+        rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (kind, _iso([ts])[0][11:23],
+                                                                                     oid, px, qty)) + "</tr>"
+                       for kind, ts, oid, px, qty in ev[-12:])
+        self.table.value = ("<table><tr><th>kind</th><th>time</th><th>order</th><th>px</th><th>qty</th></tr>"
+                            f"{rows}</table>")
         fields = "".join(f"<tr><td>{n}</td><td>{v[:60]}</td></tr>" for n, v in s["strategy"][0])
         self.inspector.value = f"<table>{fields}</table>"
         self.log.value = "<pre>" + html.escape("\n".join(self.log_lines())) + "</pre>"
