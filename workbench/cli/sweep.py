@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serial", action="store_true", help="run the points one by one in this process (no Dask)")
     p.add_argument("--out", help="folder for runs.csv and sweep.html")
     p.add_argument("--cache", help="data export folder or fsspec URL every worker can read "
-                                   "(default: $WORKBENCH_SWEEP_CACHE or data/cache/sweep)")
+                                   "(default: $WORKBENCH_SWEEP_CACHE or data/catalog/sweep)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run)
 

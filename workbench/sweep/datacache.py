@@ -39,8 +39,8 @@ _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
 def default_cache_dir() -> str:
-    """``$WORKBENCH_SWEEP_CACHE`` or ``data/cache/sweep``."""
-    return os.environ.get("WORKBENCH_SWEEP_CACHE") or os.path.join("data", "cache", "sweep")
+    """``$WORKBENCH_SWEEP_CACHE`` or ``data/catalog/sweep`` (beside the nautilus catalog exports; not committed)."""
+    return os.environ.get("WORKBENCH_SWEEP_CACHE") or os.path.join("data", "catalog", "sweep")
 
 
 @dataclass(frozen=True, slots=True)
