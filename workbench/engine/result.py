@@ -66,12 +66,18 @@ class BacktestResult:
 
     # -- derived series --------------------------------------------------------------------------
     def equity_curve(self) -> pd.Series:
-        """Account total balance over event time (realised PnL net of commissions)."""
+        """Equity over event time: the account balance (realised P&L net of commissions) at each
+        account event, then one last point at the end of the run marked to market (balance plus
+        :attr:`unrealised_pnl`). Open positions are not re-marked between account events."""
         if self.account.empty or "total" not in self.account:
             return pd.Series(dtype=float, name="equity")
         acc = self.account.copy()
         acc["total"] = acc["total"].astype(float)
         curve = acc.groupby(level=0)["total"].sum() if len(self.venues) > 1 else acc["total"]
+        open_pnl = float(self.unrealised_pnl)
+        if open_pnl != 0.0:  # (NaN, an unpriced open position, is kept: the end is then unknown)
+            end = max(pd.Timestamp(self.engine.kernel.clock.timestamp_ns(), tz="UTC"), curve.index[-1])
+            curve = pd.concat([curve, pd.Series([float(curve.iloc[-1]) + open_pnl], index=[end])])
         return curve.rename("equity")
 
     def drawdown(self) -> pd.Series:
@@ -80,8 +86,29 @@ class BacktestResult:
 
     @property
     def pnl(self) -> Decimal:
-        eq = self.equity_curve()
-        return Decimal(str(round(float(eq.iloc[-1]), 2))) - self.starting_balance if len(eq) else Decimal(0)
+        """Total P&L marked to market: :attr:`realised_pnl` + :attr:`unrealised_pnl`."""
+        return self.realised_pnl + self.unrealised_pnl
+
+    @cached_property
+    def realised_pnl(self) -> Decimal:
+        """Closed P&L net of commissions: the account balance at the end minus the starting balance."""
+        if self.account.empty or "total" not in self.account:
+            return Decimal(0)
+        acc = self.account
+        end = acc.groupby(level=0)["total"].sum().iloc[-1] if len(self.venues) > 1 else acc["total"].iloc[-1]
+        return Decimal(str(round(float(end), 2))) - self.starting_balance
+
+    @cached_property
+    def unrealised_pnl(self) -> Decimal:
+        """Open positions at the end marked at the last price nautilus holds (bid for a long, ask for
+        a short, else the last trade); NaN if an open position has no price at all."""
+        portfolio, total = self.engine.portfolio, 0.0
+        for iid in sorted({p.instrument_id for p in self.engine.cache.positions_open()}, key=str):
+            money = portfolio.unrealized_pnl(iid)
+            if money is None:
+                return Decimal("NaN")
+            total += money.as_double()
+        return Decimal(str(round(total, 2)))
 
     @property
     def fill_rate(self) -> float:
@@ -101,6 +128,8 @@ class BacktestResult:
             "fill_rate": round(self.fill_rate, 4),
             "positions": len(self.positions),
             "pnl": float(self.pnl),
+            "realised_pnl": float(self.realised_pnl),
+            "unrealised_pnl": float(self.unrealised_pnl),
             "return_pct": round(float(self.pnl / self.starting_balance * 100), 4),
             "max_drawdown_pct": round(float(dd.min() * 100), 4) if len(dd) else 0.0,
             "commissions": _commissions(self.fills),
