@@ -209,19 +209,22 @@ def _align(live: list, sec: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> tup
     return None
 
 
-def _state_at(inits: dict[str, int], events: list, n: int) -> list[tuple[float, int]]:
-    """(position, working orders) the strategy held when it decided on quote k, for k in [0, n): fills
-    and closes at quotes before k, orders initialised before k."""
+def _state_at(inits: dict[str, int], events: list, n: int, events_before_decision: bool) -> list[tuple]:
+    """(position, working orders) the strategy held when it decided on quote k, for k in [0, n): orders
+    initialised before k; fills and closes recorded at quotes before k, and at k itself when the venue
+    handles a quote before the strategy does (the backtest's exchange matches quote k, then the strategy
+    sees it; live, the sandbox's fill on quote k reaches the strategy after its decision on k)."""
     delta_pos, delta_work = np.zeros(n + 1), np.zeros(n + 1, dtype=np.int64)
     for k in inits.values():
         if 0 <= k < n:
             delta_work[k + 1] += 1
+    shift = 0 if events_before_decision else 1
     for k, kind, coid, qty in events:
         if 0 <= k < n and (kind == "fill" or coid in inits):
             if kind == "fill":
-                delta_pos[k + 1] += qty
+                delta_pos[k + shift] += qty
             else:
-                delta_work[k + 1] -= 1
+                delta_work[k + shift] -= 1
     return list(zip(np.cumsum(delta_pos)[:n].round(6), np.cumsum(delta_work)[:n], strict=True))
 
 
@@ -254,7 +257,9 @@ def intent_match(probe: dict, store_path: Path) -> dict:
     only is **latency-excluded** when, at its quote, the two runs' strategy state differed (position or
     number of working orders: a fill, acknowledgment or cancel landed at another quote live than in the
     zero-latency backtest, so the strategy legitimately decided differently); otherwise it is a
-    **mismatch**. ``pct = matched / (matched + mismatches)``."""
+    **mismatch**. The state is what the strategy saw at its decision: in the backtest the venue matches a
+    quote before the strategy handles it, live the sandbox's fill on that quote arrives after the decision.
+    ``pct = matched / (matched + mismatches)``."""
     from workbench.engine import backtest
     from workbench.store import Store
 
@@ -277,7 +282,7 @@ def intent_match(probe: dict, store_path: Path) -> dict:
     b_inits, b_events = _backtest_timeline(res, ts, start)
     p_inits = {c: o["q_index"] - lo for c, o in probe["orders"].items()}
     p_events = [(k - lo, kind, c, x) for k, kind, c, x in probe["events"]]
-    b_state, p_state = _state_at(b_inits, b_events, n), _state_at(p_inits, p_events, n)
+    b_state, p_state = _state_at(b_inits, b_events, n, True), _state_at(p_inits, p_events, n, False)
     bt = Counter()
     for d in res.decisions:
         i = d.intent
