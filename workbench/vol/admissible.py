@@ -85,7 +85,10 @@ def inadmissible_quotes(surface, quotes: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     fitted = {s.expiry: s for s in surface.smiles}
     rows = []
-    for expiry, g in quotes[quotes["otm"] & (quotes["bid"] > 0)].groupby("expiry", sort=True):
+    sel = (quotes["otm"] & (quotes["bid"] > 0)).to_numpy()
+    # a plain frame: pandas deep-copies ``attrs`` (the dropped-expiry reasons) on every groupby/slice
+    light = pd.DataFrame({c: quotes[c].to_numpy()[sel] for c in sorted(need - {"otm", "use"})})
+    for expiry, g in light.groupby("expiry", sort=True):
         x, bid, ask = _call_band(g)
         smile = fitted.get(pd.Timestamp(expiry))
         outside = np.zeros(len(g), bool)

@@ -137,6 +137,10 @@ class _Builder:
             return res.x if res.status == 0 else None
 
 
+_HIGHS_OPTIONS = (("output_flag", False), ("simplex_strategy", 1), ("simplex_dual_edge_weight_strategy", 1),
+                  ("primal_feasibility_tolerance", _TOL), ("dual_feasibility_tolerance", _TOL))
+
+
 def _highs_direct(c, a, lhs, rhs, lo, hi) -> np.ndarray | None:
     """HiGHS through scipy's own binding, without ``linprog``'s per-call option validation (~8 ms a call,
     more than many of these LPs take to solve).  Dual simplex with devex pricing (2-7x faster here than
@@ -153,8 +157,7 @@ def _highs_direct(c, a, lhs, rhs, lo, hi) -> np.ndarray | None:
     lp.col_lower_, lp.col_upper_ = np.clip(lo, -inf, inf), np.clip(hi, -inf, inf)
     lp.row_lower_, lp.row_upper_ = np.clip(lhs, -inf, inf), np.clip(rhs, -inf, inf)
     highs = _h._Highs()
-    for key, val in (("output_flag", False), ("simplex_strategy", 1), ("simplex_dual_edge_weight_strategy", 1),
-                     ("primal_feasibility_tolerance", _TOL), ("dual_feasibility_tolerance", _TOL)):
+    for key, val in _HIGHS_OPTIONS:
         highs.setOptionValue(key, val)
     highs.passModel(lp)
     highs.run()
