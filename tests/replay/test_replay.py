@@ -166,3 +166,16 @@ def test_saved_base_and_fork_compare_as_stored_runs(small_store, strategy, venue
     same = compare_runs("replay-base", "plain", store=small_store).summary()  # the saved base is the backtest
     assert same.loc["match_pct", "A"] == 100 and same.loc["commissions", "A"] == same.loc["commissions", "B"]
     assert same.loc["orders_filled", "A"] == same.loc["orders_filled", "B"]
+
+
+def test_prepared_checkpoints_are_straight_run_states(small_store, strategy, venue):
+    r = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue)
+    assert r.prepare(3) == [149, 299, 449]
+    at_299 = next(s for s in r._parked if s.k == 299)
+    r.seek(320)  # resumes the engine kept at 299: 21 events, not 321
+    assert r._stepper is at_299
+    straight = Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue, feed=r.feed)
+    straight.seek(320)
+    assert r.state_hash() == straight.state_hash()
+    with pytest.raises(ReplayError):
+        r.prepare(0)

@@ -88,6 +88,21 @@ class Replay:
             parked.pop(gaps.index(min(gaps)))
         self._parked = parked
 
+    def prepare(self, checkpoints: int = CHECKPOINTS) -> list[int]:
+        """Keep live engines at ``checkpoints`` evenly spaced events, so that any later seek resumes
+        within ``n_events / (checkpoints + 1)`` events. Each is re-executed from the start (nautilus
+        cannot copy an engine): this costs about ``(checkpoints + 1) / 2`` full runs, once."""
+        if not 1 <= checkpoints <= CHECKPOINTS:
+            raise ReplayError(f"checkpoints must be 1..{CHECKPOINTS}, got {checkpoints!r}", where="Replay.prepare")
+        have = {s.k for s in (self._stepper, *self._parked)}
+        for i in range(1, checkpoints + 1):
+            k = self.n_events * i // (checkpoints + 1) - 1
+            if k >= 0 and k not in have:
+                st = self._fresh()
+                st.advance_to(k)
+                self._park(st)
+        return self.checkpoints
+
     @property
     def feed(self) -> Feed:
         """The loaded data; pass it as ``Replay(..., feed=replay.feed)`` to share it (no reload)."""
