@@ -1,4 +1,4 @@
-"""The default surface: arbitrage-free call prices fitted to the bid/ask band by one linear programme.
+"""The default surface: arbitrage-free call prices fitted to the bid/ask band, one linear programme per expiry.
 
 **Representation.** Each expiry i is the law of ``S_T / F_i = Y_i L_i``: ``Y_i`` has atoms ``p_l >= 0`` on
 nodes ``y_l = e^{kappa_l}`` (mass 1, mean 1) and ``L_i`` is an independent mean-one lognormal with total std
@@ -14,11 +14,12 @@ set and the convex order holds at every x iff it holds at its nodes: a finite se
 Between expiries the surface interpolates *prices* linearly in T at fixed forward-moneyness (a convex
 combination of ordered convex prices: arbitrage-free); before the first expiry it blends with the payoff.
 
-**Fit.** One sparse LP (HiGHS through :func:`scipy.optimize.linprog`) over all expiries: variables are the
-time values ``O_l`` of Y's calls at the nodes and the atoms; the objective is the distance of each quote's
-model price outside its [bid, ask] band in half-spreads (zero inside), plus a small L1 pull to the mid and a
-small total-variation penalty on the atoms' density (smoothness).  Quotes that stay outside are those that no
-arbitrage-free surface puts inside together with their neighbours (see :func:`classify_outside`).
+**Fit.** One sparse LP per expiry, in T order (HiGHS dual simplex): variables are the time values ``O_l`` of
+Y's calls at the nodes and the atoms; the objective is the distance of each quote's model price outside its
+[bid, ask] band in half-spreads (zero inside), plus a small L1 pull to the mid, a small total-variation
+penalty on the atoms' density (smoothness) and a soft ceiling from the later expiries' asks (see
+:func:`_ceiling`); the calendar rows hold it above the expiry before.  Quotes left outside that conflict with
+other quotes of their expiry are reported by :mod:`workbench.vol.admissible`.  docs/vol.md has the details.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from scipy.optimize import linprog
 
 from workbench.vol._mixture import time_values
 
-__all__ = ["PriceFitConfig", "fit_price_surface"]
+__all__ = ["fit_price_surface"]
 
 # kernel std and near-the-money node spacing, as fractions of the expiry's ATM total std; wing spacing
 # grows as _ALPHA |k|; nodes cover [-3.5, 2.5] widened by 1 beyond the quotes
@@ -44,14 +45,6 @@ _FLOOR = 1e-10  # minimum atom mass: every slice keeps a positive price at every
 _CAL_MARGIN = 1e-9  # calendar rows: C_{i+1} >= C_i + margin at the nodes (absorbs the solver tolerance)
 _TOL = 1e-10
 _INSIDE = 1e-3
-
-
-class PriceFitConfig:
-    """Documented defaults (module constants); a placeholder for per-call overrides."""
-
-    kernel = _KERNEL
-    spacing = _SPACING
-    alpha = _ALPHA
 
 
 def _atm_std(k: np.ndarray, iv: np.ndarray, T: float) -> float:

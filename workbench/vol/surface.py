@@ -1,7 +1,10 @@
 """`VolSurface` and `Smile`: fitted, arbitrage-checked implied-vol surfaces with grids, plots and greeks.
 
 Build one from a chain frame (``store.read_chain`` columns) with :meth:`VolSurface.from_chain`, or from
-the store with :meth:`VolSurface.from_store`.  Each expiry is a raw-SVI :class:`Smile` fitted to the
+the store with :meth:`VolSurface.from_store`.  By default (``model="price"``) each expiry is a
+:class:`~workbench.vol.price_smile.PriceSmile`: arbitrage-free call prices fitted to the bid/ask band
+(:mod:`workbench.vol.pricefit`), interpolated in price between expiries.  With ``model="svi"`` each
+expiry is a raw-SVI :class:`Smile` fitted to the
 out-of-the-money quotes (see :mod:`workbench.vol.chain`), in increasing T, each slice constrained to lie
 above the previous ones in total variance where both are quoted and to have g(k) >= 0 on the whole grid
 k in [-2.5, 1.5] (see :func:`workbench.vol.svi.fit_svi`: a dead-zone fit to the bid/ask IV band under
