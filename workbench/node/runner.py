@@ -37,7 +37,7 @@ from workbench.node.instruments import provider_config
 from workbench.node.runfolder import RunFolder
 from workbench.node.sharedstore import SharedStore, merge_journal, preload_source
 from workbench.node.telemetry import OrderAudit, Readiness
-from workbench.node.wiring import NodeRisk
+from workbench.node.wiring import NodeRisk, load_risk
 from workbench.risk.config import load_config
 from workbench.risk.gate import RiskGate
 from workbench.store.store import resolve_path
@@ -212,13 +212,19 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
     shared = SharedStore(resolve_path(store_path))
     if shared.path != ":memory:" and not Path(shared.path).is_file():
         raise WorkbenchError("no store file here", where=shared.path, hint="`make demo` or `wb ingest ...` first")
+    risk_config = load_risk(cfg)  # before the run folder: bad input leaves nothing half-written
     run = RunFolder(runs_root(cfg, shared.path) / run_id, secrets=(cfg.account_id,))
-    risk = NodeRisk(cfg, run_id, run.path / "journal.duckdb")
+    risk = NodeRisk(cfg, run_id, run.path / "journal.duckdb", risk_config)
     errors: list[str] = []
     t0 = time.monotonic()
     ids = [InstrumentId.from_str(i) for i in instrument_ids(cfg)]
     positions: dict[str, float] = {}
     try:
+        # the endpoint first: a port in use or a live discovery file fails before any client dials out
+        readiness = Readiness(cfg.ready_timeout_s, ready_checks)
+        server = risk.serve(shared, readiness, port=cfg.http_port if http_port is None else http_port,
+                            control_file=cfg.control_file)
+        run.log.secrets_add(server.token)
         async with _gateway(cfg, shared, duration_s) as gw:
             port = gw.port if gw is not None else cfg.port
             node = build_node(cfg, port, gate=risk.gate)
@@ -228,10 +234,6 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                 resolve_unknown_at_venue(node, risk.counters.counts, run.log)
             # order lifecycle + run-end marks into the run journal, as a backtest's (wb report compare)
             recorder = RunRecorder(risk.journal.con, run_id, cfg.mode.upper(), node.kernel) if risk.journal else None
-            readiness = Readiness(cfg.ready_timeout_s, ready_checks)
-            server = risk.serve(shared, readiness, port=cfg.http_port if http_port is None else http_port,
-                                control_file=cfg.control_file)
-            run.log.secrets_add(server.token)
             run.write_config(cfg, run_id=run_id, gateway_port=port, http_url=server.url)
             run.log.write("start", run_id=run_id, mode=cfg.mode, http_url=server.url,
                           control_seq=server.channel.applied, halted=risk.gate.global_guard.state.name)

@@ -34,19 +34,24 @@ from workbench.risk.metrics import RiskMetrics
 JOURNAL_FLUSH_S = 1.0  # the run database is at most this far behind the gate (crash recovery reads it)
 
 
+def load_risk(cfg: NodeConfig):
+    """The compiled risk config of ``cfg.risk``; a missing or bad file is a one-line error naming it."""
+    path = resolve_risk_config(cfg.risk)
+    if not path.is_file():
+        raise WorkbenchError("risk config not found", where=str(path), hint="set `risk:` in the run file")
+    return load_config(path)  # a bad config is the risk layer's one-line error naming the field
+
+
 class NodeRisk:
     """Gate + journal + metrics for one node run; :meth:`serve` starts the endpoint, :meth:`poll` runs
     on the node's loop, :meth:`close` flushes and closes the journal."""
 
-    def __init__(self, cfg: NodeConfig, run_id: str, journal_db: Path | None):
+    def __init__(self, cfg: NodeConfig, run_id: str, journal_db: Path | None, config=None):
         self.run_id = run_id
         self.metrics = RiskMetrics()
         self.counters = NodeCounters()
         self.metrics.registry.register(self.counters)  # one /metrics: the gate's families and the node's
-        path = resolve_risk_config(cfg.risk)
-        if not path.is_file():
-            raise WorkbenchError("risk config not found", where=str(path), hint="set `risk:` in the run file")
-        config = load_config(path)  # a bad config is the risk layer's one-line error naming the field
+        config = config if config is not None else load_risk(cfg)
         self._con = duckdb.connect(str(journal_db)) if journal_db is not None else None
         self.journal = Journal(self._con, run_id) if self._con is not None else None
         self.gate = RiskGate(config, journal=self.journal, metrics=self.metrics)
@@ -80,9 +85,13 @@ class NodeRisk:
             loop.call_soon_threadsafe(run)
             return fut.result(timeout=30)
 
-        self.server = ControlServer(self.gate, store, port=port, control_file=control_file, call=on_loop,
-                                    probes={"/health": self._health, "/ready": self._ready,
-                                            "/metrics": self._metrics}).start()
+        try:
+            server = ControlServer(self.gate, store, port=port, control_file=control_file, call=on_loop,
+                                   probes={"/health": self._health, "/ready": self._ready, "/metrics": self._metrics})
+        except OSError as exc:  # the port is taken (or not ours to bind)
+            raise WorkbenchError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", where="--http-port",
+                                 hint="another port, or 0 for a free one") from exc
+        self.server = server.start()
         return self.server
 
     def _health(self):
