@@ -59,6 +59,7 @@ class NodeRisk:
         self.readiness: Readiness | None = None
         self._last_flush = time.monotonic()
         self._store: SharedStore | None = None
+        self._on_loop = lambda fn, timeout_s=30.0: fn()
 
     # -- endpoint ----------------------------------------------------------------------------------
     def serve(self, store: SharedStore, readiness: Readiness, *, port: int = 0, control_file=None):
@@ -70,7 +71,7 @@ class NodeRisk:
         loop = asyncio.get_running_loop()
         loop_thread = threading.get_ident()
 
-        def on_loop(fn):
+        def on_loop(fn, timeout_s: float = 30.0):
             """Run a command on the node's loop (the gate's listeners reach nautilus) and wait for it."""
             if threading.get_ident() == loop_thread:
                 return fn()
@@ -83,8 +84,9 @@ class NodeRisk:
                     fut.set_exception(exc)
 
             loop.call_soon_threadsafe(run)
-            return fut.result(timeout=30)
+            return fut.result(timeout=timeout_s)
 
+        self._on_loop = on_loop
         try:
             server = ControlServer(self.gate, store, port=port, control_file=control_file, call=on_loop,
                                    probes={"/health": self._health, "/ready": self._ready, "/metrics": self._metrics})
@@ -102,7 +104,12 @@ class NodeRisk:
         return (200 if snap["ready"] else 503), "application/json", json.dumps(snap).encode()
 
     def _metrics(self):
-        return 200, CONTENT_TYPE_LATEST, generate_latest(self.metrics.registry)
+        # rendered on the node's loop: the counters' dicts are only ever touched there (no resize mid-scrape)
+        try:
+            return 200, CONTENT_TYPE_LATEST, self._on_loop(lambda: generate_latest(self.metrics.registry), 5.0)
+        except concurrent.futures.TimeoutError:
+            return 503, "application/json", b'{"error": "node event loop did not answer within 5 s"}'
+
 
     # -- on the loop -------------------------------------------------------------------------------
     def poll(self) -> str | None:
