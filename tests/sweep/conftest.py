@@ -13,7 +13,7 @@ ENTRY = {"strategy_path": "strategies.quote_reversion:QuoteReversion",
 HOUR = {"instrument_ids": ["DEMO.XNAS"], "start": "2024-03-04 15:00", "end": "2024-03-04 16:00"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_db(tmp_path_factory):
     from workbench.ingest.generator import MarketConfig, generate_market
     from workbench.store import Store
