@@ -66,6 +66,9 @@ def _check_run_folder(run: Path, summary: dict, store_path: Path) -> None:
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     kinds = {e["kind"] for e in events}
     assert {"start", "readiness", "order", "decision", "summary"} <= kinds
+    ready = [e for e in events if e["kind"] == "readiness"]  # /ready's answers as they changed
+    assert not ready[0]["ready"] and "clients not connected" in ready[0]["reasons"]
+    assert any(e["ready"] and e["reasons"] == [] for e in ready[1:])
     approved = {e["client_order_id"]: e["intent_id"] for e in events
                 if e["kind"] == "decision" and e["action"] == "NEW" and e["verdict"] != "REJECT"}
     created = [e["client_order_id"] for e in events if e["kind"] == "order" and e["event"] == "OrderInitialized"]
