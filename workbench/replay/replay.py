@@ -22,7 +22,8 @@ from workbench.errors import WorkbenchError
 from workbench.risk.config import CompiledConfig, config_from_dict
 
 CHUNK = 2_000  # events per engine call when nothing has to stop in between (a play frame checks time after each)
-CHECKPOINTS = 8  # live engines kept at the events seeks left them at (each ~ the engine, not the data)
+CHECKPOINTS = 16  # live engines kept where seeks left them (each holds its engine, ~3 MB, not the data)
+PREPARE = 12  # prepare()'s default: evenly spaced engines, any seek then runs <= n_events / 13 events
 
 
 class ReplayError(WorkbenchError, ValueError):
@@ -88,7 +89,7 @@ class Replay:
             parked.pop(gaps.index(min(gaps)))
         self._parked = parked
 
-    def prepare(self, checkpoints: int = CHECKPOINTS) -> list[int]:
+    def prepare(self, checkpoints: int = PREPARE) -> list[int]:
         """Keep live engines at ``checkpoints`` evenly spaced events, so that any later seek resumes
         within ``n_events / (checkpoints + 1)`` events. Each is re-executed from the start (nautilus
         cannot copy an engine): this costs about ``(checkpoints + 1) / 2`` full runs, once."""
