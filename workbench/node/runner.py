@@ -289,6 +289,7 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                    denied_during_exit=c.counts["denied_during_exit"], decisions=dict(sorted(c.decisions.items())),
                    rejects=sum(c.rejects.values()), reconnects=c.counts["reconnects"],
                    orders_resolved_canceled=c.counts["orders_resolved_canceled"],
+                   orders_reconciled=c.counts["orders_reconciled"],
                    tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(run.path),
                    halted=risk.gate.global_guard.state.name == "HALT",
                    position_end=positions, residual_positions=residual, errors=errors)

@@ -136,7 +136,11 @@ class OrderAudit:
         name = type(ev).__name__
         coid = ev.client_order_id.value
         c = self.counters
-        if name == "OrderInitialized":
+        if name == "OrderInitialized" and ev.reconciliation:
+            # an order the venue reported at start (e.g. left working by a previous run): not created
+            # here, so not this run's to approve; counted apart
+            c.counts["orders_reconciled"] += 1
+        elif name == "OrderInitialized":
             c.counts["orders"] += 1
             self.initialized.append(coid)
             t = self.last_quote_ns.get(ev.instrument_id.value)
