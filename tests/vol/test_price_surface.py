@@ -137,3 +137,16 @@ def test_public_linprog_path_gives_the_same_surface(monkeypatch):
     k = np.linspace(-0.3, 0.2, 51)
     for a, b in zip(direct.smiles, public.smiles, strict=True):
         np.testing.assert_allclose(a.iv(k), b.iv(k), atol=2e-4)
+
+
+def test_saturday_expiries_move_to_the_last_trading_day():
+    from workbench.vol.chain import prepare_chain
+
+    chain, as_of = synthetic_chain(expiry_days=(7, 91), seed=2)  # two Fridays
+    sat = chain.assign(expiry=chain["expiry"] + pd.Timedelta(days=1))  # Lean-style Saturday dates
+    first = sat["expiry"] == sat["expiry"].min()
+    sat.loc[first, "expiry"] = pd.Timestamp("2025-04-19")  # the Saturday after Good Friday (no session)
+    q, _ = prepare_chain(sat, as_of)
+    got = sorted(pd.Timestamp(e) for e in q["expiry"].unique())
+    assert got == [pd.Timestamp("2024-06-14"), pd.Timestamp("2025-04-17")]  # Friday; Thursday before Good Friday
+    assert q.attrs["weekend_expiries_moved"] == 2

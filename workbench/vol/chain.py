@@ -48,6 +48,27 @@ def expiry_years(expiry, as_of_ns: int, close: str = "16:00", tz: str = "America
     return pd.Series((ns - int(as_of_ns)) / _YEAR_NS, index=pd.Series(expiry).index)
 
 
+def _last_trading_day(expiry: pd.Series) -> tuple[pd.Series, int]:
+    """Saturday expiry dates (OCC's expiration date before 2015, which Lean keeps) moved to the last
+    trading session before them (XNYS calendar: Good Friday -> Thursday), where trading and the 16:00
+    close that T is measured to happen.  Returns the expiries and how many distinct dates moved."""
+    dates = pd.Series(expiry.unique())
+    weekend = dates[dates.dt.dayofweek == 5]  # Saturdays only: a Sunday is no OCC convention
+    if weekend.empty:
+        return expiry, 0
+    import exchange_calendars as xcals
+
+    cal = xcals.get_calendar("XNYS")
+    moved = {}
+    for d in weekend:
+        friday = d - pd.Timedelta(days=int(d.dayofweek) - 4)
+        try:
+            moved[d] = cal.date_to_session(friday, direction="previous").tz_localize(None)
+        except (ValueError, KeyError, xcals.errors.DateOutOfBounds):  # outside the calendar's range: Friday
+            moved[d] = friday
+    return expiry.map(lambda e: moved.get(e, e)), len(moved)
+
+
 def _one_root_per_expiry(df: pd.DataFrame, root: pd.Series) -> tuple[pd.DataFrame, int]:
     """Keep one option root per expiry date.  On a third Friday Cboe lists the AM-settled monthly (SPX, NDX,
     RUT, VIX) beside the PM-settled weekly (SPXW, NDXP, RUTW, VIXW) at the same strikes: different contracts
@@ -96,6 +117,7 @@ def prepare_chain(
         df = df[~adjusted]
         root = root[~adjusted]
     df["expiry"] = pd.to_datetime(df["expiry"]).dt.normalize()
+    df["expiry"], n_moved = _last_trading_day(df["expiry"])
     n_second_root = 0
     if "instrument_id" in df.columns:
         df, n_second_root = _one_root_per_expiry(df, root)
@@ -155,4 +177,5 @@ def prepare_chain(
     df.attrs["min_tick"] = float(min_tick)
     df.attrs["adjusted_contracts"] = n_adjusted
     df.attrs["second_root_rows"] = n_second_root
+    df.attrs["weekend_expiries_moved"] = n_moved
     return df, forwards
