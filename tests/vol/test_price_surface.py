@@ -150,3 +150,11 @@ def test_saturday_expiries_move_to_the_last_trading_day():
     got = sorted(pd.Timestamp(e) for e in q["expiry"].unique())
     assert got == [pd.Timestamp("2024-06-14"), pd.Timestamp("2025-04-17")]  # Friday; Thursday before Good Friday
     assert q.attrs["weekend_expiries_moved"] == 2
+
+
+def test_missing_open_interest_for_the_whole_snapshot_is_a_warning():
+    chain, as_of = synthetic_chain(expiry_days=(30, 91), seed=4)
+    with_oi = VolSurface.from_chain(chain.assign(open_interest=100.0), as_of)
+    assert "open interest is missing" not in with_oi.summary()
+    without = VolSurface.from_chain(chain.assign(open_interest=np.nan), as_of)
+    assert "warning: open interest is missing for the whole snapshot" in without.summary()

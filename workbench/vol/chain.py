@@ -178,4 +178,7 @@ def prepare_chain(
     df.attrs["adjusted_contracts"] = n_adjusted
     df.attrs["second_root_rows"] = n_second_root
     df.attrs["weekend_expiries_moved"] = n_moved
+    # Lean drops open interest after a split (AAPL 2014-06-09): say so rather than show zeros as data
+    df.attrs["open_interest_missing"] = bool("open_interest" in df.columns and len(df)
+                                             and not (df["open_interest"].fillna(0) > 0).any())
     return df, forwards

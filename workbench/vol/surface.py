@@ -254,6 +254,8 @@ class VolSurface:
         n_adj = int(self.chain.attrs.get("adjusted_contracts", 0)) if self.chain is not None else 0
         if n_adj:
             lines.append(f"  adjusted (non-standard deliverable) contracts left out: {n_adj}")
+        if self.chain is not None and self.chain.attrs.get("open_interest_missing"):
+            lines.append("  warning: open interest is missing for the whole snapshot (e.g. Lean data after a split)")
         n_root = int(self.chain.attrs.get("second_root_rows", 0)) if self.chain is not None else 0
         if n_root:
             lines.append(f"  second option root on an expiry (AM-settled beside PM-settled) left out: {n_root} rows")
