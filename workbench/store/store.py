@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -92,6 +93,25 @@ def _store_error(exc: Exception, path: str) -> StoreError:
     return StoreError(f"cannot open the store: {text}", where=path)
 
 
+LOCK_WAIT_S = 2.0  # Store.open's default retry of a store locked by another process
+
+
+def _connect(path: str, read_only: bool, lock_wait_s: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retrying a lock held by another process (backoff 10 ms .. 0.2 s) until
+    ``lock_wait_s`` has passed; then, or for any other failure, the one-line StoreError."""
+    deadline = time.monotonic() + lock_wait_s if lock_wait_s > 0 else 0.0  # NaN/negative: no retry
+    delay = 0.01
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.Error as exc:
+            err = _store_error(exc, path)
+            if "locked by" not in str(err) or time.monotonic() + delay > deadline:
+                raise err from exc
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
 class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
     """A handle on one DuckDB store file (or ``:memory:``)."""
 
@@ -108,13 +128,15 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, *, read_only: bool = False,
-             must_exist: bool = False) -> Store:
+             must_exist: bool = False, lock_wait_s: float = LOCK_WAIT_S) -> Store:
         """Open (creating and migrating if needed) the store at ``path``.
 
         ``must_exist=True`` (read-only commands such as ``wb store info``) refuses a path with no
         file instead of creating an empty store there, so a typo is an error, not a new database.
         A file that is not DuckDB, a directory, an unwritable folder or a store locked by another
-        process is a one-line :class:`StoreError` naming the path (and the PID holding the lock).
+        process is a one-line :class:`StoreError` naming the path (and the PID holding the lock); a lock
+        is first retried with backoff for ``lock_wait_s`` seconds (a running node holds the store only for
+        short sessions: its start, a command poll, the journal merge at stop).
         """
         resolved = resolve_path(path)
         if resolved != ":memory:":
@@ -126,10 +148,7 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
             except OSError as exc:
                 raise StoreError(f"cannot create the store folder: {exc.strerror}", where=resolved,
                                  hint="choose a writable path with --store") from exc
-        try:
-            con = duckdb.connect(resolved, read_only=read_only)
-        except duckdb.Error as exc:
-            raise _store_error(exc, resolved) from exc
+        con = _connect(resolved, read_only, lock_wait_s)
         con.execute("SET enable_progress_bar = false")
         store = cls(con, resolved)
         if not read_only:
