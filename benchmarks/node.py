@@ -18,7 +18,7 @@ stored session between its first and last quote) — see ``intent_match``.
 
 Crash campaign (``NODE_CRASH_TRIALS``, default 20): ``workbench.node.recovery.crash_campaign`` — a REAL
 ``wb node run`` against ``wb gateway sim`` running as its own process (demo market, speed 120), killed with
-SIGKILL 0.3-3 s after each (re)start's reconciliation, restarted with the same run file; then one clean run.
+SIGKILL 0.3-3 s after each (re)start's first order at the broker, restarted with the same run file; then one clean run.
 Counts: duplicate orders at the broker (a client order id or IB order id accepted twice), restarts whose
 reconciled position differed from the broker's (within 5 s) plus a final position differing from the broker's.
 """
@@ -370,7 +370,7 @@ def run() -> list[dict]:
         pct = 100.0 * match["matched"] / denom if denom else None
         lines.append(_metric("node_backtest_intent_match_pct", pct, "%", 99.0, True, "backtest of the same quotes",
                              None, **match))
-    crash_info = {k: crash[k] for k in ("open_order_mismatches", "orphan_orders_at_stop", "broker_orders", "final_rc",
+    crash_info = {k: crash[k] for k in ("trials_killed_while_trading", "open_order_mismatches", "orphan_orders_at_stop", "broker_orders", "final_rc",
                                          "final_errors", "restart_diffs")}
     lines += [
         _metric("node_crash_trials", crash["trials"], "kill -9", 20, True),

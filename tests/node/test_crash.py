@@ -48,6 +48,7 @@ def test_kill_minus_9_three_times_then_restart_reconciles_without_duplicates(mar
             rec = c.trial()
             assert rec["broker"] is None or rec["broker"]["duplicate_orders"] == 0, rec
         final = c.finish(duration_s=3.0)
+    assert all(t["traded"] for t in c.trials), c.trials  # each process was killed after placing orders
     # every restart after a kill: the reconciled node agrees with the broker (position, working orders)
     assert [t["restart_diff"] for t in c.trials[1:]] == [[], []], c.trials
     assert final["restart_diff"] == [], final

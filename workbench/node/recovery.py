@@ -239,18 +239,22 @@ class Campaign:
         self.node = None
 
     def trial(self) -> dict:
-        """Start (= restart after the previous kill), check reconciliation, trade a random while, kill -9."""
+        """Start (= restart after the previous kill), check reconciliation, wait for this process's first order
+        at the broker, trade a random while more, kill -9."""
         import time
 
         restart = bool(self.trials)
+        before = broker_view(self.state)["orders"] if self.state.exists() else 0
         t0 = time.monotonic()
         view = self._start_node(600.0)
         started = time.monotonic() - t0
         diff = self._reconciled() if restart else []
+        # kill while trading: once this process has placed an order (bounded wait), at a random moment
+        traded = bool(_wait(lambda: self.state.exists() and broker_view(self.state)["orders"] > before, 15.0, 0.1))
         alive = self.rng.uniform(*self.kill_after_s)
         time.sleep(alive)
         self._kill()
-        rec = {"trial": len(self.trials), "restart_diff": diff, "start_s": round(started, 3),
+        rec = {"trial": len(self.trials), "restart_diff": diff, "start_s": round(started, 3), "traded": traded,
                "killed_after_s": round(alive, 3),
                "position_at_start": view["position"], "broker": broker_view(self.state) if self.state.exists()
                else None}
@@ -309,4 +313,5 @@ def crash_campaign(market_store, work, entry: dict, trials: int, final_s: float 
         "final_rc": final["rc"], "final_errors": final["summary"].get("errors"),
         "restart_diffs": [d for d in restarts if d],
         "start_s": [t["start_s"] for t in c.trials],
+        "trials_killed_while_trading": sum(t["traded"] for t in c.trials),
     }
