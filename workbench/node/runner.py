@@ -234,6 +234,7 @@ async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                 resolve_unknown_at_venue(node, risk.counters.counts, run.log)
             # order lifecycle + run-end marks into the run journal, as a backtest's (wb report compare)
             recorder = RunRecorder(risk.journal.con, run_id, cfg.mode.upper(), node.kernel) if risk.journal else None
+            risk.recorder = recorder
             run.write_config(cfg, run_id=run_id, gateway_port=port, http_url=server.url)
             run.log.write("start", run_id=run_id, mode=cfg.mode, http_url=server.url,
                           control_seq=server.channel.applied, halted=risk.gate.global_guard.state.name)

@@ -58,6 +58,7 @@ class NodeRisk:
         self.server = None
         self.readiness: Readiness | None = None
         self._last_flush = time.monotonic()
+        self.recorder = None  # the run's RunRecorder (order events), flushed with the journal
         self._store: SharedStore | None = None
         self._on_loop = lambda fn, timeout_s=30.0: fn()
 
@@ -114,7 +115,7 @@ class NodeRisk:
     # -- on the loop -------------------------------------------------------------------------------
     def poll(self) -> str | None:
         """Apply operator commands written to the store since the last look (only opened when the file
-        changed); flush the journal every JOURNAL_FLUSH_S. Returns an error line, or None."""
+        changed); flush the journal and the order events every JOURNAL_FLUSH_S. Returns an error line, or None."""
         err = None
         if self.server is not None and self._store is not None and self._store.changed():
             try:
@@ -125,6 +126,8 @@ class NodeRisk:
         if self.journal is not None and now - self._last_flush >= JOURNAL_FLUSH_S:
             self._last_flush = now
             self.journal.flush()
+            if self.recorder is not None:  # order events too: a crashed node keeps all but the last second
+                self.recorder.flush()
         return err
 
     def close(self) -> None:

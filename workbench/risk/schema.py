@@ -106,6 +106,12 @@ ADDED_COLUMNS = (
 )
 
 
+# Columns renamed since: (table, old, new, type). A store from before the rename gets the new column in
+# place, filled from the old one, whose NOT NULL is dropped so rows written without it still insert
+# (risk_order_events' ``ts_init`` became ``ts_recv``: the node's clock, not the sandbox exchange's).
+RENAMED_COLUMNS = (("risk_order_events", "ts_init", "ts_recv", "BIGINT"),)
+
+
 def ensure_schema(con) -> None:
     """Create the risk tables if missing and add later columns to older ones (idempotent)."""
     con.execute(RISK_DDL)
@@ -118,3 +124,8 @@ def ensure_schema(con) -> None:
     for table, column, typ in ADDED_COLUMNS:
         if (table, column) not in have:
             con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {typ}")
+    for table, old, column, typ in RENAMED_COLUMNS:
+        if (table, old) in have:  # every step idempotent: an interrupted migration completes next time
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {typ}")
+            con.execute(f"UPDATE {table} SET {column} = {old} WHERE {column} IS NULL")
+            con.execute(f"ALTER TABLE {table} ALTER COLUMN {old} DROP NOT NULL")
