@@ -142,18 +142,28 @@ def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force:
     if not force and already_ingested(store, source, sha):
         return FileResult(str(path), "skipped")
     data = path.read_bytes()
+    return write_file(store, path, source, sha, lambda st, batch: handler(st, path, data, batch))
+
+
+def write_file(store: Any, path: Path, source: str, sha: str, write: Callable[[Any, Any], None]) -> FileResult:
+    """``write(store, batch)`` inside one store batch for ``path``; a batch of 0 rows is rolled back."""
     try:
         with store.ingest(source, str(path), sha) as batch:
-            handler(store, path, data, batch)
+            write(store, batch)
             if not batch.counts.rows_in:
                 raise _NoRows  # roll back: no ingest_log row may claim a file of 0 rows succeeded
     except _NoRows:
         return FileResult(str(path), "empty")
-    except UnicodeDecodeError as exc:  # a reader that decodes text itself: still one located line
-        raise IngestError(str(path), f"not UTF-8 text (byte {exc.start} of the decoded part)") from None
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
     c = batch.counts
     return FileResult(str(path), "ingested", batch.ingest_id, c.rows_in, c.inserted, c.unchanged, c.revised,
                       dict(sorted(batch.repairs.items())))
+
+
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> IngestError:
+    """A reader that decodes text itself still fails with one located line."""
+    return IngestError(str(path), f"not UTF-8 text (byte {exc.start} of the decoded part)")
 
 
 def scan_file(path: Path) -> str:

@@ -38,11 +38,10 @@ import numpy as np
 import pyarrow as pa
 
 from workbench.ingest.base import (
-    FileResult,
+    Handler,
     IngestSummary,
     expand_paths,
     f64,
-    ingest_file,
     progress,
     read_csv,
 )
@@ -75,6 +74,7 @@ from workbench.ingest.lean_layout import (
 )
 from workbench.ingest.limits import IngestLimits, check_lines, use_limits
 from workbench.ingest.limits import current as current_limits
+from workbench.ingest.pipeline import Job, ingest_jobs
 from workbench.ingest.sink import (
     ensure_instruments,
     per_instrument,
@@ -82,6 +82,7 @@ from workbench.ingest.sink import (
     write_open_interest_many,
 )
 from workbench.store import Instrument
+from workbench.store.writes import with_seq
 
 SOURCE = "lean"
 EASTERN = "America/New_York"
@@ -113,19 +114,19 @@ def _ingest_lean(store: Any, paths: Any, quiet: bool, force: bool, snapshot_time
 
     files = expand_paths(paths, is_lean_candidate)
     decoded = sorted(((parse_lean_path(p), p) for p in files), key=lambda sp: (sp[0].order, str(sp[1])))
-    summary = IngestSummary()
-    for spec, path in progress(decoded, "lean", quiet):
+    jobs = []
+    for spec, path in decoded:
         if spec.kind == "map":
-            summary.files.append(FileResult(str(path), "ignored"))
-            continue
-        if spec.kind == "option":
-            handler = option_handler(spec, snapshot_times)
+            jobs.append(Job(path, None))
+        elif spec.kind == "option":
             again = force or (spec.tick_type == "quote" and snapshot_times is not None)
+            jobs.append(Job(path, in_write(option_handler(spec, snapshot_times)), again))
+        elif spec.kind == "equity":  # the bulk of most ingests: read on the look-ahead thread
+            jobs.append(Job(path, _equity_prepare(spec), force))
         else:
-            handler = _HANDLERS[spec.kind](spec)
-            again = force
-        summary.files.append(ingest_file(store, path, SOURCE, handler, force=again, keep_going=keep_going))
-    return summary
+            jobs.append(Job(path, in_write(_HANDLERS[spec.kind](spec)), force))
+    wrap = lambda items: progress(items, "lean", quiet)  # noqa: E731
+    return IngestSummary(list(ingest_jobs(store, jobs, SOURCE, keep_going=keep_going, wrap=wrap)))
 
 
 # -- shared plumbing -------------------------------------------------------------------------------
@@ -176,48 +177,52 @@ def record(batch: Any, repairs: dict[str, int]) -> None:
         batch.repaired(policy, n)
 
 
-def _write_member(store: Any, iid: str, spec: LeanFile, raw: bytes, ctx: Ctx, batch: Any,
-                  *, with_quotes: bool = True) -> None:
-    """One equity or future member: bars, quotes, ticks or open interest for one instrument."""
+def in_write(handler: Handler) -> Any:
+    """A one-step handler as a job: everything, reading included, happens in the write step."""
+    return lambda path, data: (lambda store, batch: handler(store, path, data, batch))
+
+
+def _read_member(spec: LeanFile, raw: bytes, ctx: Ctx) -> tuple[list[tuple[str, tuple, dict]], dict[str, int]]:
+    """One equity member, read and checked (no store): the store writes it needs as (method, args,
+    keyword args) after the instrument id, and the repairs applied."""
     res, kind = spec.resolution, spec.tick_type
     if res == "tick":
         names = TICK_TRADE if kind == "trade" else TICK_QUOTE
         tbl = read_csv(raw, names, column_types(names, False), ctx.file, member=ctx.member)
-        if kind == "trade":
-            frame, repairs = tick_trades(tbl, spec.day, ctx)
-            store.write_trades(iid, frame, source=SOURCE)
-        else:
-            frame, repairs = tick_quotes(tbl, spec.day, ctx)
-            store.write_quotes(iid, frame, source=SOURCE)
-        record(batch, repairs)
-        return
+        frame, repairs = (tick_trades if kind == "trade" else tick_quotes)(tbl, spec.day, ctx)
+        return [("write_trades" if kind == "trade" else "write_quotes", (with_seq(frame),), {})], repairs
     daily = res in ("hour", "daily")
     names = {"trade": TRADE_BAR, "quote": QUOTE_BAR, "openinterest": OPEN_INTEREST}[kind]
     tbl = read_csv(raw, names, column_types(names, daily), ctx.file, member=ctx.member)
     ts = event_times(tbl, ctx, None if daily else spec.day)
     if kind == "trade":
-        store.write_bars(iid, BAR_SIZE[res], trade_bars(tbl, ts, ctx), price_type="TRADE", source=SOURCE)
-    elif kind == "quote":
+        return [("write_bars", (BAR_SIZE[res], trade_bars(tbl, ts, ctx)), {"price_type": "TRADE"})], {}
+    if kind == "quote":
         bid, ask, quotes, repairs = quote_bars(tbl, ts, ctx)
-        store.write_bars(iid, BAR_SIZE[res], bid, price_type="BID", source=SOURCE)
-        store.write_bars(iid, BAR_SIZE[res], ask, price_type="ASK", source=SOURCE)
-        if with_quotes:
-            store.write_quotes(iid, quotes, source=SOURCE)
-        record(batch, repairs)
-    else:
-        store.write_open_interest(iid, open_interest(tbl, ts, ctx), source=SOURCE)
+        return [("write_bars", (BAR_SIZE[res], bid), {"price_type": "BID"}),
+                ("write_bars", (BAR_SIZE[res], ask), {"price_type": "ASK"}),
+                ("write_quotes", (with_seq(quotes),), {})], repairs
+    return [("write_open_interest", (open_interest(tbl, ts, ctx),), {})], {}
 
 
 # -- equities --------------------------------------------------------------------------------------
-def _equity_handler(spec: LeanFile) -> Any:
-    def run(store: Any, path: Path, data: bytes, batch: Any) -> None:
+def _equity_prepare(spec: LeanFile) -> Any:
+    def prepare(path: Path, data: bytes) -> Any:
         inst = Instrument.equity(spec.symbol, source=SOURCE)
-        ensure_instruments(store, [inst])
-        for member, raw in zip_members(path, data):
-            ctx = Ctx(str(path), member, EASTERN, DECI_CENTS, BAR_NS.get(spec.resolution or "", 0))
-            _write_member(store, inst.instrument_id, spec, raw, ctx, batch)
+        members = [_read_member(spec, raw, Ctx(str(path), member, EASTERN, DECI_CENTS,
+                                                BAR_NS.get(spec.resolution or "", 0)))
+                   for member, raw in zip_members(path, data)]
 
-    return run
+        def write(store: Any, batch: Any) -> None:
+            ensure_instruments(store, [inst])
+            for writes, repairs in members:
+                for method, args, kwargs in writes:
+                    getattr(store, method)(inst.instrument_id, *args, source=SOURCE, **kwargs)
+                record(batch, repairs)
+
+        return write
+
+    return prepare
 
 
 # -- futures ---------------------------------------------------------------------------------------
@@ -299,4 +304,4 @@ def _factor_dates(tbl: pa.Table, file: str) -> pa.Array:
     return days.combine_chunks() if isinstance(days, pa.ChunkedArray) else days
 
 
-_HANDLERS = {"equity": _equity_handler, "future": _future_handler, "factor": _factor_handler}
+_HANDLERS = {"future": _future_handler, "factor": _factor_handler}

@@ -85,6 +85,7 @@ class WritesMixin:
     con: Any
     _batch: IngestBatch | None
     _threads: int | None = None  # DuckDB's thread count, read once (restored after single-threaded appends)
+    _pinned: bool = False  # inside a single-threaded block: nested ones leave the setting alone
 
     @contextmanager
     def ingest(self, source: str, path: str | None = None, sha256: str | None = None) -> Iterator[IngestBatch]:
@@ -123,7 +124,7 @@ class WritesMixin:
     def write_quotes(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
         """Top-of-book quotes: ts_event, bid, ask, bid_size, ask_size [, seq, exchange]."""
         self.instrument_key(instrument_id)  # unknown instruments are rejected, by name
-        tbl = _with_seq(_with_optional(to_arrow(frame), ("exchange",), pa.string()))
+        tbl = with_seq(_with_optional(to_arrow(frame), ("exchange",), pa.string()))
         _require(tbl, ("ts_event", "bid", "ask", "bid_size", "ask_size"), f"quotes for {instrument_id}")
         consts = {"instrument_id": instrument_id}
         return self._merge("quotes", consts, ("ts_event", "seq"), QUOTE_VALUES, tbl, source)
@@ -152,7 +153,7 @@ class WritesMixin:
             tbl = _with_optional(tbl, opt, pa.string())
             _require(tbl, ("bid", "ask", "bid_size", "ask_size") if table == "quotes" else ("price", "size"), table)
             if "seq" not in tbl.column_names:  # a stable sort keeps arrival order within a timestamp
-                tbl = _with_seq(tbl.sort_by([("instrument_id", "ascending"), ("ts_event", "ascending")]),
+                tbl = with_seq(tbl.sort_by([("instrument_id", "ascending"), ("ts_event", "ascending")]),
                                 by="instrument_id")
             key_cols, values = ("instrument_id", "ts_event", "seq"), QUOTE_VALUES if table == "quotes" else TRADE_VALUES
         elif table == "open_interest":
@@ -176,7 +177,7 @@ class WritesMixin:
     def write_trades(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
         """Trades: ts_event, price, size [, seq, exchange, condition]."""
         self.instrument_key(instrument_id)  # unknown instruments are rejected, by name
-        tbl = _with_seq(_with_optional(to_arrow(frame), ("exchange", "condition"), pa.string()))
+        tbl = with_seq(_with_optional(to_arrow(frame), ("exchange", "condition"), pa.string()))
         _require(tbl, ("ts_event", "price", "size"), f"trades for {instrument_id}")
         consts = {"instrument_id": instrument_id}
         return self._merge("trades", consts, ("ts_event", "seq"), TRADE_VALUES, tbl, source)
@@ -261,11 +262,18 @@ class WritesMixin:
             return counts
 
     @contextmanager
+    def one_thread(self) -> Iterator[None]:
+        """DuckDB on one thread for the whole block (a multi-file ingest: its reader thread is the
+        parallelism, and DuckDB's second thread on small statements only adds CPU)."""
+        with self._single_threaded(1 << 62):
+            yield
+
+    @contextmanager
     def _single_threaded(self, rows: int) -> Iterator[None]:
         """Run a bulk append of one row group or more on one DuckDB thread: appending Arrow rows in
         insertion order on two threads costs twice the CPU for no wall-clock gain (measured: 0.11
         vs 0.057 CPU-s per 460k tick trades; on a loaded machine 2x the wall time as well)."""
-        if rows < 122_880:  # below one row group DuckDB appends on one thread anyway: save the SETs
+        if rows < 122_880 or self._pinned:  # below one row group DuckDB appends on one thread anyway
             yield
             return
         threads = self._threads
@@ -275,9 +283,11 @@ class WritesMixin:
             yield
             return
         self.con.execute("SET threads = 1")
+        self._pinned = True
         try:
             yield
         finally:
+            self._pinned = False
             self.con.execute(f"SET threads = {threads}")
 
     def _target(self, table: str, key_consts: dict[str, Any], keys: tuple[str, ...], tbl: pa.Table) -> str:
@@ -353,8 +363,9 @@ def _with_optional(tbl: pa.Table, cols: tuple[str, ...], typ: pa.DataType) -> pa
     return tbl
 
 
-def _with_seq(tbl: pa.Table, by: str | None = None) -> pa.Table:
-    """Number events sharing a timestamp in arrival order (0, 1, 2…) unless the source gave seq."""
+def with_seq(tbl: pa.Table, by: str | None = None) -> pa.Table:
+    """Number events sharing a timestamp in arrival order (0, 1, 2…) unless the source gave seq
+    (a reader may number them itself, off the writing thread: the writes then keep its column)."""
     if "seq" in tbl.column_names:
         return tbl
     ts = tbl.column("ts_event").to_numpy()

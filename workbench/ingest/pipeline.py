@@ -1,0 +1,105 @@
+"""A multi-file ingest that parses the next file while the current one is written.
+
+Reading a file (inflate, CSV parse, checks, unit and zone conversion) needs no store, and DuckDB,
+zlib and the Arrow CSV reader all release the GIL: so one worker thread reads file ``i+1`` while
+the calling thread writes file ``i``. The store is only ever touched from the calling thread, and
+every file is still its own batch (one transaction, one ``ingest_log`` row), written in order.
+
+A job's ``prepare(path, data)`` does the reading and returns ``write(store, batch)``; it must not
+touch the store. What stays as it was without the look-ahead:
+
+- a file whose bytes were already ingested is skipped, checked again right before its write (the
+  same bytes earlier in this run count), so a skipped file is at most parsed once for nothing;
+- a file that fails (``IngestError`` from reading or writing) stops the ingest, or with
+  ``keep_going`` is reported ``failed`` and the next file goes on; nothing of it is written;
+- at most two files are held in memory (the one being written and the next).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.ingest.base import FileResult, already_ingested, not_utf8, scan_file, write_file
+from workbench.ingest.errors import IngestError
+
+Writer = Callable[[Any, Any], None]
+Prepare = Callable[[Path, bytes], Writer]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file: ``prepare`` None means the file is recognised but not ingested (``ignored``)."""
+
+    path: Path
+    prepare: Prepare | None
+    force: bool = False
+
+
+@dataclass
+class _Ahead:
+    job: Job
+    sha: str | None = None
+    error: IngestError | None = None
+    parsed: Future | None = None  # None with a sha: already ingested when looked at
+
+
+def ingest_jobs(store: Any, jobs: Sequence[Job], source: str, *, keep_going: bool = False,
+                wrap: Callable[[Sequence[Job]], Any] = iter) -> Iterator[FileResult]:
+    """Yield one :class:`FileResult` per job, in order (``wrap`` is a progress bar around the jobs)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="wb-ingest-read") as pool, store.one_thread():
+        try:
+            ahead = _start(store, source, jobs[0], pool) if jobs else None
+            seen: set[str | None] = set()  # the bytes of earlier files in this run
+            for i, _ in enumerate(wrap(jobs)):
+                current, ahead = ahead, (_start(store, source, jobs[i + 1], pool) if i + 1 < len(jobs) else None)
+                try:
+                    yield _finish(store, source, current, current.sha in seen)
+                except IngestError as exc:
+                    if not keep_going:
+                        raise
+                    yield FileResult(str(current.job.path), "failed", error=str(exc))
+                finally:
+                    seen.add(current.sha)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start(store: Any, source: str, job: Job, pool: ThreadPoolExecutor) -> _Ahead:
+    if job.prepare is None:
+        return _Ahead(job)
+    try:
+        sha = scan_file(job.path)
+    except IngestError as exc:
+        return _Ahead(job, error=exc)
+    if not job.force and already_ingested(store, source, sha):
+        return _Ahead(job, sha)
+    # the worker sees this context's ingest limits (a ContextVar) as the calling thread does
+    return _Ahead(job, sha, parsed=pool.submit(contextvars.copy_context().run, _read, job))
+
+
+def _read(job: Job) -> Writer:
+    return job.prepare(job.path, job.path.read_bytes())
+
+
+def _finish(store: Any, source: str, a: _Ahead, seen_before: bool) -> FileResult:
+    path = a.job.path
+    if a.job.prepare is None:
+        return FileResult(str(path), "ignored")
+    if a.error is not None:
+        raise a.error
+    # skipped at the look-ahead (ingest_log rows that say OK are never removed), or the same bytes
+    # came earlier in this run and were ingested after the look-ahead looked
+    if not a.job.force and (a.parsed is None or (seen_before and already_ingested(store, source, a.sha))):
+        if a.parsed is not None:
+            a.parsed.cancel()
+        return FileResult(str(path), "skipped")
+    try:
+        write = a.parsed.result()
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, exc) from None
+    return write_file(store, path, source, a.sha, write)
