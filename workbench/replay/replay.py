@@ -96,7 +96,7 @@ class Replay:
     def prepare(self, checkpoints: int = PREPARE) -> list[int]:
         """Keep live engines at ``checkpoints`` evenly spaced events, so that any later seek resumes
         within ``n_events / (checkpoints + 1)`` events. Each is re-executed from the start (nautilus
-        cannot copy an engine): this costs about ``(checkpoints + 1) / 2`` full runs, once."""
+        cannot copy an engine): this costs about ``checkpoints / 2`` full runs, once."""
         if not 1 <= checkpoints <= CHECKPOINTS:
             raise ReplayError(f"checkpoints must be 1..{CHECKPOINTS}, got {checkpoints!r}", where="Replay.prepare")
         have = {s.k for s in (self._stepper, *self._parked)}
