@@ -9,8 +9,8 @@ import pytest
 
 from workbench.engine import FillSpec, VenueSpec, backtest
 from workbench.errors import WorkbenchError
-from workbench.reports import compare as compare_runs
 from workbench.replay import Breakpoints, Replay, ReplayError, compare, compare_stored
+from workbench.reports import compare as compare_runs
 
 
 def test_random_play_seek_restart_paths_match_a_straight_run(small_store, strategy, venue):
