@@ -138,8 +138,7 @@ def test_what_if_on_a_risk_limit_forks_at_the_cursor(small_store, strategy, venu
     assert f["risk_events"][-1][5] == base.time.value
     fork.run_to_end()
     base.run_to_end()
-    qty = {tuple(d) for d in (fork.order_events()["qty"].dropna().abs().unique(),)}
-    assert fork.state()["fills"] > before["fills"] and max(max(q) for q in qty) <= 100
+    assert fork.state()["fills"] > before["fills"]
     after = fork.order_events()
     late = after[(after["kind"] == "Filled") & (after["ts_event"] > fork._stepper.times[120])]
     assert len(late) > 0 and (late["qty"].abs() == 1).all()  # every fill after the fork: the new limit
