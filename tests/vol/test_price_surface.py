@@ -158,3 +158,19 @@ def test_missing_open_interest_for_the_whole_snapshot_is_a_warning():
     assert "open interest is missing" not in with_oi.summary()
     without = VolSurface.from_chain(chain.assign(open_interest=np.nan), as_of)
     assert "warning: open interest is missing for the whole snapshot" in without.summary()
+
+
+def test_an_expiry_whose_lp_fails_is_dropped_not_the_surface(monkeypatch):
+    import workbench.vol.pricefit as pricefit
+
+    chain, as_of = synthetic_chain(expiry_days=(30, 91, 182), seed=6)
+    real, calls = pricefit._highs_direct, []
+
+    def second_fails(*a):
+        calls.append(1)
+        return None if len(calls) == 2 else real(*a)
+
+    monkeypatch.setattr(pricefit, "_highs_direct", second_fails)
+    surf = VolSurface.from_chain(chain, as_of)
+    assert len(surf.smiles) == 2 and surf.arbitrage_free
+    assert list(surf.dropped.values()) == ["no acceptable fit"]

@@ -170,6 +170,8 @@ def _fit_price(slices: list[_Slice], cols: dict, min_tick: float) -> list:
     fits = fit_price_surface(inputs)
     smiles = []
     for s, f in zip(slices, fits, strict=True):
+        if f is None:  # listed by VolSurface.dropped as "no acceptable fit"
+            continue
         sl = s.rows
         smile = PriceSmile(pd.Timestamp(cols["expiry"][sl.start]), s.T, float(cols["forward"][sl.start]),
                            float(cols["discount"][sl.start]), f["y"], f["p"], f["s"], {}, k_bounds=s.k_range)

@@ -162,7 +162,8 @@ def _highs_direct(c, a, lhs, rhs, lo, hi) -> np.ndarray | None:
 def fit_price_surface(slices: list[dict]) -> list[dict]:
     """Fit every expiry of ``slices`` (increasing T; dicts with ``T``, ``k``, ``bid``, ``ask``, ``mid`` and
     ``tick`` as OTM prices normalised by ``DF F``, and ``iv_mid``), each under the calendar floor of the
-    one before.  Returns per expiry ``y`` (nodes), ``p`` (atoms) and ``s`` (kernel std)."""
+    one before.  Returns per expiry ``y`` (nodes), ``p`` (atoms) and ``s`` (kernel std), or None where the LP
+    found no optimum (that expiry is dropped)."""
     raw = np.array([_atm_std(sl["k"], sl["iv_mid"], sl["T"]) for sl in slices])
     fill = np.nanmin(raw) if np.isfinite(raw).any() else 0.01
     s_atm = np.maximum.accumulate(np.maximum(np.where(np.isfinite(raw), raw, fill), 2e-3))
@@ -173,7 +174,7 @@ def fit_price_surface(slices: list[dict]) -> list[dict]:
     for i, (sl, kap, si) in enumerate(zip(slices, kaps, s_atm, strict=True)):
         fit = _fit_one(sl, kap, float(si), prev, _ceiling(np.exp(kap), slices[i + 1:]))
         out.append(fit)
-        prev = fit
+        prev = fit if fit is not None else prev  # nested nodes: the next one nests in the one before too
     return out
 
 
@@ -197,7 +198,7 @@ def _ceiling(y: np.ndarray, later: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return ceil, half
 
 
-def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None, ceiling) -> dict:
+def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None, ceiling) -> dict | None:
     y = np.exp(kap)
     n = y.size
     s_ker = _KERNEL * s_atm
@@ -252,8 +253,8 @@ def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None, ceiling
         lp.add("ub", np.r_[rows, rows], np.r_[o[m_idx], v], np.r_[np.ones(m_idx.size), -np.ones(m_idx.size)],
                ceil[m_idx])
     x = lp.solve()
-    if x is None:
-        raise ValueError(f"price-surface LP found no optimum at T={sl['T']:.4f}")
+    if x is None:  # the expiry is dropped ("no acceptable fit"), not the surface
+        return None
     ov = x[o]
     ov[[0, -1]] = 0.0
     return {"y": y, "p": _atoms(ov, y, int(np.argmin(np.abs(kap)))), "s": s_ker, "o": ov}
