@@ -333,7 +333,7 @@ def _surface_metrics() -> list[dict]:
     n_dates = len(new)
     svi = "raw SVI surface (previous default), same run"
     return [
-        _metric("surface_fit_ms", fit_ms, "ms (16 expiries x 100 strikes, synthetic, warm)", svi, svi_ms,
+        _metric("surface_fit_ms", fit_ms, "ms (16 expiries x 100 strikes, synthetic, warm)", svi, svi_ms, 20,
                 higher_is_better=False),
         _metric("surface_first_fit_ms", first_ms, "ms (first fit in the process: numba cache load or compile)",
                 "none", None),
