@@ -170,13 +170,13 @@ class Campaign:
         self.trials: list[dict] = []
 
     # -- processes -------------------------------------------------------------------------------------
-    def _spawn(self, args: list[str], log: str):
+    def _spawn(self, args: list[str], log: str, *, read_stdout: bool):
         import subprocess
 
         env = {**os.environ, "WB_CONTROL_FILE": str(self.control)}
-        with open(self.work / log, "ab") as fh:
-            return subprocess.Popen([self.wb, *args], stdout=subprocess.PIPE, stderr=fh, env=env,
-                                    cwd=Path(__file__).resolve().parents[2])
+        with open(self.work / log, "ab") as fh:  # a pipe nobody reads would block the writer when full
+            return subprocess.Popen([self.wb, *args], stdout=subprocess.PIPE if read_stdout else fh, stderr=fh,
+                                    env=env, cwd=Path(__file__).resolve().parents[2])
 
     def start(self) -> Campaign:
         from workbench.store import Store
@@ -184,8 +184,9 @@ class Campaign:
         self.port = _free_port()
         self.sim = self._spawn(["--store", self.market_store, "gateway", "sim", "--port", str(self.port),
                                 "--replay-from", self.replay_from, "--speed", str(self.speed),
-                                "--state", str(self.state)], "sim.log")
+                                "--state", str(self.state)], "sim.log", read_stdout=False)
         if not _wait(lambda: _listening(self.port) or self.sim.poll() is not None, 30) or self.sim.poll() is not None:
+            self.close()
             raise RuntimeError(f"simulator did not start: {(self.work / 'sim.log').read_text()[-800:]}")
         self.node_store = self.work / "node.duckdb"
         Store.open(str(self.node_store)).close()
@@ -201,7 +202,7 @@ class Campaign:
 
     def _start_node(self, duration_s: float):
         self.node = self._spawn(["--store", str(self.node_store), "node", "run", str(self.cfg), "--duration",
-                                 str(duration_s), "--json"], "node.log")
+                                 str(duration_s), "--json"], "node.log", read_stdout=True)
         pid = self.node.pid
         view = _wait(lambda: (v := _read(self.view)) is not None and v["pid"] == pid and v
                      or self.node.poll() is not None, 60)
