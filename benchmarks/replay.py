@@ -33,6 +33,25 @@ def _metric(name, value, unit, goal, higher_is_better):
     return metric(name, value, unit, "none", goal=goal, higher_is_better=higher_is_better)
 
 
+def _engine_events_per_s(feed, n_events: int) -> float:
+    """The anchor: nautilus's own ``BacktestEngine.run()`` over the same day in one call (venue built as
+    ``backtest()`` builds it, logging bypassed as in the replay, no replay machinery, no strategy — the
+    replayed one gets no callbacks from a trades-only day). It takes the replay's loaded data objects, so
+    it adds no memory to the peak RSS reported."""
+    from workbench.engine.backtest import build_engine
+    from workbench.engine.config import VenueSpec
+
+    engine = build_engine(VenueSpec(), feed.venues, "OFF")
+    for inst in feed.instruments:
+        engine.add_instrument(inst)
+    engine.add_data(list(feed.items), sort=True)
+    t = time.perf_counter()
+    engine.run()
+    dt = time.perf_counter() - t
+    engine.dispose()
+    return n_events / dt
+
+
 def run() -> list[dict]:
     from workbench.ingest.lean import ingest_lean
     from workbench.replay import Replay, ReplayView
@@ -54,11 +73,13 @@ def run() -> list[dict]:
     for box in (view.bp_order, view.bp_fill, view.bp_reject, view.bp_kill):
         box.value = False
     frames = 0
+    anchor = [_engine_events_per_s(feed, n)]  # before and after the play (the machine is shared)
     t0 = time.perf_counter()
     while r.cursor < n - 1:
         view.play_frames(1)
         frames += 1
     play_s = time.perf_counter() - t0
+    anchor.append(_engine_events_per_s(feed, n))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     steps = []
@@ -102,7 +123,8 @@ def run() -> list[dict]:
          "seeks": len(seeks), "checkpoints": len(r.checkpoints), "prepare_s": prepare_s,
          "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
         _metric("replay_step_ms_p95", float(np.percentile(steps, 95)), "ms", 20, False),
-        {**_metric("replay_play_events_per_s", n / play_s, "events/s", 100_000, True), "peak_rss_mb": rss_mb,
-         "events": n, "frames_per_s": frames / play_s},
+        metric("replay_play_events_per_s", n / play_s, "events/s", "nautilus engine.run(), same day, one call",
+               float(np.mean(anchor)), goal=100_000, higher_is_better=True, peak_rss_mb=rss_mb, events=n,
+               frames_per_s=frames / play_s),
         {**_metric("replay_state_mismatches", mismatches, "count", 0, False), "paths": paths},
     ]
