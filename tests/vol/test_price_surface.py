@@ -174,3 +174,17 @@ def test_an_expiry_whose_lp_fails_is_dropped_not_the_surface(monkeypatch):
     surf = VolSurface.from_chain(chain, as_of)
     assert len(surf.smiles) == 2 and surf.arbitrage_free
     assert list(surf.dropped.values()) == ["no acceptable fit"]
+
+
+def test_calendar_conflicts_between_expiries_are_named():
+    from workbench.vol.admissible import _calendar_earlier, _calendar_reason
+
+    # a later expiry quoted at K/F = 0.9, 1.0, 1.1 (call-equivalent bid, ask): its calls lie under the chord
+    # of its asks, 0.045 at K/F = 1.05, and above the earlier expiry's calls there
+    x = np.array([0.9, 1.0, 1.1])
+    later = [(pd.Timestamp("2024-06-21"), None, x, np.array([0.12, 0.05, 0.02]), np.array([0.13, 0.06, 0.03]))]
+    assert _calendar_reason(1.05, 0.05, later).startswith("calendar: bid above the asks of the 2024-06-21")
+    assert _calendar_reason(1.05, 0.04, later) == "" and _calendar_reason(1.2, 0.5, later) == ""
+    earlier = [(pd.Timestamp("2024-03-15"), None, np.array([1.05]), np.array([0.05]), np.array([0.06]))]
+    assert _calendar_earlier(1, x, later[0][4], earlier).startswith("calendar: a bid of the 2024-03-15")
+    assert _calendar_earlier(0, x, later[0][4], earlier) == ""  # 1.05 is not next to K/F = 0.9

@@ -8,7 +8,9 @@ call-equivalent prices normalised by ``DF F`` (puts through parity), ``c(x)`` at
 * ``monotonicity``: calls cannot rise with strike -- a higher strike's bid above a lower strike's ask;
 * ``call spread``: calls cannot fall faster than the strike -- ``bid(x1) - ask(x2) > x2 - x1``;
 * ``convexity``: three quotes whose bands admit no convex function (a middle bid above the chord of the
-  outer asks), this quote in any of the three places.
+  outer asks), this quote in any of the three places;
+* ``calendar``: a bid above the chord of a *later* expiry's asks at the same forward-moneyness (the later
+  calls lie below that chord and above this expiry's), this quote being the bid or one end of the chord.
 
 Quotes the fit leaves outside their band without such a conflict are *not* listed: those are fit misses,
 visible in the ``inside`` flags.  For a conflicting pair only the quote the fit left outside is listed
@@ -76,6 +78,33 @@ def _pair_reason(i: int, x, bid, ask) -> str:
     return ""
 
 
+def _calendar_reason(x: float, bid: float, later: list) -> str:
+    """A bid above the chord of a later expiry's asks around the same forward-moneyness: the later calls
+    are below that chord (convexity) and above this expiry's (calendar order)."""
+    for expiry, _, xl, _, al in later:
+        ok = np.isfinite(al)
+        xl, al = xl[ok], al[ok]
+        if xl.size >= 2 and xl[0] <= x <= xl[-1] and bid > np.interp(x, xl, al) + _EPS:
+            return f"calendar: bid above the asks of the {pd.Timestamp(expiry):%Y-%m-%d} expiry around K/F={x:.4f}"
+    return ""
+
+
+def _calendar_earlier(i: int, x, ask, earlier: list) -> str:
+    """The other side of :func:`_calendar_reason`: an earlier expiry's bid above the chord of this expiry's
+    asks through this quote (on the intervals to its neighbours)."""
+    ok = np.isfinite(ask)
+    if not ok[i] or ok.sum() < 2:
+        return ""
+    xs, asks = x[ok], ask[ok]
+    j = int(np.searchsorted(xs, x[i]))
+    lo, hi = xs[max(j - 1, 0)], xs[min(j + 1, xs.size - 1)]
+    for expiry, _, xe, be, _ in earlier:
+        near = (xe >= lo) & (xe <= hi)
+        if near.any() and np.any(be[near] > np.interp(xe[near], xs, asks) + _EPS):
+            return f"calendar: a bid of the {pd.Timestamp(expiry):%Y-%m-%d} expiry is above this ask's chord"
+    return ""
+
+
 def inadmissible_quotes(surface, quotes: pd.DataFrame) -> pd.DataFrame:
     """One row per inadmissible OTM quote with a bid of ``quotes`` (a :func:`prepare_chain` frame):
     ``expiry, strike, right, bid, ask, reason``."""
@@ -88,8 +117,8 @@ def inadmissible_quotes(surface, quotes: pd.DataFrame) -> pd.DataFrame:
     sel = (quotes["otm"] & (quotes["bid"] > 0)).to_numpy()
     # a plain frame: pandas deep-copies ``attrs`` (the dropped-expiry reasons) on every groupby/slice
     light = pd.DataFrame({c: quotes[c].to_numpy()[sel] for c in sorted(need - {"otm", "use"})})
-    for expiry, g in light.groupby("expiry", sort=True):
-        x, bid, ask = _call_band(g)
+    groups = [(e, g, *_call_band(g)) for e, g in light.groupby("expiry", sort=True)]
+    for n_exp, (expiry, g, x, bid, ask) in enumerate(groups):
         smile = fitted.get(pd.Timestamp(expiry))
         outside = np.zeros(len(g), bool)
         if smile is not None and len(smile.data.get("k", ())):
@@ -105,7 +134,8 @@ def inadmissible_quotes(surface, quotes: pd.DataFrame) -> pd.DataFrame:
             elif otm_bid[i] >= cap[i]:
                 reason = "bound: bid at or above the no-arbitrage maximum"
             elif outside[i]:
-                reason = _pair_reason(i, x, bid, ask)
+                reason = (_pair_reason(i, x, bid, ask) or _calendar_reason(x[i], bid[i], groups[n_exp + 1:])
+                          or _calendar_earlier(i, x, ask, groups[:n_exp]))
             if reason:
                 r = g.iloc[i]
                 rows.append((r["expiry"], r["strike"], r["right"], r["bid"], r["ask"], reason))
