@@ -9,7 +9,7 @@ import json
 def register(sub: argparse._SubParsersAction) -> None:
     node = sub.add_parser("node", help="live/paper nautilus trading node")
     nsub = node.add_subparsers(dest="node_command", metavar="SUBCOMMAND")
-    p = nsub.add_parser("run", help="run a node run file (config/node_paper.yaml, config/node_real.yaml)")
+    p = nsub.add_parser("run", help="run a node run file (config/node_paper.yaml, node_real.yaml, node_pair.yaml)")
     p.add_argument("config", help="node run file")
     p.add_argument("--duration", type=float, default=60.0, help="wall seconds to run before stopping (default 60)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -31,6 +31,10 @@ def _run(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"--http-port must be 0 (a free port) .. 65535, got {args.http_port}",
                              where="wb node run")
     summary = run_node(cfg, duration, store_path=getattr(args, "store", None), http_port=args.http_port)
+    if "compare" in summary:  # a pair run: the report that sets its legs side by side
+        import sys
+
+        print(f"compare the legs: {summary['compare']}", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:

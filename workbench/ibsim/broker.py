@@ -6,7 +6,8 @@ simulated clock and fans the :class:`Event` objects it returns out to connected 
 Matching model (deliberately simple, documented in docs/ibsim.md):
 
 * An order is acknowledged ``ack_latency_ms`` after placement and can fill from
-  ``fill_latency_ms`` after placement (both on the simulated clock).
+  ``fill_latency_ms`` after placement (both on the simulated clock); with both 0 it is acknowledged
+  and matched against the current book on arrival.
 * Buys trade at the ask, sells at the bid.  A market order takes what is displayed; a limit order
   takes what is displayed at or better than its limit; a stop becomes a market (stop-limit: a limit)
   order once the ask (buys) rises to / the bid (sells) falls to the stop.
@@ -142,7 +143,15 @@ class Broker:
         st.next_order_id = max(st.next_order_id, req.order_id + 1)
         st.orders[o.perm_id] = o
         self.save()
-        return [Event("order", order=o, client_id=client_id)]
+        events = [Event("order", order=o, client_id=client_id)]
+        if self.config.ack_latency_ms <= 0 and self.config.fill_latency_ms <= 0 and not self._is_held_stop(o):
+            # zero latency: acknowledged and matched against the current book on arrival, as nautilus's
+            # sandbox does (a PAPER/REAL pair configured to fill identically, docs/node.md)
+            o.status = "Submitted"
+            events.append(Event("order", order=o, client_id=client_id))
+            if o.con_id in self.books:
+                events += self.match(o.con_id, now_ns)
+        return events
 
     def _validate(self, req: PlaceOrderReq, contract: SimContract) -> None:
         if req.order_type not in SUPPORTED_TYPES:

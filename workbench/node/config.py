@@ -14,7 +14,7 @@ import yaml
 
 from workbench.errors import WorkbenchError
 
-MODES = ("paper", "real")
+MODES = ("paper", "real", "pair")
 LIVE_MONEY_PORTS = frozenset({4001, 7496})  # IB Gateway / TWS live-account ports
 
 
@@ -25,7 +25,11 @@ class NodeConfigError(WorkbenchError, ValueError):
 class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One node run.
 
-    mode: ``paper`` (IB market data + nautilus sandbox execution) or ``real`` (IB data + IB execution).
+    mode: ``paper`` (IB market data + nautilus sandbox execution), ``real`` (IB data + IB execution) or
+        ``pair``: PAPER and REAL side by side on one embedded simulator session (one market stream), each
+        its own run id, gate and journal; REAL's client id is ``client_id + 1``, the legs' discovery files
+        ``<control_file stem>-paper`` / ``-real``, their HTTP ports ``http_port`` and ``http_port + 1``
+        (0: free ports).
     strategies: ImportableStrategyConfig mappings, unchanged from a backtest run file.
     host/port: ``None`` (default) starts the embedded simulator on a free 127.0.0.1 port; an explicit
         port dials a real IB Gateway/TWS. Live-money ports (4001, 7496) need ``allow_live: true``.
@@ -39,6 +43,10 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     http_port: the loopback HTTP server (control endpoint, /health, /ready, /metrics); 0 = a free port.
     runs_dir: where ``<run_id>/`` run folders go; default ``runs/`` beside the store file.
     control_file: the endpoint's discovery file; default ``$WB_CONTROL_FILE`` or ``~/.workbench/control.json``.
+    sim_ack_latency_ms / sim_fill_latency_ms: the embedded simulator's broker acknowledges an order, and lets
+        it fill, this long after it arrived (simulated clock; the simulator's defaults). Both 0: acknowledged
+        and matched against the current book on arrival, as nautilus's sandbox (PAPER) does, so a pair's
+        two execution paths fill identically (config/node_pair.yaml).
     """
 
     mode: str
@@ -58,6 +66,8 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     http_port: int = 0
     runs_dir: str | None = None
     control_file: str | None = None
+    sim_ack_latency_ms: float = 2.0
+    sim_fill_latency_ms: float = 5.0
 
     @property
     def embedded(self) -> bool:
@@ -71,6 +81,10 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value > 0):  # NaN-safe: only a finite positive passes
             raise NodeConfigError(f"{name} must be a finite positive number, got {value!r}", where=where)
+    for name in ("sim_ack_latency_ms", "sim_fill_latency_ms"):
+        value = getattr(cfg, name)
+        if not (math.isfinite(value) and value >= 0):
+            raise NodeConfigError(f"{name} must be a finite number >= 0, got {value!r}", where=where)
     if not 0 <= cfg.http_port <= 65535:
         raise NodeConfigError(f"http_port must be 0 (a free port) .. 65535, got {cfg.http_port}", where=where)
     if not cfg.strategies:
@@ -82,6 +96,11 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
     if cfg.port is not None and cfg.port in LIVE_MONEY_PORTS and not cfg.allow_live:
         raise NodeConfigError(f"port {cfg.port} is a live-money IB port", where=where,
                               hint="set `allow_live: true` in the run file if you really mean it")
+    if cfg.mode == "pair" and not cfg.embedded:
+        raise NodeConfigError("mode pair runs PAPER and REAL on the embedded simulator only; remove `port`",
+                              where=where)
+    if cfg.mode == "pair" and cfg.http_port == 65535:
+        raise NodeConfigError("http_port: a pair needs two ports (P and P+1), got 65535", where=where)
     if cfg.embedded and cfg.host != "127.0.0.1":
         raise NodeConfigError("the embedded simulator binds 127.0.0.1 only; give a port for a remote gateway",
                               where=where)

@@ -98,10 +98,12 @@ def _node(cfg: NodeConfig, data, exec_cfg) -> TradingNode:
 
 
 @contextlib.asynccontextmanager
-async def _gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float):
+async def gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float, *, frozen: bool = False):
     """The embedded simulator on a free loopback port replaying the store from ``cfg.replay_from``;
     ``None`` when the run file names a real gateway. The quotes it will replay (``horizon_s`` wall seconds
-    at ``cfg.speed``, plus the look-back for the first book) are read now and the store closed."""
+    at ``cfg.speed``, plus the look-back for the first book) are read now and the store closed.
+    ``frozen``: the clock stands at ``replay_from`` until ``gw.clock.set_speed(cfg.speed)`` (a pair run
+    starts it once both legs are subscribed, so they see one stream from its first quote)."""
     if not cfg.embedded:
         yield None
         return
@@ -110,8 +112,10 @@ async def _gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float):
     from workbench.ibsim.broker import BrokerConfig
     from workbench.ibsim.gateway import LOOKBACK_NS, Gateway, GatewayConfig
 
-    gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(cfg.replay_from), speed=cfg.speed,
-                         broker=BrokerConfig(account=AccountConfig(account=cfg.account_id)))
+    gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(cfg.replay_from), speed=0.0 if frozen else cfg.speed,
+                         broker=BrokerConfig(account=AccountConfig(account=cfg.account_id),
+                                             ack_latency_ms=cfg.sim_ack_latency_ms,
+                                             fill_latency_ms=cfg.sim_fill_latency_ms))
     start = gcfg.start_ns()
     with shared.session() as store:
         catalog = catalog_from_store(store)
@@ -203,101 +207,164 @@ async def flatten(node: TradingNode, ids: list[InstrumentId], timeout_s: float, 
         errors.append(f"stop: position not flat after {timeout_s}s ({working} order(s) still working)")
 
 
+class Leg:
+    """One node run (one run id, run folder, gate, journal, endpoint and TradingNode). A plain run is one
+    leg; a pair run (workbench/node/pair.py) is two on one simulator. Steps, in order: :meth:`serve`
+    (the endpoint first: a port in use or a live discovery file fails before any client dials out),
+    :meth:`start`, :meth:`wait_quotes`, :meth:`stop`, :meth:`release`, :meth:`finish`; all inside :meth:`guard`."""
+
+    def __init__(self, cfg: NodeConfig, shared: SharedStore, *, http_port: int | None = None, ready_checks=()):
+        self.cfg, self.shared = cfg, shared
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+        risk_config = load_risk(cfg)  # before the run folder: bad input leaves nothing half-written
+        self.run = RunFolder(runs_root(cfg, shared.path) / self.run_id, secrets=(cfg.account_id,))
+        self.risk = NodeRisk(cfg, self.run_id, self.run.path / "journal.duckdb", risk_config)
+        self.http_port = cfg.http_port if http_port is None else http_port
+        self.readiness = Readiness(cfg.ready_timeout_s, ready_checks)
+        self.ids = [InstrumentId.from_str(i) for i in instrument_ids(cfg)]
+        self.errors: list[str] = []
+        self.positions: dict[str, float] = {}
+        self.node: TradingNode | None = None
+        self.audit: OrderAudit | None = None
+        self.recorder: RunRecorder | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    @contextlib.contextmanager
+    def guard(self):
+        """The run folder says why the run ended (one line); the gate's journal is closed either way."""
+        try:
+            yield self
+        except BaseException as exc:
+            self.run.log.write("error", message=one_line(exc))
+            self.run.log.close()
+            raise
+        finally:
+            self.risk.close()
+
+    def serve(self) -> None:
+        server = self.risk.serve(self.shared, self.readiness, port=self.http_port, control_file=self.cfg.control_file)
+        self.run.log.secrets_add(server.token)
+
+    def start(self, port: int) -> None:
+        """Build the node dialling ``port`` and start it (and the monitor) on the running loop."""
+        cfg, risk, run = self.cfg, self.risk, self.run
+        node = self.node = build_node(cfg, port, gate=risk.gate)
+        strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
+        self.audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
+        if cfg.mode == "paper":
+            resolve_unknown_at_venue(node, risk.counters.counts, run.log)
+        # order lifecycle + run-end marks into the run journal, as a backtest's (wb report compare);
+        # flushed with the decisions every second (NodeRisk.poll), so a crash keeps them
+        if risk.journal is not None:
+            self.recorder = risk.recorder = RunRecorder(risk.journal.con, self.run_id, cfg.mode.upper(), node.kernel)
+        url = risk.server.url
+        run.write_config(cfg, run_id=self.run_id, gateway_port=port, http_url=url)
+        run.log.write("start", run_id=self.run_id, mode=cfg.mode, http_url=url,
+                      control_seq=risk.server.channel.applied, halted=risk.gate.global_guard.state.name)
+        print(f"node {self.run_id} ({cfg.mode}): {url} (run folder {run.path})", file=sys.stderr, flush=True)
+        self._tasks = [asyncio.create_task(node.run_async()),
+                       asyncio.create_task(_monitor(node, self.ids, risk, self.audit, self.readiness, run,
+                                                    self.errors))]
+
+    def has_quotes(self) -> bool:
+        return self.node is not None and all(self.node.cache.quote_tick(i) for i in self.ids)
+
+    async def wait_quotes(self, deadline: float) -> None:
+        """Until every instrument had a quote (or the monotonic ``deadline``: then an error names them)."""
+        while time.monotonic() < deadline and not self.has_quotes():
+            await asyncio.sleep(0.05)
+        missing = [str(i) for i in self.ids if self.node.cache.quote_tick(i) is None]
+        if missing:
+            self.errors.append(f"not ready: no quotes for {missing}")
+
+    async def stop(self) -> None:
+        """Flatten as configured, stop the node, record the run-end marks, release nautilus."""
+        if self.node is None or not self._tasks:
+            return
+        node, (task, monitor) = self.node, self._tasks
+        monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await monitor
+        await flatten(node, self.ids, self.cfg.stop_timeout_s, self.errors)
+        await node.stop_async()
+        self.positions = {str(i): float(node.portfolio.net_position(i)) for i in self.ids}
+        self.audit.drain_decisions()
+        if self.recorder is not None:
+            self.recorder.finish(instrument_ids(self.cfg))
+        node.kernel.dispose()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    def release(self) -> None:
+        """Shut the kernel's thread pool, once every node on this loop has stopped: the kernel made it the
+        loop's default executor, which the IB client of a node still stopping uses."""
+        if self.node is not None and self.node.kernel.executor:
+            self.node.kernel.executor.shutdown(wait=False, cancel_futures=True)
+
+    def finish(self, t0: float) -> dict:
+        """After :meth:`guard`: the checks, the journal merged into the store, the summary (also written)."""
+        errors, audit = self.errors, self.audit
+        errors[:0] = audit.errors if audit is not None else []
+        residual = {k: v for k, v in self.positions.items() if v != 0}
+        if residual and not any("not flat" in e for e in errors):  # a fill that landed after the exit finished
+            errors.append(f"stop: position not flat at node stop: {residual}")
+        unapproved = audit.unapproved() if audit is not None else []
+        if unapproved:
+            errors.append(f"{len(unapproved)} order(s) without an approved gate decision: {unapproved[:5]}")
+        try:
+            merged = {k: n for k, n in merge_journal(self.shared, self.run.path / "journal.duckdb").items() if n}
+        except (WorkbenchError, duckdb.Error) as exc:  # the run folder keeps the journal (journal.duckdb)
+            merged = {}
+            errors.append(f"journal not merged into the store: {one_line(exc)}")
+        c, risk = self.risk.counters, self.risk
+        summary = dict(run_id=self.run_id, mode=self.cfg.mode, duration_s=round(time.monotonic() - t0, 3),
+                       quotes=c.counts["quotes"], intents=sum(c.decisions.values()), orders=c.counts["orders"],
+                       fills=c.counts["fills"], unapproved_orders=len(unapproved),
+                       denied_during_exit=c.counts["denied_during_exit"], decisions=dict(sorted(c.decisions.items())),
+                       rejects=sum(c.rejects.values()), reconnects=c.counts["reconnects"],
+                       orders_resolved_canceled=c.counts["orders_resolved_canceled"],
+                       orders_reconciled=c.counts["orders_reconciled"],
+                       tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(self.run.path),
+                       halted=risk.gate.global_guard.state.name == "HALT",
+                       position_end=self.positions, residual_positions=residual, errors=errors)
+        for e in errors:
+            self.run.log.write("error", message=e)
+        self.run.finish(summary)
+        return summary
+
+
+def open_shared(store_path: str | None) -> SharedStore:
+    shared = SharedStore(resolve_path(store_path))
+    if shared.path != ":memory:" and not Path(shared.path).is_file():
+        raise WorkbenchError("no store file here", where=shared.path, hint="`make demo` or `wb ingest ...` first")
+    return shared
+
+
 async def run_node_async(cfg: NodeConfig, duration_s: float, store_path: str | None = None, *,
                          http_port: int | None = None, ready_checks=()) -> dict:
     """Run ``cfg`` for ``duration_s`` wall seconds, stop, and return the summary dict (also written to
     the run folder with the effective config and the JSON-lines log). ``http_port`` overrides the run
-    file's; ``ready_checks`` are extra /ready checks (callables returning a reason or None)."""
-    run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:6]}"
-    shared = SharedStore(resolve_path(store_path))
-    if shared.path != ":memory:" and not Path(shared.path).is_file():
-        raise WorkbenchError("no store file here", where=shared.path, hint="`make demo` or `wb ingest ...` first")
-    risk_config = load_risk(cfg)  # before the run folder: bad input leaves nothing half-written
-    run = RunFolder(runs_root(cfg, shared.path) / run_id, secrets=(cfg.account_id,))
-    risk = NodeRisk(cfg, run_id, run.path / "journal.duckdb", risk_config)
-    errors: list[str] = []
+    file's; ``ready_checks`` are extra /ready checks (callables returning a reason or None). A ``pair``
+    run file runs PAPER and REAL side by side (workbench/node/pair.py)."""
+    if cfg.mode == "pair":
+        from workbench.node.pair import run_pair_async
+
+        return await run_pair_async(cfg, duration_s, store_path, http_port=http_port, ready_checks=ready_checks)
+    shared = open_shared(store_path)
+    leg = Leg(cfg, shared, http_port=http_port, ready_checks=ready_checks)
     t0 = time.monotonic()
-    ids = [InstrumentId.from_str(i) for i in instrument_ids(cfg)]
-    positions: dict[str, float] = {}
-    try:
-        # the endpoint first: a port in use or a live discovery file fails before any client dials out
-        readiness = Readiness(cfg.ready_timeout_s, ready_checks)
-        server = risk.serve(shared, readiness, port=cfg.http_port if http_port is None else http_port,
-                            control_file=cfg.control_file)
-        run.log.secrets_add(server.token)
-        async with _gateway(cfg, shared, duration_s) as gw:
-            port = gw.port if gw is not None else cfg.port
-            node = build_node(cfg, port, gate=risk.gate)
-            strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
-            audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
-            if cfg.mode == "paper":
-                resolve_unknown_at_venue(node, risk.counters.counts, run.log)
-            # order lifecycle + run-end marks into the run journal, as a backtest's (wb report compare)
-            recorder = RunRecorder(risk.journal.con, run_id, cfg.mode.upper(), node.kernel) if risk.journal else None
-            risk.recorder = recorder
-            run.write_config(cfg, run_id=run_id, gateway_port=port, http_url=server.url)
-            run.log.write("start", run_id=run_id, mode=cfg.mode, http_url=server.url,
-                          control_seq=server.channel.applied, halted=risk.gate.global_guard.state.name)
-            print(f"node {run_id}: {server.url} (run folder {run.path})", file=sys.stderr, flush=True)
-            task = asyncio.create_task(node.run_async())
-            monitor = asyncio.create_task(_monitor(node, ids, risk, audit, readiness, run, errors))
+    with leg.guard():
+        leg.serve()
+        async with gateway(cfg, shared, duration_s) as gw:
+            leg.start(gw.port if gw is not None else cfg.port)
             try:
-                deadline = time.monotonic() + cfg.ready_timeout_s + 20.0
-                while time.monotonic() < deadline and not all(node.cache.quote_tick(i) for i in ids):
-                    await asyncio.sleep(0.05)
-                missing = [str(i) for i in ids if node.cache.quote_tick(i) is None]
-                if missing:
-                    errors.append(f"not ready: no quotes for {missing}")
+                await leg.wait_quotes(time.monotonic() + cfg.ready_timeout_s + 20.0)
                 await asyncio.sleep(max(0.0, duration_s - (time.monotonic() - t0)))
             finally:
-                monitor.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await monitor
-                await flatten(node, ids, cfg.stop_timeout_s, errors)
-                await node.stop_async()
-                positions = {str(i): float(node.portfolio.net_position(i)) for i in ids}
-                audit.drain_decisions()
-                if recorder is not None:
-                    recorder.finish(instrument_ids(cfg))
-                node.kernel.dispose()
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-                if node.kernel.executor:
-                    node.kernel.executor.shutdown(wait=False, cancel_futures=True)
-    except BaseException as exc:  # the run folder says why the run ended, in one line
-        run.log.write("error", message=one_line(exc))
-        run.log.close()
-        raise
-    finally:
-        risk.close()
-    errors[:0] = audit.errors
-    residual = {k: v for k, v in positions.items() if v != 0}
-    if residual and not any("not flat" in e for e in errors):  # a fill that landed after the exit finished
-        errors.append(f"stop: position not flat at node stop: {residual}")
-    unapproved = audit.unapproved()
-    if unapproved:
-        errors.append(f"{len(unapproved)} order(s) without an approved gate decision: {unapproved[:5]}")
-    try:
-        merged = {k: n for k, n in merge_journal(shared, run.path / "journal.duckdb").items() if n}
-    except (WorkbenchError, duckdb.Error) as exc:  # the run folder keeps the journal (journal.duckdb)
-        merged = {}
-        errors.append(f"journal not merged into the store: {one_line(exc)}")
-    c = risk.counters
-    summary = dict(run_id=run_id, mode=cfg.mode, duration_s=round(time.monotonic() - t0, 3),
-                   quotes=c.counts["quotes"], intents=sum(c.decisions.values()), orders=c.counts["orders"],
-                   fills=c.counts["fills"], unapproved_orders=len(unapproved),
-                   denied_during_exit=c.counts["denied_during_exit"], decisions=dict(sorted(c.decisions.items())),
-                   rejects=sum(c.rejects.values()), reconnects=c.counts["reconnects"],
-                   orders_resolved_canceled=c.counts["orders_resolved_canceled"],
-                   orders_reconciled=c.counts["orders_reconciled"],
-                   tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(run.path),
-                   halted=risk.gate.global_guard.state.name == "HALT",
-                   position_end=positions, residual_positions=residual, errors=errors)
-    for e in errors:
-        run.log.write("error", message=e)
-    run.finish(summary)
-    return summary
+                await leg.stop()
+                leg.release()
+    return leg.finish(t0)
 
 
 async def _monitor(node, ids, risk: NodeRisk, audit: OrderAudit, readiness: Readiness, run: RunFolder,

@@ -60,7 +60,7 @@ class SharedStore:
         delay = 0.01
         while True:
             try:
-                store = Store.open(self.path, must_exist=True)
+                store = Store.open(self.path, must_exist=True, lock_wait_s=0)  # our own bounded retry
                 break
             except StoreError as exc:
                 if not _locked(exc) or time.monotonic() > deadline:
