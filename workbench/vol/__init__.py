@@ -1,4 +1,5 @@
-"""Volatility toolkit: implied vols, greeks, parity forwards, SVI/SSVI surfaces, grids, plots, history.
+"""Volatility toolkit: implied vols, greeks, parity forwards, the arbitrage-free price-space surface (default),
+SVI/SSVI/eSSVI views, grids, plots, history.
 
 >>> from workbench.vol import implied_vol, VolSurface, synthetic_chain
 >>> chain, as_of = synthetic_chain()
@@ -17,13 +18,14 @@ from workbench.vol.iv import (
     implied_vol_status,
     iv_condition,
 )
+from workbench.vol.price_smile import PriceSmile
 from workbench.vol.ssvi import SsviSurface, fit_ssvi
 from workbench.vol.surface import Smile, VolSurface
 from workbench.vol.svi import SviParams, fit_svi
 from workbench.vol.synthetic import synthetic_chain
 
 __all__ = [
-    "Greeks", "IVStatus", "Smile", "SsviSurface", "SviParams", "VolSurface", "black_greeks", "black_price",
+    "Greeks", "IVStatus", "PriceSmile", "Smile", "SsviSurface", "SviParams", "VolSurface", "black_greeks", "black_price",
     "bs_implied_vol", "bs_price", "bsm_greeks", "bsm_implied_vol", "bsm_price", "fit_ssvi", "fit_svi",
     "implied_vol", "implied_vol_status", "iv_condition", "synthetic_chain",
 ]
