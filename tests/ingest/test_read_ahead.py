@@ -53,3 +53,19 @@ def test_bad_file_fails_alone_in_order_and_the_same_bytes_twice_are_skipped(lean
     assert store.con.execute("SELECT current_setting('threads')").fetchall()[0][0] > 1  # restored
     with pytest.raises(IngestError, match="line 2"):  # without keep_going: stops at the bad file
         ingest_lean(Store.open(":memory:"), files, quiet=True)
+
+
+def test_read_ahead_and_in_turn_reading_store_the_same(lean, rezip):
+    from workbench.ingest.lean import SOURCE, _equity_prepare
+    from workbench.ingest.lean_layout import parse_lean_path
+    from workbench.ingest.pipeline import Job, ingest_jobs
+
+    files = _minute_files(lean, rezip)
+    jobs = [Job(p, _equity_prepare(parse_lean_path(p))) for p in files]
+    tables = []
+    for read_ahead in (True, False):
+        store = Store.open(":memory:")
+        results = list(ingest_jobs(store, jobs, SOURCE, read_ahead=read_ahead))
+        assert [r.status for r in results] == ["ingested"] * 3
+        tables.append(store.con.execute("SELECT * EXCLUDE (ingest_id) FROM bars ORDER BY ts_event").fetchall())
+    assert tables[0] == tables[1] and len(tables[0]) > 1000

@@ -326,8 +326,9 @@ def check_ohlc(columns: dict[str, np.ndarray], file: str, *, member: str | None 
 
 # -- CSV -------------------------------------------------------------------------------------------
 def read_csv(data: bytes, names: Sequence[str], types: dict[str, pa.DataType], file: str, *,
-             member: str | None = None, delimiter: str = ",", skip_rows: int = 0) -> pa.Table:
-    """Parse headerless CSV bytes with pyarrow; on failure, name the first bad line and field."""
+             member: str | None = None, delimiter: str = ",", skip_rows: int = 0, threads: bool = True) -> pa.Table:
+    """Parse headerless CSV bytes with pyarrow; on failure, name the first bad line and field.
+    ``threads=False`` parses on the calling thread (a read-ahead thread is already the parallelism)."""
     if data and not data.endswith(b"\n"):
         data += b"\n"  # pyarrow rejects a single line without a newline
     if not data or data.isspace():  # (not strip(): that copies the whole buffer)
@@ -335,7 +336,7 @@ def read_csv(data: bytes, names: Sequence[str], types: dict[str, pa.DataType], f
     try:
         tbl = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=list(names), skip_rows=skip_rows),
+            read_options=pacsv.ReadOptions(column_names=list(names), skip_rows=skip_rows, use_threads=threads),
             parse_options=pacsv.ParseOptions(delimiter=delimiter),
             convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -188,12 +188,12 @@ def _read_member(spec: LeanFile, raw: bytes, ctx: Ctx) -> tuple[list[tuple[str, 
     res, kind = spec.resolution, spec.tick_type
     if res == "tick":
         names = TICK_TRADE if kind == "trade" else TICK_QUOTE
-        tbl = read_csv(raw, names, column_types(names, False), ctx.file, member=ctx.member)
+        tbl = read_csv(raw, names, column_types(names, False), ctx.file, member=ctx.member, threads=False)
         frame, repairs = (tick_trades if kind == "trade" else tick_quotes)(tbl, spec.day, ctx)
         return [("write_trades" if kind == "trade" else "write_quotes", (with_seq(frame),), {})], repairs
     daily = res in ("hour", "daily")
     names = {"trade": TRADE_BAR, "quote": QUOTE_BAR, "openinterest": OPEN_INTEREST}[kind]
-    tbl = read_csv(raw, names, column_types(names, daily), ctx.file, member=ctx.member)
+    tbl = read_csv(raw, names, column_types(names, daily), ctx.file, member=ctx.member, threads=False)
     ts = event_times(tbl, ctx, None if daily else spec.day)
     if kind == "trade":
         return [("write_bars", (BAR_SIZE[res], trade_bars(tbl, ts, ctx)), {"price_type": "TRADE"})], {}

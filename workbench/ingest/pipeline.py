@@ -45,13 +45,16 @@ class _Ahead:
     job: Job
     sha: str | None = None
     error: IngestError | None = None
-    parsed: Future | None = None  # None with a sha: already ingested when looked at
+    skip: bool = False  # already ingested when looked at
+    parsed: Future | None = None  # the read-ahead (None: read at its turn)
 
 
 def ingest_jobs(store: Any, jobs: Sequence[Job], source: str, *, keep_going: bool = False,
-                wrap: Callable[[Sequence[Job]], Any] = iter) -> Iterator[FileResult]:
-    """Yield one :class:`FileResult` per job, in order (``wrap`` is a progress bar around the jobs)."""
+                wrap: Callable[[Sequence[Job]], Any] = iter, read_ahead: bool = True) -> Iterator[FileResult]:
+    """Yield one :class:`FileResult` per job, in order (``wrap`` is a progress bar around the jobs);
+    ``read_ahead=False`` reads each file at its turn on the calling thread."""
     with ThreadPoolExecutor(1, thread_name_prefix="wb-ingest-read") as pool, store.one_thread():
+        pool = pool if read_ahead else None
         try:
             ahead = _start(store, source, jobs[0], pool) if jobs else None
             seen: set[str | None] = set()  # the bytes of earlier files in this run
@@ -66,10 +69,11 @@ def ingest_jobs(store: Any, jobs: Sequence[Job], source: str, *, keep_going: boo
                 finally:
                     seen.add(current.sha)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start(store: Any, source: str, job: Job, pool: ThreadPoolExecutor) -> _Ahead:
+def _start(store: Any, source: str, job: Job, pool: ThreadPoolExecutor | None) -> _Ahead:
     if job.prepare is None:
         return _Ahead(job)
     try:
@@ -77,6 +81,8 @@ def _start(store: Any, source: str, job: Job, pool: ThreadPoolExecutor) -> _Ahea
     except IngestError as exc:
         return _Ahead(job, error=exc)
     if not job.force and already_ingested(store, source, sha):
+        return _Ahead(job, sha, skip=True)
+    if pool is None:
         return _Ahead(job, sha)
     # the worker sees this context's ingest limits (a ContextVar) as the calling thread does
     return _Ahead(job, sha, parsed=pool.submit(contextvars.copy_context().run, _read, job))
@@ -94,12 +100,12 @@ def _finish(store: Any, source: str, a: _Ahead, seen_before: bool) -> FileResult
         raise a.error
     # skipped at the look-ahead (ingest_log rows that say OK are never removed), or the same bytes
     # came earlier in this run and were ingested after the look-ahead looked
-    if not a.job.force and (a.parsed is None or (seen_before and already_ingested(store, source, a.sha))):
+    if not a.job.force and (a.skip or (seen_before and already_ingested(store, source, a.sha))):
         if a.parsed is not None:
             a.parsed.cancel()
         return FileResult(str(path), "skipped")
     try:
-        write = a.parsed.result()
+        write = a.parsed.result() if a.parsed is not None else _read(a.job)
     except UnicodeDecodeError as exc:
         raise not_utf8(path, exc) from None
     return write_file(store, path, source, a.sha, write)
