@@ -67,6 +67,12 @@ def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = pri
                        store=store)
     tear = out_dir / "demo_tearsheet.html"
     result.tearsheet(tear)
+    from workbench.node.paper_demo import paper_vs_backtest
+
+    log("    the same strategy as a PAPER node on the simulator's replay of the demo session ...")
+    entry = {"strategy_path": DEMO_STRATEGY.strategy_path, "config_path": DEMO_STRATEGY.config_path,
+             "config": dict(DEMO_STRATEGY.config)}
+    paper = paper_vs_backtest(store, entry, market.underlying_id, log=log)  # a failure is a note, not a crash
     log("4/4 writing the report ...")
     sections = [
         Section("Market", text=market.summary(), figure=market.plot()),
@@ -80,6 +86,7 @@ def run_demo(store: Any, out_dir: str | Path = "data/reports", *, log: Any = pri
         Section("Backtest: 30-delta weekly short put, delta-hedged", table=options.summary(),
                 figure=options.plot()),
         Section("Option strategy fills", table=options.fills[FILL_COLUMNS]),
+        *paper,
     ]
     report = write_report(out_dir / "demo.html", "workbench demo", sections)
     return DemoResult(report, market, health, result, options, surface)
