@@ -13,6 +13,20 @@ REAL_DATA = REPO.parent / "shared" / "data" / "real"
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_control_file(tmp_path_factory):
+    """Every test's default discovery file is in pytest's temp folder, never the user's
+    ~/.workbench/control.json (a node or endpoint started by a test would otherwise advertise itself
+    there, or find a real node's file); subprocesses inherit it."""
+    old = os.environ.get("WB_CONTROL_FILE")
+    os.environ["WB_CONTROL_FILE"] = str(tmp_path_factory.mktemp("control") / "control.json")
+    yield
+    if old is None:
+        os.environ.pop("WB_CONTROL_FILE", None)
+    else:
+        os.environ["WB_CONTROL_FILE"] = old
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """``../shared/data/real``; required (CI has it), so its absence is a failure, not a skip."""

@@ -78,9 +78,9 @@ def test_existing_or_symlinked_control_file_is_refused(tmp_path, rk):
         assert target.read_text() == "keep"
         stale = tmp_path / "stale.json"
         stale.write_text(json.dumps({"url": "http://127.0.0.1:1", "token": "t", "pid": 2**22 + 12345}))
-        with pytest.raises(ControlError, match="stale.*rm "):
-            ControlServer(rk.make_gate(), store, control_file=stale).start()
-        assert json.loads(stale.read_text())["token"] == "t"
+        s = ControlServer(rk.make_gate(), store, control_file=stale).start()  # a dead pid's file: taken over
+        assert json.loads(stale.read_text())["token"] == s.token != "t"  # (tests/node/test_restart.py)
+        s.stop()
         fresh = tmp_path / "fresh.json"
         old = os.umask(0)
         try:

@@ -115,7 +115,8 @@ async def gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float, *, fro
     gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(cfg.replay_from), speed=0.0 if frozen else cfg.speed,
                          broker=BrokerConfig(account=AccountConfig(account=cfg.account_id),
                                              ack_latency_ms=cfg.sim_ack_latency_ms,
-                                             fill_latency_ms=cfg.sim_fill_latency_ms))
+                                             fill_latency_ms=cfg.sim_fill_latency_ms,
+                                             market_remainder=cfg.sim_market_remainder))
     start = gcfg.start_ns()
     with shared.session() as store:
         catalog = catalog_from_store(store)
@@ -244,6 +245,8 @@ class Leg:
     def serve(self) -> None:
         server = self.risk.serve(self.shared, self.readiness, port=self.http_port, control_file=self.cfg.control_file)
         self.run.log.secrets_add(server.token)
+        if server.took_over:  # a killed node's discovery file (docs/node.md, crash recovery runbook)
+            self.run.log.write("warning", message=server.took_over)
 
     def start(self, port: int) -> None:
         """Build the node dialling ``port`` and start it (and the monitor) on the running loop."""
