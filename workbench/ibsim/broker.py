@@ -35,6 +35,9 @@ class BrokerConfig:
     account: AccountConfig = field(default_factory=AccountConfig)
     ack_latency_ms: float = 2.0
     fill_latency_ms: float = 5.0
+    # the rest of a market order larger than the displayed size: "work" (fills on later quotes, as IB) or
+    # "cancel" (as nautilus's sandbox leaves it: a PAPER/REAL pair configured to fill alike)
+    market_remainder: str = "work"
 
 
 @dataclass
@@ -343,6 +346,9 @@ class Broker:
                 events += self._fill(o, c, qty, price, max(now_ns, book.ts))
             if o.is_active and o.tif == "IOC" and now_ns >= o.submitted_ns + delay:
                 events += self._cancel(o, now_ns, "IOC remainder")
+            elif (o.is_active and o.filled > 0 and o.order_type == "MKT"
+                  and self.config.market_remainder == "cancel"):
+                events += self._cancel(o, now_ns, "market order remainder beyond the displayed size")
         return events
 
     def _fill(self, o: SimOrder, c: SimContract, qty: Decimal, price: float, ts: int) -> list[Event]:

@@ -47,6 +47,15 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         it fill, this long after it arrived (simulated clock; the simulator's defaults). Both 0: acknowledged
         and matched against the current book on arrival, as nautilus's sandbox (PAPER) does, so a pair's
         two execution paths fill identically (config/node_pair.yaml).
+    sim_scenario: a fault scenario file for the embedded simulator (disconnects, 1100/1101/1102, rejects,
+        slow fills, stalled requests; workbench/ibsim/faults.py), times relative to ``replay_from``;
+        default none.
+    breaker_rejects / breaker_window_s / breaker_cooldown_s: the circuit breaker (docs/node.md, "Broker
+        faults and the circuit breaker"): this many broker rejects (default 3) within the window (default
+        30 s) open it (new orders refused, STRATEGY_DISABLED); after the cool-down (default 10 s) one
+        trial order goes out; its acceptance closes the breaker, its reject opens it again.
+    sim_market_remainder: the rest of a market order larger than the displayed size at the simulator's broker:
+        ``work`` (default: fills on later quotes, as IB) or ``cancel`` (as nautilus's sandbox leaves it).
     """
 
     mode: str
@@ -68,6 +77,11 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     control_file: str | None = None
     sim_ack_latency_ms: float = 2.0
     sim_fill_latency_ms: float = 5.0
+    sim_scenario: str | None = None
+    breaker_rejects: int = 3
+    breaker_window_s: float = 30.0
+    breaker_cooldown_s: float = 10.0
+    sim_market_remainder: str = "work"
 
     @property
     def embedded(self) -> bool:
@@ -77,14 +91,22 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
 def _check(cfg: NodeConfig, where: str) -> NodeConfig:
     if cfg.mode not in MODES:
         raise NodeConfigError(f"mode must be one of {MODES}, got {cfg.mode!r}", where=where)
-    for name in ("speed", "starting_balance", "ready_timeout_s", "stop_timeout_s"):
+    for name in ("speed", "starting_balance", "ready_timeout_s", "stop_timeout_s", "breaker_window_s",
+                 "breaker_cooldown_s"):
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value > 0):  # NaN-safe: only a finite positive passes
             raise NodeConfigError(f"{name} must be a finite positive number, got {value!r}", where=where)
+    if cfg.breaker_rejects < 1:
+        raise NodeConfigError(f"breaker_rejects must be >= 1, got {cfg.breaker_rejects}", where=where)
+    if cfg.sim_scenario is not None and not cfg.embedded:
+        raise NodeConfigError("sim_scenario applies to the embedded simulator only; remove `port`", where=where)
     for name in ("sim_ack_latency_ms", "sim_fill_latency_ms"):
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value >= 0):
             raise NodeConfigError(f"{name} must be a finite number >= 0, got {value!r}", where=where)
+    if cfg.sim_market_remainder not in ("work", "cancel"):
+        raise NodeConfigError(f"sim_market_remainder must be 'work' or 'cancel', got {cfg.sim_market_remainder!r}",
+                              where=where)
     if not 0 <= cfg.http_port <= 65535:
         raise NodeConfigError(f"http_port must be 0 (a free port) .. 65535, got {cfg.http_port}", where=where)
     if not cfg.strategies:

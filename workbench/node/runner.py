@@ -113,6 +113,7 @@ async def gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float, *, fro
     from workbench.ibsim.gateway import LOOKBACK_NS, Gateway, GatewayConfig
 
     gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(cfg.replay_from), speed=0.0 if frozen else cfg.speed,
+                         scenario=cfg.sim_scenario,
                          broker=BrokerConfig(account=AccountConfig(account=cfg.account_id),
                                              ack_latency_ms=cfg.sim_ack_latency_ms,
                                              fill_latency_ms=cfg.sim_fill_latency_ms,
@@ -229,6 +230,7 @@ class Leg:
         self.audit: OrderAudit | None = None
         self.recorder: RunRecorder | None = None
         self._tasks: list[asyncio.Task] = []
+        self.stop_market_ns: int | None = None
 
     @contextlib.contextmanager
     def guard(self):
@@ -288,6 +290,11 @@ class Leg:
         monitor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await monitor
+        # where the stop (wall clock, not the market stream) began on the market timeline: intents after it
+        # are the market exit's, timed by acknowledgements rather than quotes
+        quotes = [q for q in (node.cache.quote_tick(i) for i in self.ids) if q is not None]
+        self.stop_market_ns = max((q.ts_event for q in quotes), default=None)
+        self.run.log.write("stopping", market_ns=self.stop_market_ns)
         await flatten(node, self.ids, self.cfg.stop_timeout_s, self.errors)
         await node.stop_async()
         self.positions = {str(i): float(node.portfolio.net_position(i)) for i in self.ids}
@@ -330,7 +337,8 @@ class Leg:
                        orders_reconciled=c.counts["orders_reconciled"],
                        tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(self.run.path),
                        halted=risk.gate.global_guard.state.name == "HALT",
-                       position_end=self.positions, residual_positions=residual, errors=errors)
+                       position_end=self.positions, residual_positions=residual, stop_market_ns=self.stop_market_ns,
+                       errors=errors)
         for e in errors:
             self.run.log.write("error", message=e)
         self.run.finish(summary)
