@@ -70,4 +70,4 @@ def read_cboe_json(store: Any, path: Path, data: bytes, batch: Any) -> None:
     contracts, underlying = _contracts(file, frame["symbol"], frame["expiry"], frame["right"], frame["strike"],
                                        lines, "option")
     _write(store, underlying, contracts, frame.drop(columns=["symbol"]), int(session_stamp(ts).value),
-           float(spot), "cboe_json", file, lines)
+           float(spot), "cboe_json", file, lines, downloaded_at=int(ts.tz_convert("UTC").value))

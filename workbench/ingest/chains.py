@@ -150,7 +150,8 @@ def _check_numbers(file: str, frame: pd.DataFrame, columns: dict[str, str], firs
 
 
 def _write(store: Any, underlying: Instrument, contracts: list[Instrument], frame: pd.DataFrame, as_of: int,
-           spot: float | None, source: str, file: str, lines: np.ndarray) -> None:
+           spot: float | None, source: str, file: str, lines: np.ndarray, *,
+           downloaded_at: int | None = None) -> None:
     frame = frame.assign(instrument_id=[c.instrument_id for c in contracts])
     dup = np.flatnonzero(frame["instrument_id"].duplicated().to_numpy())
     if len(dup):
@@ -161,7 +162,7 @@ def _write(store: Any, underlying: Instrument, contracts: list[Instrument], fram
         if col not in frame:
             frame[col] = np.nan
     store.write_chain(underlying.instrument_id, as_of, spot, frame[CHAIN_COLUMNS].reset_index(drop=True),
-                      source=source)
+                      source=source, downloaded_at=downloaded_at)
 
 
 # -- iVolatility -----------------------------------------------------------------------------------
@@ -217,8 +218,8 @@ def _is_cboe_header(line: str) -> bool:
     return line.lstrip("\ufeff\"").startswith("Expiration Date,")
 
 
-def _cboe_preamble(file: str, lines: list[str]) -> tuple[int, float, int]:
-    """(header line index, underlying last price, as_of ns) from the lines before the table.
+def _cboe_preamble(file: str, lines: list[str]) -> tuple[int, float, int, int]:
+    """(header line index, underlying last price, as_of ns, download time ns) from the lines before the table.
 
     ``as_of`` is the session the quotes belong to (``chain_dates.session_stamp``): a file saved
     after the close, at a weekend or pre-market holds the last session's closing quotes."""
@@ -241,7 +242,7 @@ def _cboe_preamble(file: str, lines: list[str]) -> tuple[int, float, int]:
         got = m_new.group(1) if m_new else "nothing"
         raise IngestError(file, f"unreadable download time {got!r} (want a day, a month name, a year and h:mm)",
                           row=pre[:m_new.start()].count("\n") + 1 if m_new else None, field="Date")
-    return header, spot, int(session_stamp(downloaded).value)
+    return header, spot, int(session_stamp(downloaded).value), int(downloaded.value)
 
 
 def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
@@ -251,7 +252,7 @@ def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
     file = str(path)
     text = data.decode("utf-8-sig", errors="replace")
     lines = text.splitlines()
-    header, spot, as_of = _cboe_preamble(file, lines)
+    header, spot, as_of, downloaded = _cboe_preamble(file, lines)
     rows = [r for r in csv.reader(lines[header + 1:]) if any(f.strip() for f in r)]
     first = header + 2
     for i, r in enumerate(rows):
@@ -288,7 +289,7 @@ def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
     frame.index = range(len(frame))
     contracts, underlying = _contracts(file, frame["symbol"], frame["expiry"], frame["right"], frame["strike"],
                                        lines, "Calls/Puts")
-    _write(store, underlying, contracts, frame, as_of, spot, "cboe", file, lines)
+    _write(store, underlying, contracts, frame, as_of, spot, "cboe", file, lines, downloaded_at=downloaded)
 
 
 def _cboe_json(store: Any, path: Path, data: bytes, batch: Any) -> None:

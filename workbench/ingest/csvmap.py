@@ -5,7 +5,7 @@
 
 A mapping says what the rows are and how to read them::
 
-    kind: bars                  # bars | quotes | trades
+    kind: bars                  # bars | quotes | trades | chain (workbench.ingest.chain_csv)
     instrument: SPY.XNAS        # must exist in the store, unless asset_class says how to create it
     asset_class: EQUITY         # optional: EQUITY | INDEX (created if unknown)
     bar_size: 1min              # bars only; price_type: TRADE (default) | BID | ASK | MID
@@ -53,6 +53,7 @@ from workbench.ingest.base import (
     progress,
     read_csv,
 )
+from workbench.ingest.chain_csv import ChainMapping, chain_handler, chain_mapping
 from workbench.ingest.errors import IngestError
 from workbench.ingest.limits import IngestLimits, use_limits
 from workbench.ingest.sink import ensure_instruments
@@ -128,7 +129,7 @@ _KEYS = {f.name for f in fields(CsvMapping)} - {"time_columns", "time_format", "
                                                 "name"} | {"time"}
 
 
-def load_mapping(path: str | os.PathLike | dict[str, Any]) -> CsvMapping:
+def load_mapping(path: str | os.PathLike | dict[str, Any]) -> CsvMapping | ChainMapping:
     """Read a mapping from YAML (``yaml.safe_load``) or a dict; unknown keys are errors."""
     if isinstance(path, dict):
         doc, name = path, "mapping"
@@ -146,6 +147,8 @@ def load_mapping(path: str | os.PathLike | dict[str, Any]) -> CsvMapping:
             raise IngestError(name, f"not UTF-8 text (byte {exc.start})") from None
     if not isinstance(doc, dict):
         raise IngestError(name, "a mapping file holds one YAML mapping")
+    if doc.get("kind") == "chain":  # one row per option -> chain snapshots (workbench.ingest.chain_csv)
+        return chain_mapping(doc, name)
     unknown = sorted(set(doc) - _KEYS)
     if unknown:
         raise IngestError(name, f"unknown key(s) {', '.join(unknown)}", field=unknown[0])
@@ -174,13 +177,14 @@ def ingest_csv(store: Any, path: str | os.PathLike | Iterable[str | os.PathLike]
 
     ``keep_going``: a bad file is recorded as ``failed`` in the summary and the next one is read.
     ``limits`` caps what a hostile file may cost (:class:`~workbench.ingest.limits.IngestLimits`)."""
-    mapping = mapping if isinstance(mapping, CsvMapping) else load_mapping(mapping)
+    mapping = mapping if isinstance(mapping, CsvMapping | ChainMapping) else load_mapping(mapping)
+    handler = chain_handler(mapping) if isinstance(mapping, ChainMapping) else _handler(mapping)
     suffix = ".parquet" if mapping.format == "parquet" else ".csv"
     files = expand_paths(path, lambda p: p.suffix.lower() == suffix)
     summary = IngestSummary()
     with use_limits(limits):
         for f in progress(files, "csv", quiet):
-            summary.files.append(ingest_file(store, f, mapping.source, _handler(mapping), force=force,
+            summary.files.append(ingest_file(store, f, mapping.source, handler, force=force,
                                              keep_going=keep_going))
     return summary
 

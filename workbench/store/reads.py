@@ -82,7 +82,8 @@ class ReadsMixin:
                                 params).df()
 
     def chain_snapshots(self, underlying: str | None = None) -> pd.DataFrame:
-        sql = """SELECT s.snapshot_id, s.underlying, s.as_of, s.underlying_price, s.source, count(r.instrument_id) AS n_rows
+        sql = """SELECT s.snapshot_id, s.underlying, s.as_of, s.underlying_price, s.source, s.downloaded_at,
+                        count(r.instrument_id) AS n_rows
                  FROM chain_snapshots s LEFT JOIN chain_rows r USING (snapshot_id)"""
         params: list[Any] = []
         if underlying:

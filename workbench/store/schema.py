@@ -152,5 +152,8 @@ CREATE TABLE request_ledger (
 # (version, description, sql). Append only.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core market-data tables", CORE),
+    # when the chain file was downloaded (UTC ns; NULL when the source has no such time): as_of is the
+    # session the quotes belong to, which for a file saved after the close or at a weekend is earlier
+    (2, "chain snapshot download time", "ALTER TABLE chain_snapshots ADD COLUMN IF NOT EXISTS downloaded_at BIGINT;"),
 ]
 

@@ -309,6 +309,11 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         if lo is not None:
             ranges["chain_snapshots"] = [pd.Timestamp(lo, unit="ns", tz="UTC").isoformat(),
                                          pd.Timestamp(hi, unit="ns", tz="UTC").isoformat()]
+        # download times of the files behind the snapshots (as_of is the session they belong to)
+        lo, hi = self.con.execute("SELECT min(downloaded_at), max(downloaded_at) FROM chain_snapshots").fetchall()[0]
+        if lo is not None:
+            ranges["chain_downloaded"] = [pd.Timestamp(lo, unit="ns", tz="UTC").isoformat(),
+                                          pd.Timestamp(hi, unit="ns", tz="UTC").isoformat()]
         out["ranges"] = ranges
         return out
 

@@ -199,8 +199,10 @@ class WritesMixin:
         return self._merge("corporate_actions", consts, ("date",), values, tbl, source, with_ingest_id=False)
 
     def write_chain(self, underlying: str, as_of: int, underlying_price: float | None, frame: Any, *,
-                    source: str = "user") -> MergeCounts:
-        """One option-chain snapshot: per contract instrument_id, expiry, strike, right and quotes/greeks."""
+                    source: str = "user", downloaded_at: int | None = None) -> MergeCounts:
+        """One option-chain snapshot: per contract instrument_id, expiry, strike, right and quotes/greeks.
+        ``downloaded_at`` (UTC ns): when the file was saved; a later download of the same snapshot keeps
+        the latest time."""
         tbl = _with_optional(to_arrow(frame), CHAIN_OPTIONAL, pa.float64())
         _require(tbl, ("instrument_id", "expiry", "strike", "right"), f"chain {underlying}@{as_of}")
         with self.ingest(source) as batch:
@@ -210,10 +212,15 @@ class WritesMixin:
             row = row[0] if row else None
             if row is None:
                 snap = int(self.con.execute("SELECT nextval('snapshot_id_seq')").fetchall()[0][0])
-                self.con.execute("INSERT INTO chain_snapshots VALUES (?, ?, ?, ?, ?, ?)",
-                                 [snap, underlying, int(as_of), underlying_price, source, batch.ingest_id])
+                self.con.execute("INSERT INTO chain_snapshots (snapshot_id, underlying, as_of, underlying_price, "
+                                 "source, ingest_id, downloaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [snap, underlying, int(as_of), underlying_price, source, batch.ingest_id,
+                                  downloaded_at])
             else:
                 snap = int(row[0])
+                if downloaded_at is not None:
+                    self.con.execute("UPDATE chain_snapshots SET downloaded_at = greatest(coalesce(downloaded_at, ?), ?)"
+                                     " WHERE snapshot_id = ?", [int(downloaded_at), int(downloaded_at), snap])
             return self._merge("chain_rows", {"snapshot_id": snap}, ("instrument_id",), CHAIN_VALUES, tbl,
                                source, with_ingest_id=False)
 
