@@ -4,6 +4,7 @@ download time kept beside the session-close stamp."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,21 @@ def test_cboe_download_time_is_kept_as_metadata(mem):
     assert (snaps["downloaded_at"] >= snaps["as_of"]).all()  # stamped at or before the download
 
 
+def test_cboe_json_download_time_is_kept_and_a_later_download_of_the_same_snapshot_updates_it(tmp_path, mem):
+    def download(stamp: str, name: str) -> None:
+        doc = {"timestamp": stamp, "data": {"symbol": "_SPX", "current_price": 4697.24, "options": [
+            {"option": "SPXW240112C04700000", "bid": 30.5, "ask": 31.2}]}}
+        (tmp_path / name).write_text(json.dumps(doc))
+        ingest_chain_file(mem, tmp_path / name)
+
+    download("2024-01-06 10:52:00", "a.json")  # Saturday: the Friday close's quotes
+    download("2024-01-07 09:00:00", "b.json")  # Sunday: the same snapshot again
+    download("2024-01-06 08:00:00", "c.json")  # an older download does not move the time back
+    snaps = mem.chain_snapshots("SPX.XCBO")
+    assert snaps["as_of"].tolist() == [_et("2024-01-05 16:00")]
+    assert snaps["downloaded_at"].tolist() == [_et("2024-01-07 09:00")]
+
+
 @pytest.mark.parametrize(("row", "line", "column", "why"), [
     ("2023-12-09,13:49,460.5,1,20231215,470000,2.7,2.6,1,1,x", 3, "Bid", "crossed"),
     ("2023-12-09,13:49,460.5,1,20231215,470000,-1,2.6,1,1,x", 3, "Bid", "negative"),
@@ -182,3 +198,14 @@ def test_cli_refuses_a_crossed_row_in_one_line(tmp_path):
     out = res.stdout + res.stderr  # the csv path tries every file and reports each failure in its summary
     assert "Traceback" not in out and "line 3, field 'Bid': crossed quote" in out
     assert Store.open(store).info()["chain_rows"] == 0
+
+
+def test_cli_ingests_a_chain_mapping_and_store_info_shows_the_download_time(tmp_path):
+    store = tmp_path / "s.duckdb"
+    wb = [sys.executable, "-m", "workbench.cli.main", "--store", str(store)]
+    res = subprocess.run([*wb, "ingest", "csv", str(_file(tmp_path, ROWS)), "--mapping", str(_mapping(tmp_path)),
+                          "--quiet"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    info = subprocess.run([*wb, "store", "info"], capture_output=True, text=True, timeout=120)
+    assert "chain_downloaded   2023-12-09T18:49:00+00:00" in info.stdout
+    assert "chain_snapshots    2023-12-08T21:00:00+00:00" in info.stdout

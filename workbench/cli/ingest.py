@@ -23,9 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(lean)
     lean.set_defaults(handler=_lean)
 
-    chain = s.add_parser("chain", help="option-chain snapshots: iVolatility or Cboe delayed-quote CSV")
+    chain = s.add_parser("chain", help="option-chain snapshots: iVolatility, Cboe delayed-quote CSV or JSON")
     chain.add_argument("paths", nargs="+", metavar="PATH")
-    chain.add_argument("--format", choices=("ivolatility", "cboe"), default=None, help="default: detect")
+    chain.add_argument("--format", choices=("ivolatility", "cboe", "cboe_json"), default=None,
+                       help="default: detect")
     _common(chain)
     chain.set_defaults(handler=_chain)
 
