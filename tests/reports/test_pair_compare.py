@@ -44,11 +44,11 @@ def market(tmp_path_factory) -> Path:
 
 
 def _pair(market: Path, tmp_path: Path, **sim) -> tuple[dict, str]:
-    entry = yaml.safe_load((ROOT / "config/node_pair.yaml").read_text())["strategies"][0]
+    doc = yaml.safe_load((ROOT / "config/node_pair.yaml").read_text())  # the shipped pair settings
+    entry = doc["strategies"][0]
     # the shipped entry, trading within a short run on this calmer market
     entry["config"].update(warmup=8, ema_alpha=0.3, entry_spreads=1.0, order_ttl_quotes=4)
-    doc = {"mode": "pair", "replay_from": str(START.tz_localize(None)), "speed": 4.0, **sim,
-           "runs_dir": str(tmp_path / "runs"), "strategies": [entry]}
+    doc.update(replay_from=str(START.tz_localize(None)), speed=4.0, runs_dir=str(tmp_path / "runs"), **sim)
     cfg = tmp_path / "pair.yaml"
     cfg.write_text(yaml.safe_dump(doc))
     proc = subprocess.run([WB, "--store", str(market), "node", "run", str(cfg), "--duration", "9", "--json"],
@@ -59,11 +59,12 @@ def _pair(market: Path, tmp_path: Path, **sim) -> tuple[dict, str]:
 
 
 def test_pair_configured_to_fill_alike_matches_every_intent(market, tmp_path):
-    summary, stderr = _pair(market, tmp_path, sim_ack_latency_ms=0.0, sim_fill_latency_ms=0.0)
+    summary, stderr = _pair(market, tmp_path)
     paper, real = summary["legs"]["paper"], summary["legs"]["real"]
     assert (paper["mode"], real["mode"]) == ("paper", "real") and paper["run_id"] != real["run_id"]
     assert summary["errors"] == [] and summary["residual_positions"] == {}, summary
     assert paper["quotes"] > 0 and paper["fills"] > 0 and real["fills"] > 0
+    assert START.value <= min(paper["stop_market_ns"], real["stop_market_ns"])
     assert f"wb report compare {paper['run_id']} {real['run_id']}" in stderr
     # each leg its own gate and journal: its decisions under its own run id
     assert paper["journal_rows"]["risk_decisions"] == paper["intents"] > 0
@@ -86,7 +87,7 @@ def test_pair_configured_to_fill_alike_matches_every_intent(market, tmp_path):
 
 
 def test_pair_with_a_slower_broker_shows_the_first_divergence(market, tmp_path):
-    summary, _ = _pair(market, tmp_path, sim_ack_latency_ms=0.0, sim_fill_latency_ms=1500.0)
+    summary, _ = _pair(market, tmp_path, sim_fill_latency_ms=1500.0)
     paper, real = summary["legs"]["paper"], summary["legs"]["real"]
     with Store.open(market, read_only=True) as store:
         c = compare(paper["run_id"], real["run_id"], store=store)
