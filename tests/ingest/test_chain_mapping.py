@@ -209,3 +209,30 @@ def test_cli_ingests_a_chain_mapping_and_store_info_shows_the_download_time(tmp_
     info = subprocess.run([*wb, "store", "info"], capture_output=True, text=True, timeout=120)
     assert "chain_downloaded   2023-12-09T18:49:00+00:00" in info.stdout
     assert "chain_snapshots    2023-12-08T21:00:00+00:00" in info.stdout
+
+
+EOD_ROWS = ["SPX,4700.5,*,SPXW240112C04700000,,call,01/12/2024,01/08/2024,4700,30,29.5,30.5,10,100,0.12,0.5,0,0,0,",
+            "SPX,4700.5,*,SPXW240112P04700000,,put,01/12/2024,01/08/2024,4700,28,27.5,28.5,10,100,0.12,-0.5,0,0,0,",
+            "AAPL,185.2,*,AAPL240119C00185000,,call,01/19/2024,01/08/2024,185,3,2.9,3.1,5,50,0.2,0.5,0,0,0,",
+            "SPX,4750.0,*,SPXW240112C04700000,,call,01/12/2024,01/09/2024,4700,60,59.5,60.5,10,100,0.11,0.6,0,0,0,"]
+
+
+def test_eod_file_with_several_days_and_underlyings_gives_one_snapshot_each(tmp_path, mem):
+    path = tmp_path / "eod.csv"
+    path.write_text("\n".join([EOD_HEADER, *EOD_ROWS]) + "\n", encoding="utf-8")
+    assert ingest_csv(mem, path, EOD, quiet=True).inserted == 4
+    snaps = mem.chain_snapshots()
+    got = list(zip(snaps["underlying"], snaps["as_of"], snaps["underlying_price"], snaps["n_rows"], strict=True))
+    assert got == [("AAPL.XNAS", _et("2024-01-08 16:00"), 185.2, 1), ("SPX.XCBO", _et("2024-01-08 16:00"), 4700.5, 2),
+                   ("SPX.XCBO", _et("2024-01-09 16:00"), 4750.0, 1)]
+    styles = mem.instruments(asset_class="OPTION").set_index("instrument_id")["style"]
+    assert styles["AAPL240119C00185000.XNAS"] == "AMERICAN" and styles["SPXW240112C04700000.XCBO"] == "EUROPEAN"
+
+
+def test_option_symbol_that_disagrees_with_its_row_is_refused(tmp_path, mem):
+    path = tmp_path / "eod.csv"
+    path.write_text("\n".join([EOD_HEADER, EOD_ROWS[0], EOD_ROWS[1].replace("P04700000", "P04750000")]) + "\n",
+                    encoding="utf-8")
+    with pytest.raises(IngestError, match=r"line 3, field 'optionroot': option symbol 'SPXW240112P04750000'"):
+        ingest_csv(mem, path, EOD, quiet=True)
+    assert mem.info()["chain_rows"] == 0
