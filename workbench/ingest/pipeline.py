@@ -53,7 +53,8 @@ def ingest_jobs(store: Any, jobs: Sequence[Job], source: str, *, keep_going: boo
                 wrap: Callable[[Sequence[Job]], Any] = iter, read_ahead: bool = True) -> Iterator[FileResult]:
     """Yield one :class:`FileResult` per job, in order (``wrap`` is a progress bar around the jobs);
     ``read_ahead=False`` reads each file at its turn on the calling thread."""
-    with ThreadPoolExecutor(1, thread_name_prefix="wb-ingest-read") as pool, store.one_thread():
+    with (ThreadPoolExecutor(1, thread_name_prefix="wb-ingest-read") as pool, store.one_thread(),
+          store.deferred_checkpoints()):
         pool = pool if read_ahead else None
         try:
             ahead = _start(store, source, jobs[0], pool) if jobs else None
