@@ -120,6 +120,13 @@ def progress(items: Sequence[Any], desc: str, quiet: bool) -> Iterable[Any]:
     return tqdm(items, desc=desc, unit="file")
 
 
+def ingested_hashes(store: Any, source: str) -> set[str]:
+    """The sha256 of every file of ``source`` ingested OK (one query for a whole multi-file ingest)."""
+    rows = store.con.execute("SELECT DISTINCT sha256 FROM ingest_log WHERE source = ? AND status = 'OK' "
+                             "AND sha256 IS NOT NULL", [source]).fetchall()
+    return {r[0] for r in rows}
+
+
 def already_ingested(store: Any, source: str, sha256: str) -> bool:
     rows = store.con.execute("SELECT count(*) FROM ingest_log WHERE source = ? AND sha256 = ? AND status = 'OK'",
                              [source, sha256]).fetchall()

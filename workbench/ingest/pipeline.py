@@ -9,7 +9,9 @@ A job's ``prepare(path, data)`` does the reading and returns ``write(store, batc
 touch the store. What stays as it was without the look-ahead:
 
 - a file whose bytes were already ingested is skipped, checked again right before its write (the
-  same bytes earlier in this run count), so a skipped file is at most parsed once for nothing;
+  same bytes earlier in this run count), so a skipped file is at most parsed once for nothing; the
+  stored hashes are read once per ingest (the store is written only from the calling thread, so
+  the set plus this run's ingested files is what a query per file would say);
 - a file that fails (``IngestError`` from reading or writing) stops the ingest, or with
   ``keep_going`` is reported ``failed`` and the next file goes on; nothing of it is written;
 - at most two files are held in memory (the one being written and the next).
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.ingest.base import FileResult, already_ingested, not_utf8, scan_file, write_file
+from workbench.ingest.base import FileResult, ingested_hashes, not_utf8, scan_file, write_file
 from workbench.ingest.errors import IngestError
 
 Writer = Callable[[Any, Any], None]
@@ -57,31 +59,32 @@ def ingest_jobs(store: Any, jobs: Sequence[Job], source: str, *, keep_going: boo
           store.deferred_checkpoints()):
         pool = pool if read_ahead else None
         try:
-            ahead = _start(store, source, jobs[0], pool) if jobs else None
-            seen: set[str | None] = set()  # the bytes of earlier files in this run
+            done = ingested_hashes(store, source) if jobs else set()  # grows with this run's files
+            ahead = _start(done, jobs[0], pool) if jobs else None
             for i, _ in enumerate(wrap(jobs)):
-                current, ahead = ahead, (_start(store, source, jobs[i + 1], pool) if i + 1 < len(jobs) else None)
+                current, ahead = ahead, (_start(done, jobs[i + 1], pool) if i + 1 < len(jobs) else None)
                 try:
-                    yield _finish(store, source, current, current.sha in seen)
+                    result = _finish(store, source, current, done)
                 except IngestError as exc:
                     if not keep_going:
                         raise
-                    yield FileResult(str(current.job.path), "failed", error=str(exc))
-                finally:
-                    seen.add(current.sha)
+                    result = FileResult(str(current.job.path), "failed", error=str(exc))
+                if result.status == "ingested" and current.sha is not None:
+                    done.add(current.sha)  # its ingest_log row (status OK) is committed
+                yield result
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start(store: Any, source: str, job: Job, pool: ThreadPoolExecutor | None) -> _Ahead:
+def _start(done: set[str], job: Job, pool: ThreadPoolExecutor | None) -> _Ahead:
     if job.prepare is None:
         return _Ahead(job)
     try:
         sha = scan_file(job.path)
     except IngestError as exc:
         return _Ahead(job, error=exc)
-    if not job.force and already_ingested(store, source, sha):
+    if not job.force and sha in done:
         return _Ahead(job, sha, skip=True)
     if pool is None:
         return _Ahead(job, sha)
@@ -93,7 +96,7 @@ def _read(job: Job) -> Writer:
     return job.prepare(job.path, job.path.read_bytes())
 
 
-def _finish(store: Any, source: str, a: _Ahead, seen_before: bool) -> FileResult:
+def _finish(store: Any, source: str, a: _Ahead, done: set[str]) -> FileResult:
     path = a.job.path
     if a.job.prepare is None:
         return FileResult(str(path), "ignored")
@@ -101,7 +104,7 @@ def _finish(store: Any, source: str, a: _Ahead, seen_before: bool) -> FileResult
         raise a.error
     # skipped at the look-ahead (ingest_log rows that say OK are never removed), or the same bytes
     # came earlier in this run and were ingested after the look-ahead looked
-    if not a.job.force and (a.skip or (seen_before and already_ingested(store, source, a.sha))):
+    if not a.job.force and (a.skip or a.sha in done):
         if a.parsed is not None:
             a.parsed.cancel()
         return FileResult(str(path), "skipped")
