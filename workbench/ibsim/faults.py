@@ -16,6 +16,10 @@ clock from a scenario file::
     - {at: "+0s", action: delay_fills, seconds: 2.5}
     - {at: "+0s", action: duplicate_next_execution}
     - {at: "+0s", action: stall_request, request: historical_data, seconds: 20}   # omit seconds: never answer
+    - {at: "+60s", action: reject_next_order, every: "5s", times: 12}   # repeated: a reject burst
+
+``every`` + ``times`` (any action) repeat a fault ``times`` times, ``every`` apart on the simulated clock
+(a one-shot like ``reject_next_order`` re-armed: every order in that stretch is rejected).
 
 Scenario files are read with ``yaml.safe_load`` (JSON is valid YAML).
 """
@@ -95,6 +99,22 @@ def _parse_at(value, start_ns: int, where: str) -> int:
     return int(ts.value)
 
 
+def _repeat(item: dict, where: str) -> tuple[int, int]:
+    """(every_ns, times) of a fault: (0, 1) unless both ``every`` and ``times`` are given."""
+    if "every" not in item and "times" not in item:
+        return 0, 1
+    times, every = item.get("times"), item.get("every")
+    if not (isinstance(times, int) and not isinstance(times, bool) and 1 <= times <= 100_000):
+        raise ValueError(f"{where}: times must be an integer 1..100000, got {times!r}")
+    try:
+        every_ns = int(pd.Timedelta(str(every)).value)
+    except ValueError:
+        every_ns = -1
+    if not every_ns > 0:
+        raise ValueError(f"{where}: every must be a positive duration such as '5s', got {every!r}")
+    return every_ns, times
+
+
 def load_scenario(path: str | Path, start_ns: int) -> list[ScheduledFault]:
     """Read a scenario file into scheduled faults (validated: unknown actions or args are errors)."""
     p = Path(path)
@@ -113,7 +133,7 @@ def load_scenario(path: str | Path, start_ns: int) -> list[ScheduledFault]:
         action = item["action"]
         if action not in ACTIONS:
             raise ValueError(f"{where}: unknown action {action!r}; known: {', '.join(ACTIONS)}")
-        args = {k: v for k, v in item.items() if k not in ("at", "action")}
+        args = {k: v for k, v in item.items() if k not in ("at", "action", "every", "times")}
         allowed = {"connectivity_loss": {"seconds", "data_lost"}, "reject_next_order": {"reason"},
                    "delay_fills": {"seconds"}, "stall_request": {"request", "seconds"}}.get(action, set())
         extra = set(args) - allowed
@@ -121,5 +141,7 @@ def load_scenario(path: str | Path, start_ns: int) -> list[ScheduledFault]:
             raise ValueError(f"{where}: unexpected field(s) {sorted(extra)} for {action}")
         if action == "stall_request" and args.get("request") not in REQUEST_IDS:
             raise ValueError(f"{where}: stall_request needs request in {sorted(REQUEST_IDS)}")
-        out.append(ScheduledFault(_parse_at(item.get("at", 0), start_ns, where), action, args))
+        at = _parse_at(item.get("at", 0), start_ns, where)
+        every, times = _repeat(item, where)
+        out.extend(ScheduledFault(at + k * every, action, args) for k in range(times))
     return sorted(out, key=lambda f: f.at_ns)

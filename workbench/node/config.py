@@ -100,6 +100,13 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         raise NodeConfigError(f"breaker_rejects must be >= 1, got {cfg.breaker_rejects}", where=where)
     if cfg.sim_scenario is not None and not cfg.embedded:
         raise NodeConfigError("sim_scenario applies to the embedded simulator only; remove `port`", where=where)
+    if cfg.sim_scenario is not None:
+        from workbench.ibsim.faults import load_scenario
+
+        try:  # read now: a bad scenario is this one line, before any client dials out
+            load_scenario(cfg.sim_scenario, 0)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise NodeConfigError(f"sim_scenario: {exc}", where=where) from exc
     for name in ("sim_ack_latency_ms", "sim_fill_latency_ms"):
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value >= 0):

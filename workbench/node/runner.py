@@ -32,7 +32,9 @@ from nautilus_trader.model.identifiers import InstrumentId
 from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
 from workbench.engine.orderlog import RunRecorder
 from workbench.errors import WorkbenchError, one_line
+from workbench.node.breaker import CircuitBreaker
 from workbench.node.config import NodeConfig
+from workbench.node.faults import watch_ib
 from workbench.node.instruments import provider_config
 from workbench.node.runfolder import RunFolder
 from workbench.node.sharedstore import SharedStore, merge_journal, preload_source
@@ -230,6 +232,7 @@ class Leg:
         self.audit: OrderAudit | None = None
         self.recorder: RunRecorder | None = None
         self._tasks: list[asyncio.Task] = []
+        self.breaker: CircuitBreaker | None = None
         self.stop_market_ns: int | None = None
 
     @contextlib.contextmanager
@@ -256,6 +259,10 @@ class Leg:
         node = self.node = build_node(cfg, port, gate=risk.gate)
         strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
         self.audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
+        # broker faults (docs/node.md): the IB link in /ready and reconnects, the circuit breaker on rejects
+        self.readiness.link = watch_ib(cfg.host, port, cfg.client_id)
+        self.breaker = CircuitBreaker.for_node(node, risk.gate, strategies, cfg, risk.counters, run.log)
+        self.readiness.extra.append(self.breaker.check)
         if cfg.mode == "paper":
             resolve_unknown_at_venue(node, risk.counters.counts, run.log)
         # order lifecycle + run-end marks into the run journal, as a backtest's (wb report compare);
@@ -295,6 +302,7 @@ class Leg:
         quotes = [q for q in (node.cache.quote_tick(i) for i in self.ids) if q is not None]
         self.stop_market_ns = max((q.ts_event for q in quotes), default=None)
         self.run.log.write("stopping", market_ns=self.stop_market_ns)
+        self.breaker.release()  # the stop's closes must reach the broker
         await flatten(node, self.ids, self.cfg.stop_timeout_s, self.errors)
         await node.stop_async()
         self.positions = {str(i): float(node.portfolio.net_position(i)) for i in self.ids}
@@ -333,6 +341,7 @@ class Leg:
                        fills=c.counts["fills"], unapproved_orders=len(unapproved),
                        denied_during_exit=c.counts["denied_during_exit"], decisions=dict(sorted(c.decisions.items())),
                        rejects=sum(c.rejects.values()), reconnects=c.counts["reconnects"],
+                       breaker_opens=c.counts["breaker_opens"],
                        orders_resolved_canceled=c.counts["orders_resolved_canceled"],
                        orders_reconciled=c.counts["orders_reconciled"],
                        tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(self.run.path),

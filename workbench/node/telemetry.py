@@ -64,6 +64,7 @@ class NodeCounters(Collector):
         self.rejects: Counter = Counter()  # OrderRejected / OrderDenied -> n
         self.ready = False
         self.unapproved = 0
+        self.breaker_state = 0  # workbench/node/breaker.py BreakerState: 0 closed, 1 half-open, 2 open
         self._bucket_counts = [0] * (len(LATENCY_BUCKETS_S) + 1)
         self._sum_s = 0.0
         self.samples_s: list[float] = []
@@ -86,7 +87,8 @@ class NodeCounters(Collector):
 
     def collect(self):
         for name, doc in (("quotes", "Quotes received"), ("orders", "Orders created (OrderInitialized)"),
-                          ("fills", "Fills"), ("reconnects", "Client reconnects after a lost connection")):
+                          ("fills", "Fills"), ("reconnects", "Client reconnects after a lost connection"),
+                          ("breaker_opens", "Times the circuit breaker opened (broker rejects)")):
             yield CounterMetricFamily(f"node_{name}", doc, value=self.counts[name])
         d = CounterMetricFamily("node_decisions", "Risk gate decisions seen by the node", labels=["verdict"])
         for verdict, n in sorted(self.decisions.items()):
@@ -98,6 +100,8 @@ class NodeCounters(Collector):
             r.add_metric([kind], n)
         yield r
         yield GaugeMetricFamily("node_ready", "1 when /ready answers 200", value=int(self.ready))
+        yield GaugeMetricFamily("node_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open",
+                                value=self.breaker_state)
         yield GaugeMetricFamily("node_unapproved_orders", "Orders with no approved gate decision",
                                 value=self.unapproved)
         cum, buckets = 0, []
@@ -216,12 +220,16 @@ class Readiness:
         self.snapshot: dict = {"ready": False, "reasons": ["starting"]}
         self._was_connected = False
         self._lost = False
+        # () -> bool: the broker link under nautilus's clients (workbench/node/faults.py BrokerLink), whose
+        # own flags stay "connected" through an IB socket drop or a 1100
+        self.link = None
 
     def update(self, node, ids, audit: OrderAudit, counters: NodeCounters) -> tuple[bool, dict]:
         """Recompute; returns (changed, snapshot). Counts a reconnect when clients come back after a loss."""
         reasons = []
         k = node.kernel
-        connected = bool(k.data_engine.check_connected() and k.exec_engine.check_connected())
+        connected = bool(k.data_engine.check_connected() and k.exec_engine.check_connected()
+                         and (self.link is None or self.link()))
         if connected and self._lost:
             counters.counts["reconnects"] += 1
             self._lost = False

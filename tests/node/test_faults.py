@@ -1,0 +1,132 @@
+"""Broker faults against a REAL node (`wb node run`, real nautilus IB clients) over loopback: the
+simulator's scenario files drop the connection, report 1100 -> 1101 (data lost) and reject orders.
+The node survives, resubscribes, counts its reconnects, shows not-ready while disconnected, never sends
+an order twice (counted at the broker), and its circuit breaker opens, half-opens and closes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workbench.ingest.generator import MarketConfig, generate_market
+from workbench.node.recovery import broker_view
+from workbench.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+WB = str(Path(sys.executable).with_name("wb"))
+SPEED = 120.0  # simulated seconds per wall second: scenario times below are wall seconds x 120
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("faults") / "market.duckdb"
+    with Store.open(str(path)) as store:
+        generate_market(store, MarketConfig(n_sessions=1))
+    return path
+
+
+def _entry() -> dict:
+    entry = yaml.safe_load((ROOT / "config/node_real.yaml").read_text())["strategies"][0]
+    entry["config"].update(warmup=30, order_ttl_quotes=20)  # trades sooner and more often (tests/node/test_crash)
+    return entry
+
+
+def _run(tmp_path: Path, store: Path, doc: dict, duration_s: float) -> tuple[dict, list[dict]]:
+    cfg = tmp_path / "node.yaml"
+    cfg.write_text(yaml.safe_dump({"mode": "real", "speed": SPEED, "runs_dir": str(tmp_path / "runs"),
+                                   "strategies": [_entry()], **doc}, sort_keys=False))
+    env = {**os.environ, "WB_CONTROL_FILE": str(tmp_path / "control.json")}
+    proc = subprocess.run([WB, "--store", str(store), "node", "run", str(cfg), "--duration", str(duration_s),
+                           "--json"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert proc.stdout.strip(), proc.stderr[-2000:]  # exit 3 when the summary lists errors (a reject is one)
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    events = [json.loads(line) for line in (Path(summary["run_dir"]) / "events.jsonl").read_text().splitlines()]
+    return summary, events
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_resends(market, tmp_path):
+    scenario = tmp_path / "faults.yaml"
+    scenario.write_text(yaml.safe_dump([
+        {"at": f"+{int(6 * SPEED)}s", "action": "drop_connection"},  # the socket cut (the node is up by ~4 s)
+        {"at": f"+{int(12 * SPEED)}s", "action": "connectivity_loss", "seconds": 60, "data_lost": True},
+    ]))
+    # the simulator as its own process with a state file: the broker's own count of the orders it got
+    port, state = _free_port(), tmp_path / "broker.json"
+    sim = subprocess.Popen([WB, "--store", str(market), "gateway", "sim", "--port", str(port), "--replay-from",
+                            "2024-03-04 15:00", "--speed", str(SPEED), "--scenario", str(scenario),
+                            "--state", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sim.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        node_store = tmp_path / "node.duckdb"
+        Store.open(str(node_store)).close()
+        summary, events = _run(tmp_path, node_store, {"port": port}, 18.0)
+    finally:
+        sim.kill()
+        sim.wait()
+    ready = [e for e in events if e["kind"] == "readiness"]
+    first_ready = next(i for i, e in enumerate(ready) if e["ready"])
+    lost = [i for i, e in enumerate(ready) if i > first_ready and "clients not connected" in e["reasons"]
+            and ready[i - 1]["ready"]]
+    assert len(lost) == 2, ready  # /ready went not-ready at the cut and at the 1100 ...
+    assert all(any(e["ready"] for e in ready[i:]) for i in lost)  # ... and ready again after each
+    assert summary["reconnects"] == 2, summary
+    # resubscribed after 1101 (the simulator dropped the subscriptions): quotes still flow at the end
+    assert ready[-1]["ready"], ready[-1]
+    broker = broker_view(state)
+    assert broker["duplicate_orders"] == 0 and broker["orders"] == summary["orders"] > 0, (broker, summary)
+    assert summary["unapproved_orders"] == 0, summary
+    # not asserted: a fill the broker made while the socket was down is not reconciled after the reconnect
+    # (nautilus 1.231 re-requests nothing), so the position can end apart; docs/node.md, broker faults
+
+
+def test_reject_burst_opens_the_breaker_which_half_opens_and_closes(market, tmp_path):
+    scenario = tmp_path / "rejects.yaml"
+    # every order in wall seconds ~1..5 is rejected (the one-shot reject re-armed each simulated second)
+    scenario.write_text(yaml.safe_dump([{"at": f"+{int(1 * SPEED)}s", "action": "reject_next_order",
+                                         "reason": "Simulated margin check", "every": "1s",
+                                         "times": int(4 * SPEED)}]))
+    summary, events = _run(tmp_path, market, {"sim_scenario": str(scenario), "breaker_rejects": 3,
+                                              "breaker_window_s": 30.0, "breaker_cooldown_s": 1.5}, 12.0)
+    breaker = [e["event"] for e in events if e["kind"] == "breaker"]
+    assert breaker[0] == "open" and breaker[-1] == "closed", breaker
+    assert "half_open" in breaker and "trial" in breaker
+    assert summary["breaker_opens"] == breaker.count("open") >= 1
+    # while open, new orders are refused by the gate with the breaker's reason: journaled decisions
+    refused = [e for e in events if e["kind"] == "decision" and "STRATEGY_DISABLED" in e["reasons"]]
+    assert refused, "the strategy never tried while the breaker was open"
+    rejected = [e for e in events if e["kind"] == "order" and e["event"] == "OrderRejected"]
+    opened = [e["ts"] for e in events if e["kind"] == "breaker" and e["event"] == "open"][0]
+    assert len([e for e in rejected if e["ts"] <= opened]) == 3  # opened at the third reject, not later
+    # /ready said why while the breaker was not closed, and was ready again at the end
+    ready = [e for e in events if e["kind"] == "readiness"]
+    assert any(any("circuit breaker open" in r for r in e["reasons"]) for e in ready), ready
+    assert any(any("circuit breaker half-open" in r for r in e["reasons"]) for e in ready), ready
+    assert ready[-1]["ready"], ready[-1]
+    # after the close it trades again, and the stop still ends flat
+    closed = [e["ts"] for e in events if e["kind"] == "breaker" and e["event"] == "closed"][-1]
+    assert any(e["kind"] == "order" and e["event"] == "OrderFilled" and e["ts"] > closed for e in events)
+    assert summary["residual_positions"] == {} and summary["unapproved_orders"] == 0, summary
+    assert all(e.startswith("OrderRejected") for e in summary["errors"]), summary["errors"]
+    with Store.open(str(market), read_only=True) as store:  # the breaker's switches are in the journal
+        rows = store.con.execute("SELECT count(*) FROM risk_events WHERE run_id = ? AND reason LIKE "
+                                 "'%circuit breaker open%'", [summary["run_id"]]).fetchone()[0]
+    assert rows >= 1

@@ -1,0 +1,87 @@
+"""Broker faults, seen from the node: the IB link under nautilus's clients, and the reconnect fix.
+
+What the simulator's scenario files showed (docs/node.md, "Broker faults and the circuit breaker"):
+
+* ``/ready`` and the ``reconnects`` counter looked only at nautilus's client flags, which stay "connected"
+  while the IB socket is down or IB reports 1100: a 5 s disconnect went by with ``reconnects: 0``.
+  :class:`BrokerLink` reads the IB client's own state (API connection up and ready).
+* After 1100 ("connectivity between IB and TWS lost") nautilus's connection watchdog recycles the
+  client, but its reconnect (``_start_async`` -> ``EClient.reset()``) drops the old socket without closing
+  it, so the gateway still holds the client id: every retry was refused with 326 ("client id already in
+  use") and the node sat without data or orders for the rest of the run, with no error in its summary.
+  :func:`close_before_reconnect` closes the old connection first, as ``EClient.disconnect`` does.
+* 1101 ("restored - data lost": IB dropped the market-data subscriptions) sets the client connected
+  again but nothing resubscribes, so quotes never came back. :func:`resubscribe_on_data_lost` resubscribes
+  everything (nautilus's own ``_resubscribe_all``, as after a reconnect).
+
+Only this module and workbench/node/runner.py reach into the IB adapter's client object.
+"""
+
+from __future__ import annotations
+
+from nautilus_trader.adapters.interactive_brokers.factories import IB_CLIENTS
+
+
+def ib_client(host: str, port: int, client_id: int):
+    """The shared InteractiveBrokersClient nautilus's IB factories built for ``(host, port, client_id)``
+    (data and execution clients of one node share it), or None (no IB client: not built yet)."""
+    return IB_CLIENTS.get((host, port, client_id))
+
+
+def close_before_reconnect(client) -> None:
+    """Make the client's watchdog close the old API connection before it reconnects (see the module
+    docstring: without it the gateway refuses the reconnect with 326 while the old socket lives)."""
+    if getattr(client, "_wb_close_before_reconnect", False):
+        return
+    original = client._handle_disconnection
+
+    async def handle_disconnection() -> None:
+        eclient = client._eclient
+        if eclient.conn is not None:
+            eclient.disconnect()  # closes the socket; its connectionClosed fails pending requests
+        await original()
+
+    client._handle_disconnection = handle_disconnection
+    client._wb_close_before_reconnect = True
+
+
+DATA_LOST = 1101  # IB: connectivity restored, market data subscriptions lost
+
+
+def resubscribe_on_data_lost(client) -> None:
+    """After 1101 resubscribe every subscription of the client (see the module docstring)."""
+    if getattr(client, "_wb_resubscribe_on_1101", False):
+        return
+    original = client.process_error  # the EWrapper's error() queues this (bound method, looked up per call)
+
+    async def process_error(**kwargs) -> None:
+        await original(**kwargs)
+        if kwargs.get("error_code") == DATA_LOST:
+            client.resubscribed_after_data_lost = getattr(client, "resubscribed_after_data_lost", 0) + 1
+            await client._resubscribe_all()
+
+    client.process_error = process_error
+    client._wb_resubscribe_on_1101 = True
+
+
+class BrokerLink:
+    """Is the node's IB API connection up (socket connected, API handshake done, no 1100 outstanding)?
+    For :class:`workbench.node.telemetry.Readiness` (``link``): a down link is "clients not connected"
+    on /ready and, when it comes back, one ``reconnects``."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def __call__(self) -> bool:
+        c = self.client
+        return bool(c._is_ib_connected.is_set() and c._is_client_ready.is_set() and c._eclient.isConnected())
+
+
+def watch_ib(host: str, port: int, client_id: int) -> BrokerLink | None:
+    """Install the reconnect and 1101 fixes on the node's IB client and return its link check (None: no IB client)."""
+    client = ib_client(host, port, client_id)
+    if client is None:
+        return None
+    close_before_reconnect(client)
+    resubscribe_on_data_lost(client)
+    return BrokerLink(client)
