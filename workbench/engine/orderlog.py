@@ -45,7 +45,8 @@ class RunRecorder:
 
     def __init__(self, store, run_id: str, mode: str, kernel, *, label: str = "", flush_every: int = 20_000):
         self.store, self.run_id = store, run_id
-        self.cache, self.clock, msgbus = kernel.cache, kernel.clock, kernel.msgbus
+        self.cache, self.clock, self._msgbus = kernel.cache, kernel.clock, kernel.msgbus
+        msgbus = self._msgbus
         self.flush_every = flush_every
         self._rows: list[tuple] = []
         self._seq = 0
@@ -87,7 +88,9 @@ class RunRecorder:
             raise
 
     def finish(self, instrument_ids) -> None:
-        """Write what is buffered and the run-end marks (each instrument's last quote in the cache)."""
+        """Write what is buffered and the run-end marks (each instrument's last quote in the cache), then
+        let go of the kernel and the store: a kernel kept alive (nautilus' strategies reference it) must not
+        keep the store's connection alive to interpreter exit (DuckDB reports it as a leak on stderr)."""
         self.flush()
         marks = {}
         for iid in sorted({str(i) for i in instrument_ids}):
@@ -97,3 +100,6 @@ class RunRecorder:
                 if math.isfinite(b) and math.isfinite(a):
                     marks[iid] = (q.ts_event, b, a)
         finish_run(self.store, self.run_id, marks, self.first_quotes)
+        self._msgbus.unsubscribe(topic="events.order.*", handler=self.on_event)
+        self._msgbus.unsubscribe(topic="data.quotes.*", handler=self.on_quote)
+        self.store = self.cache = self.clock = self._msgbus = None

@@ -142,3 +142,5 @@ class NodeRisk:
             # the gate (still referenced by nautilus' strategies) must not keep a closed connection alive
             # to interpreter exit: duckdb reports every such object as a leak on stderr
             self.journal.con = self.journal.store = None
+            if self.recorder is not None:  # the order-event recorder holds the same connection
+                self.recorder.store = None
