@@ -124,6 +124,7 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         # instruments are never updated or deleted, so what this connection has seen stored stays
         # true; both caches are dropped on any rollback (a rolled-back insert must not linger)
         self._known_terms: dict[str, tuple] = {}
+        self._known: set[Instrument] = set()  # equal (all fields) to one stored: nothing to check
         self._ikeys: dict[str, int] = {}
 
     @classmethod
@@ -206,6 +207,7 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
                 self._tx_depth -= 1
                 if outer:
                     self._known_terms.clear()
+                    self._known.clear()
                     self._ikeys.clear()
                     self.con.execute("ROLLBACK")
                 raise
@@ -220,12 +222,15 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
         One lookup and one insert for the whole list, so registering a chain of hundreds of
         contracts costs about as much as registering one.
         """
+        if self._known.issuperset(instruments):  # a file ingest re-registers its instrument each time
+            return 0
         unique = sorted(set(instruments), key=lambda i: i.instrument_id)
         terms = {i.instrument_id: _terms(i) for i in unique}
         for a, b in zip(unique, unique[1:], strict=False):
             if a.instrument_id == b.instrument_id and _terms(a) != _terms(b):
                 raise ValueError(f"instrument {a.instrument_id}: given twice with different terms")
         if all(self._known_terms.get(i) == t for i, t in terms.items()):
+            self._known.update(unique)
             return 0  # all stored with these terms already (seen by this connection): no round trip
         with self.transaction():
             cur = self.con.execute("SELECT * EXCLUDE (created_at, ikey) FROM instruments WHERE instrument_id IN "
@@ -254,6 +259,7 @@ class Store(WritesMixin, ReadsMixin, _CoverageMixin, LedgerMixin):
                 finally:
                     self.con.unregister("_wb_instruments")
             self._known_terms.update(terms)  # every one is now stored with exactly these terms
+            self._known.update(unique)
         return len(new)
 
     def find_instrument(self, instrument_id: str) -> Instrument | None:
