@@ -132,6 +132,8 @@ class _Builder:
 
 _HIGHS_OPTIONS = (("output_flag", False), ("simplex_strategy", 1), ("simplex_dual_edge_weight_strategy", 1),
                   ("primal_feasibility_tolerance", _TOL), ("dual_feasibility_tolerance", _TOL))
+# the same tolerances, other paths: without presolve, then primal simplex
+_RETRY = ((), (("presolve", "off"),), (("simplex_strategy", 4),))
 
 
 def _highs_direct(c, a, lhs, rhs, lo, hi) -> np.ndarray | None:
@@ -149,14 +151,15 @@ def _highs_direct(c, a, lhs, rhs, lo, hi) -> np.ndarray | None:
     lp.col_cost_ = c
     lp.col_lower_, lp.col_upper_ = np.clip(lo, -inf, inf), np.clip(hi, -inf, inf)
     lp.row_lower_, lp.row_upper_ = np.clip(lhs, -inf, inf), np.clip(rhs, -inf, inf)
-    highs = _h._Highs()
-    for key, val in _HIGHS_OPTIONS:
-        highs.setOptionValue(key, val)
-    highs.passModel(lp)
-    highs.run()
-    if highs.getModelStatus() != _h.HighsModelStatus.kOptimal:
-        return None
-    return np.asarray(highs.getSolution().col_value, float)
+    for retry in _RETRY:  # dual simplex first; on numerical trouble ("Unknown" status), the same LP again
+        highs = _h._Highs()
+        for key, val in _HIGHS_OPTIONS + retry:
+            highs.setOptionValue(key, val)
+        highs.passModel(lp)
+        highs.run()
+        if highs.getModelStatus() == _h.HighsModelStatus.kOptimal:
+            return np.asarray(highs.getSolution().col_value, float)
+    return None
 
 
 def fit_price_surface(slices: list[dict]) -> list[dict]:
@@ -205,7 +208,10 @@ def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None, ceiling
     lp = _Builder()
     hi_o = np.full(n, np.inf)
     hi_o[[0, -1]] = 0.0  # no mass beyond the end nodes: O vanishes there
-    o = lp.var(n, 0.0, 0.0, hi_o)
+    lo_o = np.zeros(n)
+    if prev is not None:  # calendar at this expiry's nodes (rows below hold it at the previous ones')
+        lo_o[1:-1] = np.interp(y[1:-1], prev["y"], prev["o"]) + _CAL_MARGIN
+    o = lp.var(n, 0.0, lo_o, hi_o)
     p = lp.var(n, 0.0, _FLOOR)
     # p = second differences of C = O + (1 - y)^+ (the payoff's unit atom at y = 1): D O - p = -e
     inv = 1.0 / np.diff(y)
@@ -241,10 +247,11 @@ def _fit_one(sl: dict, kap: np.ndarray, s_atm: float, prev: dict | None, ceiling
     t_up, t_dn = lp.var(n - 1, _W_TV * s_atm), lp.var(n - 1, _W_TV * s_atm)
     lp.add("eq", np.r_[seg, seg, seg, seg], np.r_[p[1:], p[:-1], t_up, t_dn],
            np.r_[1.0 / width[1:], -1.0 / width[:-1], -np.ones(n - 1), np.ones(n - 1)], np.zeros(n - 1))
-    if prev is not None:  # calendar: C_prev(y_m) + margin <= C(y_m) at the previous (finer) nodes
-        ym = prev["y"][1:-1]
-        ri, ci, wi = _interp_rows(ym, y)
-        lp.add("ub", ri, o[ci], -wi, -(prev["o"][1:-1] + _CAL_MARGIN))
+    if prev is not None:  # calendar: C_prev(y_m) + margin <= C(y_m) at the previous nodes not shared (bounds)
+        m_in = np.flatnonzero(~np.isin(prev["y"][1:-1], y)) + 1
+        if m_in.size:
+            ri, ci, wi = _interp_rows(prev["y"][m_in], y)
+            lp.add("ub", ri, o[ci], -wi, -(prev["o"][m_in] + _CAL_MARGIN))
     ceil, half = ceiling
     m_idx = np.flatnonzero(np.isfinite(ceil))
     if m_idx.size:  # soft: the later quotes may themselves be inadmissible
