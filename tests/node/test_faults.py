@@ -94,8 +94,11 @@ def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_res
     broker = broker_view(state)
     assert broker["duplicate_orders"] == 0 and broker["orders"] == summary["orders"] > 0, (broker, summary)
     assert summary["unapproved_orders"] == 0, summary
-    # not asserted: a fill the broker made while the socket was down is not reconciled after the reconnect
-    # (nautilus 1.231 re-requests nothing), so the position can end apart; docs/node.md, broker faults
+    # fills the broker made while the link was down are reconciled after each reconnect: the stop ends flat
+    # and the broker agrees (before, the node kept such an order working and ended apart from the broker)
+    assert sum(1 for e in events if e["kind"] == "reconciled" and e.get("after") == "reconnect") == 2
+    assert summary["errors"] == [] and summary["residual_positions"] == {}, summary
+    assert broker["position"] == 0 and broker["open_orders"] == [], broker
 
 
 def test_reject_burst_opens_the_breaker_which_half_opens_and_closes(market, tmp_path):

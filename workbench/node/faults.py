@@ -10,6 +10,10 @@ What the simulator's scenario files showed (docs/node.md, "Broker faults and the
   it, so the gateway still holds the client id: every retry was refused with 326 ("client id already in
   use") and the node sat without data or orders for the rest of the run, with no error in its summary.
   :func:`close_before_reconnect` closes the old connection first, as ``EClient.disconnect`` does.
+* A fill the broker made while the link was down never reached the node (nautilus re-requests nothing after
+  a reconnect): the node kept the order working, its cancel was answered 161 ("not cancellable") and the
+  run ended apart from the broker. In REAL the runner passes ``on_restore``: nautilus's own execution
+  reconciliation (``reconcile_execution_state``, as at start) runs each time the link comes back.
 * 1101 ("restored - data lost": IB dropped the market-data subscriptions) sets the client connected
   again but nothing resubscribes, so quotes never came back. :func:`resubscribe_on_data_lost` resubscribes
   everything (nautilus's own ``_resubscribe_all``, as after a reconnect).
@@ -18,6 +22,8 @@ Only this module and workbench/node/runner.py reach into the IB adapter's client
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from nautilus_trader.adapters.interactive_brokers.factories import IB_CLIENTS
 
@@ -69,19 +75,30 @@ class BrokerLink:
     For :class:`workbench.node.telemetry.Readiness` (``link``): a down link is "clients not connected"
     on /ready and, when it comes back, one ``reconnects``."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, on_restore=None):
+        self.client, self.on_restore = client, on_restore
+        self._seen_up = self._down = False
+        self._tasks: set = set()  # running on_restore tasks (a reference keeps them from being collected)
 
     def __call__(self) -> bool:
+        """On the node's loop. When the link comes back after a loss, ``on_restore()`` (a coroutine
+        function) is started on the loop."""
         c = self.client
-        return bool(c._is_ib_connected.is_set() and c._is_client_ready.is_set() and c._eclient.isConnected())
+        up = bool(c._is_ib_connected.is_set() and c._is_client_ready.is_set() and c._eclient.isConnected())
+        if up and self._down and self.on_restore is not None:
+            task = asyncio.get_running_loop().create_task(self.on_restore())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._down = (self._down or self._seen_up) and not up
+        self._seen_up = self._seen_up or up
+        return up
 
 
-def watch_ib(host: str, port: int, client_id: int) -> BrokerLink | None:
+def watch_ib(host: str, port: int, client_id: int, on_restore=None) -> BrokerLink | None:
     """Install the reconnect and 1101 fixes on the node's IB client and return its link check (None: no IB client)."""
     client = ib_client(host, port, client_id)
     if client is None:
         return None
     close_before_reconnect(client)
     resubscribe_on_data_lost(client)
-    return BrokerLink(client)
+    return BrokerLink(client, on_restore)

@@ -260,7 +260,8 @@ class Leg:
         strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
         self.audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
         # broker faults (docs/node.md): the IB link in /ready and reconnects, the circuit breaker on rejects
-        self.readiness.link = watch_ib(cfg.host, port, cfg.client_id)
+        self.readiness.link = watch_ib(cfg.host, port, cfg.client_id,
+                                       on_restore=self._reconcile_after_reconnect if cfg.mode == "real" else None)
         self.breaker = CircuitBreaker.for_node(node, risk.gate, strategies, cfg, risk.counters, run.log)
         self.readiness.extra.append(self.breaker.check)
         if cfg.mode == "paper":
@@ -277,6 +278,11 @@ class Leg:
         self._tasks = [asyncio.create_task(node.run_async()),
                        asyncio.create_task(_monitor(node, self.ids, risk, self.audit, self.readiness, run,
                                                     self.errors))]
+
+    async def _reconcile_after_reconnect(self) -> None:
+        """REAL: fills and order states the broker made while the IB link was down (workbench/node/faults.py)."""
+        ok = await self.node.kernel.exec_engine.reconcile_execution_state(timeout_secs=10.0)
+        self.run.log.write("reconciled", after="reconnect", ok=bool(ok))
 
     def has_quotes(self) -> bool:
         return self.node is not None and all(self.node.cache.quote_tick(i) for i in self.ids)
