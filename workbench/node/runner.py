@@ -281,7 +281,11 @@ class Leg:
 
     async def _reconcile_after_reconnect(self) -> None:
         """REAL: fills and order states the broker made while the IB link was down (workbench/node/faults.py)."""
-        ok = await self.node.kernel.exec_engine.reconcile_execution_state(timeout_secs=10.0)
+        try:
+            ok = await self.node.kernel.exec_engine.reconcile_execution_state(timeout_secs=10.0)
+        except Exception as exc:  # the node keeps running; the failure is a line in the log and the summary
+            self.errors.append(f"reconciliation after reconnect failed: {one_line(exc)}")
+            ok = False
         self.run.log.write("reconciled", after="reconnect", ok=bool(ok))
 
     def has_quotes(self) -> bool:
