@@ -188,7 +188,9 @@ def demo_report(demo_job) -> Path:
     return demo_job.wait()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running on the main thread while
+# it is open, and every later test that calls asyncio.run() (the IB simulator and node tests) would fail.
+@pytest.fixture(scope="module")
 def browser():
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} not found: the browser tests drive Debian's Chromium; run `make chromium`",
