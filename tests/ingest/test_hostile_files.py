@@ -83,15 +83,17 @@ def test_sparse_file_and_zip_bomb_are_refused_in_bounded_memory(tmp_path):
         for _ in range(200):
             f.write(bytes(1 << 20))
     (tmp_path / "m.yaml").write_text(MAPPING)
+    # VmHWM, not getrusage's ru_maxrss: exec carries the old address space's peak into ru_maxrss, and
+    # subprocess may vfork, so under a big pytest parent (the full suite) the child "peaked" at the parent's size.
     script = f"""
-import resource
+from pathlib import Path
 from workbench.ingest import ingest_csv, ingest_lean
 from workbench.store import Store
 st = Store.open(":memory:")
 for run in (lambda: ingest_csv(st, {str(sparse)!r}, {str(tmp_path / "m.yaml")!r}, quiet=True, keep_going=True),
             lambda: ingest_lean(st, {str(bomb)!r}, quiet=True, keep_going=True)):
     print(run().files[0].error)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(x.split()[1]) for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM:")))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     sparse_err, bomb_err, peak_kb = out.strip().splitlines()
