@@ -351,5 +351,16 @@ def run_node(cfg: NodeConfig, duration_s: float, store_path: str | None = None, 
     """Blocking wrapper around :func:`run_node_async` on a fresh event loop (same keyword arguments)."""
     import ib_async.util
 
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:  # Jupyter: a loop already runs on this thread; asyncio.run would fail with a bare RuntimeError
+        raise WorkbenchError("run_node cannot block inside a running event loop (Jupyter)",
+                           hint="`await run_node_async(cfg, duration_s)` in the notebook, or run "
+                                "`wb node run` as a subprocess (notebooks/04_paper_node.ipynb)")
     ib_async.util.getLoop.cache_clear()  # ib_async memoises the first loop it saw
-    return asyncio.run(run_node_async(cfg, duration_s, store_path, **kwargs))
+    try:
+        return asyncio.run(run_node_async(cfg, duration_s, store_path, **kwargs))
+    finally:
+        ib_async.util.getLoop.cache_clear()  # and must not hand the closed one to the next caller
