@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 __all__ = ["CM_DAYS", "DELTAS", "bl_density", "bl_density_surface", "constant_maturity", "delta_strikes",
-           "term_structure"]
+           "density_k", "term_structure"]
 
 CM_DAYS = (10, 30, 60, 91, 122, 152, 182, 273, 365, 547, 730)
 DELTAS = tuple(np.round(np.arange(0.10, 0.901, 0.05), 2))
@@ -95,13 +95,17 @@ def _density_from_w(k, w, g, F):
     return K, g * np.exp(-0.5 * d2 * d2) / (K * np.sqrt(2.0 * np.pi * w))
 
 
-def bl_density(smile, strikes=None) -> pd.DataFrame:
-    """Risk-neutral density of S_T for one :class:`Smile` on ``strikes`` (default: +-5 sd, 401 points)."""
+def density_k(smile, strikes=None) -> np.ndarray:
+    """Log-moneyness of ``strikes`` for one slice's density (default: -10..+6 ATM sd, 801 points)."""
     if strikes is None:
         sd = smile.atm_vol * np.sqrt(smile.T)
-        k = np.linspace(-10 * sd, 6 * sd, 801)
-    else:
-        k = np.log(np.asarray(strikes, float) / smile.forward)
+        return np.linspace(-10 * sd, 6 * sd, 801)
+    return np.log(np.asarray(strikes, float) / smile.forward)
+
+
+def bl_density(smile, strikes=None) -> pd.DataFrame:
+    """Risk-neutral density of S_T for one :class:`Smile` on ``strikes`` (default grid: :func:`density_k`)."""
+    k = density_k(smile, strikes)
     K, q = _density_from_w(k, smile.w(k), smile.g(k), smile.forward)
     return pd.DataFrame({"strike": K, "k": k, "density": q})
 

@@ -9,13 +9,13 @@ The interface matches :class:`workbench.vol.smile.Smile` (``w``, ``g``, ``iv``, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from workbench.vol._mixture import mixture_otm
 from workbench.vol.iv import implied_vol
+from workbench.vol.smile import SliceViews
 
 __all__ = ["PriceSmile", "otm_to_w"]
 
@@ -29,7 +29,7 @@ def otm_to_w(k: np.ndarray, otm: np.ndarray, T: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class PriceSmile:
+class PriceSmile(SliceViews):
     """One expiry: atoms ``p`` on nodes ``y`` (of ``S_T/F``), kernel std ``s``, and the fitted quotes."""
 
     expiry: pd.Timestamp
@@ -43,21 +43,23 @@ class PriceSmile:
     k_bounds: tuple[float, float] | None = None
     below: tuple = field(default=(), repr=False)  # no calendar envelope: the fit is calendar-free itself
 
-    def otm(self, k) -> np.ndarray:
-        """Undiscounted OTM price / F at log-moneyness k (put below the forward, call at or above)."""
+    _rmse_mean = staticmethod(np.nanmean)  # fit_iv is NaN where no vol reproduces the price
+
+    def _mixture(self, k) -> tuple[np.ndarray, np.ndarray]:
+        """(OTM price / F, density of ``S_T / F``) at ``x = e^k``, both shaped like ``k``."""
         k = np.asarray(k, float)
         x = np.ascontiguousarray(np.exp(k).ravel())
         price, dens = np.empty(x.size), np.empty(x.size)
         mixture_otm(x, self.y, self.p, self.s, price, dens)
-        return price.reshape(k.shape)
+        return price.reshape(k.shape), dens.reshape(k.shape)
+
+    def otm(self, k) -> np.ndarray:
+        """Undiscounted OTM price / F at log-moneyness k (put below the forward, call at or above)."""
+        return self._mixture(k)[0]
 
     def density_x(self, k) -> np.ndarray:
         """Density of ``S_T / F`` at ``x = e^k``."""
-        k = np.asarray(k, float)
-        x = np.ascontiguousarray(np.exp(k).ravel())
-        price, dens = np.empty(x.size), np.empty(x.size)
-        mixture_otm(x, self.y, self.p, self.s, price, dens)
-        return dens.reshape(k.shape)
+        return self._mixture(k)[1]
 
     def w(self, k) -> np.ndarray:
         k = np.asarray(k, float)
@@ -76,38 +78,9 @@ class PriceSmile:
             g = np.where(f > 0, f * np.exp(k) * sw / phi, 0.0)
         return g
 
-    def iv(self, k) -> np.ndarray:
-        return np.sqrt(np.maximum(self.w(k), 0.0) / self.T)
-
     @property
     def params(self):
         raise AttributeError("a price-space slice has no SVI parameters (fit model='svi' for those)")
-
-    @cached_property
-    def quotes(self) -> pd.DataFrame:
-        cols = ("strike", "right", "k", "bid", "ask", "iv_bid", "iv_mid", "iv_ask", "fit_iv", "inside")
-        return pd.DataFrame({c: self.data.get(c, np.empty(0)) for c in cols})
-
-    @property
-    def k_range(self) -> tuple[float, float]:
-        if self.k_bounds is not None:
-            return self.k_bounds
-        return float(np.min(self.data["k"])), float(np.max(self.data["k"]))
-
-    def iv_strike(self, strike) -> np.ndarray:
-        return self.iv(np.log(np.asarray(strike, float) / self.forward))
-
-    @property
-    def rmse_vol_pts(self) -> float:
-        if not len(self.data.get("k", ())):
-            return float("nan")
-        r = self.data["fit_iv"] - self.data["iv_mid"]
-        return float(np.sqrt(np.nanmean(r**2)) * 100)
-
-    @property
-    def inside_pct(self) -> float:
-        inside = self.data.get("inside", ())
-        return float(np.mean(inside) * 100) if len(inside) else float("nan")
 
     @property
     def atm_vol(self) -> float:
@@ -121,16 +94,11 @@ class PriceSmile:
 
     def density(self, strikes=None) -> pd.DataFrame:
         """Risk-neutral density of S_T (exact: the mixture's own density)."""
-        if strikes is None:
-            sd = self.atm_vol * np.sqrt(self.T)
-            k = np.linspace(-10 * sd, 6 * sd, 801)
-        else:
-            k = np.log(np.asarray(strikes, float) / self.forward)
+        from workbench.vol.grids import density_k
+
+        k = density_k(self, strikes)
         K = self.forward * np.exp(k)
         return pd.DataFrame({"strike": K, "k": k, "density": self.density_x(k) / self.forward})
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.quotes.copy()
 
     def summary(self) -> pd.Series:
         return pd.Series({"expiry": self.expiry.date(), "T": self.T, "forward": self.forward,

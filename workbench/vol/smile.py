@@ -12,7 +12,7 @@ import pandas as pd
 
 from workbench.vol.svi import SviParams, butterfly_check
 
-__all__ = ["FIT_GRID", "GRID", "Smile", "inside_band"]
+__all__ = ["FIT_GRID", "GRID", "SliceViews", "Smile", "inside_band"]
 
 GRID = np.linspace(-2.5, 1.5, 401)  # k grid of the arbitrage constraints and checks
 # The fit's constraint grid: GRID plus sparse wings out to |k| = 20.  g >= 0 only on [-2.5, 1.5] let fits
@@ -33,42 +33,19 @@ def inside_band(fit, iv_bid, iv_ask) -> np.ndarray:
     return (fit >= np.nan_to_num(iv_bid, nan=0.0) - 1e-12) & (fit <= iv_ask + 1e-12)
 
 
-@dataclass(frozen=True)
-class Smile:
-    """One expiry: fitted SVI parameters, the quotes it was fitted to, and fit diagnostics."""
+class SliceViews:
+    """What every one-expiry slice (:class:`Smile`, :class:`~workbench.vol.price_smile.PriceSmile`) derives
+    the same way from its ``w``, ``T``, ``forward``, ``k_bounds`` and quote ``data``."""
 
-    expiry: pd.Timestamp
-    T: float
-    forward: float
-    discount: float
-    params: SviParams
-    data: dict = field(repr=False)  # arrays: strike, right, k, bid, ask, iv_bid, iv_mid, iv_ask, fit_iv, inside
-    k_bounds: tuple[float, float] | None = None  # quoted k range (also kept when quotes are not, in storage)
-    # earlier expiries whose (extrapolated) SVI wings rise above this slice somewhere on the grid: the
-    # slice's total variance is the running maximum -- the calendar envelope, see VolSurface
-    below: tuple[SviParams, ...] = field(default=(), repr=False)
+    # PriceSmile's fit_iv is NaN where no vol reproduces the fitted price, so it averages over the rest;
+    # an SVI fit_iv is never NaN, and a NaN there would be a bug to show, not hide
+    _rmse_mean = staticmethod(np.mean)
 
     @cached_property
     def quotes(self) -> pd.DataFrame:
         """The fitted quotes with their IV band, fit and ``inside`` flag (built lazily: pandas is slow)."""
         cols = ("strike", "right", "k", "bid", "ask", "iv_bid", "iv_mid", "iv_ask", "fit_iv", "inside")
         return pd.DataFrame({c: self.data.get(c, np.empty(0)) for c in cols})
-
-    def w(self, k) -> np.ndarray:
-        """Total variance: the fitted SVI, lifted to the calendar envelope of the earlier expiries."""
-        w = self.params.w(k)
-        for p in self.below:
-            w = np.maximum(w, p.w(k))
-        return w
-
-    def g(self, k) -> np.ndarray:
-        """Gatheral's density factor of the active piece of the envelope at each k."""
-        w, g = self.params.w(k), self.params.g(k)
-        for p in self.below:
-            wp = p.w(k)
-            g = np.where(wp > w, p.g(k), g)
-            w = np.maximum(w, wp)
-        return g
 
     def iv(self, k) -> np.ndarray:
         return np.sqrt(np.maximum(self.w(k), 0.0) / self.T)
@@ -87,12 +64,47 @@ class Smile:
         if not len(self.data.get("k", ())):
             return float("nan")
         r = self.data["fit_iv"] - self.data["iv_mid"]
-        return float(np.sqrt(np.mean(r**2)) * 100)
+        return float(np.sqrt(self._rmse_mean(r**2)) * 100)
 
     @property
     def inside_pct(self) -> float:
         inside = self.data.get("inside", ())
         return float(np.mean(inside) * 100) if len(inside) else float("nan")
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.quotes.copy()
+
+
+@dataclass(frozen=True)
+class Smile(SliceViews):
+    """One expiry: fitted SVI parameters, the quotes it was fitted to, and fit diagnostics."""
+
+    expiry: pd.Timestamp
+    T: float
+    forward: float
+    discount: float
+    params: SviParams
+    data: dict = field(repr=False)  # arrays: strike, right, k, bid, ask, iv_bid, iv_mid, iv_ask, fit_iv, inside
+    k_bounds: tuple[float, float] | None = None  # quoted k range (also kept when quotes are not, in storage)
+    # earlier expiries whose (extrapolated) SVI wings rise above this slice somewhere on the grid: the
+    # slice's total variance is the running maximum -- the calendar envelope, see VolSurface
+    below: tuple[SviParams, ...] = field(default=(), repr=False)
+
+    def w(self, k) -> np.ndarray:
+        """Total variance: the fitted SVI, lifted to the calendar envelope of the earlier expiries."""
+        w = self.params.w(k)
+        for p in self.below:
+            w = np.maximum(w, p.w(k))
+        return w
+
+    def g(self, k) -> np.ndarray:
+        """Gatheral's density factor of the active piece of the envelope at each k."""
+        w, g = self.params.w(k), self.params.g(k)
+        for p in self.below:
+            wp = p.w(k)
+            g = np.where(wp > w, p.g(k), g)
+            w = np.maximum(w, wp)
+        return g
 
     @property
     def atm_vol(self) -> float:
@@ -106,9 +118,6 @@ class Smile:
         from workbench.vol.grids import bl_density
 
         return bl_density(self, strikes)
-
-    def to_frame(self) -> pd.DataFrame:
-        return self.quotes.copy()
 
     def summary(self) -> pd.Series:
         return pd.Series({"expiry": self.expiry.date(), "T": self.T, "forward": self.forward,

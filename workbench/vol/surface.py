@@ -114,10 +114,7 @@ class VolSurface:
             return self._price_total_variance(k, T)
         out = np.empty(k.shape)
         Ts = self._T
-        j = np.searchsorted(Ts, T, side="left")
-        for idx in np.unique(j):
-            sel = j == idx
-            kk, tt = k[sel], T[sel]
+        for idx, sel, kk, tt in self._by_interval(k, T):
             if idx == 0:
                 out[sel] = self.smiles[0].w(kk) * tt / Ts[0]
             elif idx >= len(Ts):
@@ -128,13 +125,17 @@ class VolSurface:
                 out[sel] = (1 - a) * self.smiles[idx - 1].w(kk) + a * self.smiles[idx].w(kk)
         return out
 
+    def _by_interval(self, k, T):
+        """(idx, mask, k[mask], T[mask]) per group of points sharing ``searchsorted(expiry T's, T)``."""
+        j = np.searchsorted(self._T, T, side="left")
+        for idx in np.unique(j):
+            sel = j == idx
+            yield idx, sel, k[sel], T[sel]
+
     def _price_total_variance(self, k, T) -> np.ndarray:
         out = np.empty(k.shape)
         Ts = self._T
-        j = np.searchsorted(Ts, T, side="left")
-        for idx in np.unique(j):
-            sel = j == idx
-            kk, tt = k[sel], T[sel]
+        for idx, sel, kk, tt in self._by_interval(k, T):
             if idx >= len(Ts):
                 out[sel] = self.smiles[-1].w(kk) * tt / Ts[-1]
                 continue
