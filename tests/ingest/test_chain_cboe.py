@@ -10,7 +10,6 @@ import pytest
 
 from workbench.ingest import IngestError, ingest_chain_file
 from workbench.ingest.chain_dates import parse_download_time, session_stamp
-from workbench.store import Store
 
 DEV = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real" / "cboe_dev"
 DEV_FILES = sorted(p.name for p in DEV.glob("*.csv")) if DEV.is_dir() else ["<cboe_dev missing>"]
@@ -22,20 +21,13 @@ def _et(ts: str) -> int:
     return int(pd.Timestamp(ts, tz="America/New_York").tz_convert("UTC").value)
 
 
-@pytest.fixture
-def mem():
-    s = Store.open(":memory:")
-    yield s
-    s.close()
-
-
 @pytest.mark.parametrize("name", DEV_FILES)
-def test_every_dev_file_ingests_as_downloaded(name, real_data, mem):
+def test_every_dev_file_ingests_as_downloaded(name, real_data, store):
     path = real_data / "cboe_dev" / name
     rows = [r for r in path.read_text(encoding="utf-8").splitlines()[4:] if r.strip()]
-    summary = ingest_chain_file(mem, path)
+    summary = ingest_chain_file(store, path)
     assert summary.inserted == 2 * len(rows)  # a call and a put per line
-    snaps = mem.con.execute("SELECT underlying, as_of FROM chain_snapshots").fetchall()
+    snaps = store.con.execute("SELECT underlying, as_of FROM chain_snapshots").fetchall()
     assert len(snaps) == 1
     stamp = pd.Timestamp(snaps[0][1], tz="UTC").tz_convert("America/New_York")
     # stamped in a session (intraday download) or at a session close, never at a weekend
@@ -87,52 +79,52 @@ def test_session_stamp_after_close_weekend_premarket_intraday():
     assert session_stamp(et("2023-11-24 15:00")) == et("2023-11-24 13:00")  # early close (after Thanksgiving)
 
 
-def test_weekend_download_is_stamped_at_friday_close(tmp_path, mem):
+def test_weekend_download_is_stamped_at_friday_close(tmp_path, store):
     path = _write(tmp_path, "Date: 9 декабря 2023 г. в 13:49 GMT-5", [_row(4600)])
-    ingest_chain_file(mem, path)
-    assert mem.chain_snapshots("SPX.XCBO")["as_of"].tolist() == [_et("2023-12-08 16:00")]
+    ingest_chain_file(store, path)
+    assert store.chain_snapshots("SPX.XCBO")["as_of"].tolist() == [_et("2023-12-08 16:00")]
 
 
-def test_header_further_down_than_ten_lines(tmp_path, mem):
+def test_header_further_down_than_ten_lines(tmp_path, store):
     path = _write(tmp_path, '"Date: December 8, 2023 at 4:30 PM EST"', [_row(4600)], preamble_extra=12)
-    assert ingest_chain_file(mem, path).inserted == 2
+    assert ingest_chain_file(store, path).inserted == 2
 
 
-def test_zero_ask_is_one_sided_not_crossed(tmp_path, mem):
+def test_zero_ask_is_one_sided_not_crossed(tmp_path, store):
     path = _write(tmp_path, '"Date: December 8, 2023 at 4:30 PM EST"',
                   [_row(4000, cbid="100", cask="0"), _row(4100, pbid="0", pask="0.05")])
-    ingest_chain_file(mem, path)
-    chain = mem.read_chain("SPX.XCBO").set_index("instrument_id")
+    ingest_chain_file(store, path)
+    chain = store.read_chain("SPX.XCBO").set_index("instrument_id")
     stub = chain.loc["SPXW231215C04000000.XCBO"]
     assert stub["bid"] == 100 and pd.isna(stub["ask"])
     assert chain.loc["SPXW231215P04100000.XCBO", ["bid", "ask"]].tolist() == [0, 0.05]
 
 
-def test_crossed_two_sided_quote_still_refused(tmp_path, mem):
+def test_crossed_two_sided_quote_still_refused(tmp_path, store):
     path = _write(tmp_path, '"Date: December 8, 2023 at 4:30 PM EST"', [_row(4000, cbid="12", cask="11")])
     with pytest.raises(IngestError, match=r"line 5.*'Bid'.*crossed"):
-        ingest_chain_file(mem, path)
+        ingest_chain_file(store, path)
 
 
-def test_strikes_of_any_magnitude(tmp_path, mem):
+def test_strikes_of_any_magnitude(tmp_path, store):
     # DuckDB sized DECIMAL from a sample of the first rows: many 4-digit strikes, then 10,000 crashed
     small = [1000 + i for i in range(1100)]
     path = _write(tmp_path, '"Date: December 8, 2023 at 4:30 PM EST"',
                   [*map(_row, small), _row(10000), _row(25000), _row(99999.5), _row(0.5)])
-    ingest_chain_file(mem, path)
-    strikes = sorted(set(mem.read_chain("SPX.XCBO")["strike"].astype(float)))
+    ingest_chain_file(store, path)
+    strikes = sorted(set(store.read_chain("SPX.XCBO")["strike"].astype(float)))
     assert strikes == [0.5, *small, 10000, 25000, 99999.5]
 
 
 @pytest.mark.parametrize("bad", ["inf", "-inf", "nan", "1e999"])
-def test_non_finite_refused_with_line_and_field(tmp_path, mem, bad):
+def test_non_finite_refused_with_line_and_field(tmp_path, store, bad):
     path = _write(tmp_path, '"Date: December 8, 2023 at 4:30 PM EST"', [_row(4000), _row(4100, pask=bad)])
     with pytest.raises(IngestError, match=r"line 6.*field 'Ask'"):
-        ingest_chain_file(mem, path)
-    assert mem.con.execute("SELECT count(*) FROM chain_rows").fetchall()[0][0] == 0
+        ingest_chain_file(store, path)
+    assert store.con.execute("SELECT count(*) FROM chain_rows").fetchall()[0][0] == 0
 
 
-def test_unreadable_date_names_the_field(tmp_path, mem):
+def test_unreadable_date_names_the_field(tmp_path, store):
     path = _write(tmp_path, "Date: 12/08/2023 16:30", [_row(4000)])
     with pytest.raises(IngestError, match="field 'Date'"):
-        ingest_chain_file(mem, path)
+        ingest_chain_file(store, path)

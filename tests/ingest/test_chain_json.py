@@ -8,14 +8,6 @@ import pandas as pd
 import pytest
 
 from workbench.ingest import IngestError, ingest_chain_file
-from workbench.store import Store
-
-
-@pytest.fixture
-def mem():
-    s = Store.open(":memory:")
-    yield s
-    s.close()
 
 
 def _doc(options, stamp="2024-01-06 10:52:00", price=4697.24):
@@ -27,15 +19,15 @@ def _opt(sym, bid, ask, **kw):
             "gamma": 0.001, "last_trade_price": 1.0, **kw}
 
 
-def test_cboe_json_chain(tmp_path, mem):
+def test_cboe_json_chain(tmp_path, store):
     path = tmp_path / "spx.json"
     path.write_text(json.dumps(_doc([_opt("SPXW240112C04700000", 30.5, 31.2), _opt("SPXW240112P04700000", 29, 30),
                                      _opt("SPX271217C12000000", 100, 0)])))
-    assert ingest_chain_file(mem, path).inserted == 3
-    snap = mem.chain_snapshots("SPX.XCBO")
+    assert ingest_chain_file(store, path).inserted == 3
+    snap = store.chain_snapshots("SPX.XCBO")
     # Saturday download -> Friday 2024-01-05 close
     assert snap["as_of"].tolist() == [int(pd.Timestamp("2024-01-05 16:00", tz="America/New_York").value)]
-    chain = mem.read_chain("SPX.XCBO").set_index("instrument_id")
+    chain = store.read_chain("SPX.XCBO").set_index("instrument_id")
     assert chain.loc["SPXW240112C04700000.XCBO", ["bid", "ask"]].tolist() == [30.5, 31.2]
     stub = chain.loc["SPX271217C12000000.XCBO"]
     assert float(stub["strike"]) == 12000 and pd.isna(stub["ask"])
@@ -46,9 +38,9 @@ def test_cboe_json_chain(tmp_path, mem):
     ([_opt("SPXW240112C04700000", 1, float("inf"))], "field 'ask'"),
     ([_opt("SPXW240112C04700000", 3, 2)], "crossed"),
 ])
-def test_cboe_json_bad_rows_refused(tmp_path, mem, options, match):
+def test_cboe_json_bad_rows_refused(tmp_path, store, options, match):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(_doc(options)))
     with pytest.raises(IngestError, match=match):
-        ingest_chain_file(mem, path)
-    assert mem.con.execute("SELECT count(*) FROM chain_rows").fetchall()[0][0] == 0
+        ingest_chain_file(store, path)
+    assert store.con.execute("SELECT count(*) FROM chain_rows").fetchall()[0][0] == 0

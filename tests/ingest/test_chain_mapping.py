@@ -29,13 +29,6 @@ def _et(ts: str) -> int:
     return int(pd.Timestamp(ts, tz="America/New_York").tz_convert("UTC").value)
 
 
-@pytest.fixture
-def mem():
-    s = Store.open(":memory:")
-    yield s
-    s.close()
-
-
 def _eod_from_ivolatility(src: Path, dst: Path, day: str) -> pd.DataFrame:
     """One day of the real iVolatility file, written in the EOD vendor layout."""
     iv = pd.read_csv(src, dtype=str, keep_default_na=False)
@@ -52,16 +45,16 @@ def _eod_from_ivolatility(src: Path, dst: Path, day: str) -> pd.DataFrame:
     return iv
 
 
-def test_eod_mapping_stores_the_same_chain_as_the_vendor_reader_and_fits_a_surface(real_data, tmp_path, mem):
+def test_eod_mapping_stores_the_same_chain_as_the_vendor_reader_and_fits_a_surface(real_data, tmp_path, store):
     src = real_data / "optionsuite" / "spx_sample_ivolatility.csv"
     iv = _eod_from_ivolatility(src, tmp_path / "spx_eod_20110103.csv", "01/03/2011")
-    summary = ingest_csv(mem, tmp_path / "spx_eod_20110103.csv", EOD, quiet=True)
+    summary = ingest_csv(store, tmp_path / "spx_eod_20110103.csv", EOD, quiet=True)
     assert summary.inserted == len(iv)
-    snaps = mem.chain_snapshots()
+    snaps = store.chain_snapshots()
     assert snaps[["underlying", "source"]].values.tolist() == [["SPX.XCBO", "eod_options"]]
     assert int(snaps["as_of"].iloc[0]) == _et("2011-01-03 16:00")  # a date-only quote: that session's close
     assert pd.isna(snaps["downloaded_at"].iloc[0])  # the vendor file has no download time
-    mapped = mem.read_chain("SPX.XCBO", source="eod_options")
+    mapped = store.read_chain("SPX.XCBO", source="eod_options")
 
     ref = Store.open(":memory:")  # the same quotes through the iVolatility reader
     ingest_chain_file(ref, src)
@@ -72,9 +65,9 @@ def test_eod_mapping_stores_the_same_chain_as_the_vendor_reader_and_fits_a_surfa
     # ask 0 is "no offer" in the chain mapping (stored NaN), a price in the iVolatility reader
     both = vendor["ask"] > 0
     assert np.array_equal(mapped["ask"][both], vendor["ask"][both]) and mapped["ask"][~both].isna().all()
-    assert set(mem.instruments(asset_class="OPTION")["multiplier"]) == {100}
+    assert set(store.instruments(asset_class="OPTION")["multiplier"]) == {100}
 
-    surf = VolSurface.from_store(mem, "SPX.XCBO")
+    surf = VolSurface.from_store(store, "SPX.XCBO")
     assert len(surf.expiries) >= 5
     T = surf.T[(surf.T > 0.05) & (surf.T < 0.5)]
     atm = np.sqrt(surf.total_variance(0.0, T) / T)
@@ -105,36 +98,36 @@ ROWS = ["2023-12-09,13:49,460.5,1,20231215,460000,2.5,2.6,10,12,x",
         "2023-12-09,13:49,460.5,1,20231215,470000,0,0.05,0,5,x"]     # bid 0: offer-only
 
 
-def test_weekend_download_is_stamped_at_the_friday_close_and_keeps_its_download_time(tmp_path, mem):
-    ingest_csv(mem, _file(tmp_path, ROWS), _mapping(tmp_path), quiet=True)
-    snaps = mem.chain_snapshots()
+def test_weekend_download_is_stamped_at_the_friday_close_and_keeps_its_download_time(tmp_path, store):
+    ingest_csv(store, _file(tmp_path, ROWS), _mapping(tmp_path), quiet=True)
+    snaps = store.chain_snapshots()
     assert int(snaps["as_of"].iloc[0]) == _et("2023-12-08 16:00")
     assert int(snaps["downloaded_at"].iloc[0]) == _et("2023-12-09 13:49")
-    chain = mem.read_chain("SPY.XNAS")
+    chain = store.read_chain("SPY.XNAS")
     assert chain["strike"].tolist() == [460.0, 460.0, 470.0]  # milli-strikes scaled, labels 1/2 mapped
     assert chain["right"].tolist() == ["C", "P", "C"]
     assert chain["ask"].isna().tolist() == [False, True, False] and chain["bid"].tolist() == [2.5, 2.1, 0.0]
-    assert mem.info()["ranges"]["chain_downloaded"][0].startswith("2023-12-09T18:49")
+    assert store.info()["ranges"]["chain_downloaded"][0].startswith("2023-12-09T18:49")
 
 
-def test_cboe_download_time_is_kept_as_metadata(mem):
-    ingest_chain_file(mem, ROOT / "tests" / "ingest" / "data" / "cboe_spy_quotedata.csv")
-    snaps = mem.chain_snapshots()
+def test_cboe_download_time_is_kept_as_metadata(store):
+    ingest_chain_file(store, ROOT / "tests" / "ingest" / "data" / "cboe_spy_quotedata.csv")
+    snaps = store.chain_snapshots()
     assert snaps["downloaded_at"].notna().all()
     assert (snaps["downloaded_at"] >= snaps["as_of"]).all()  # stamped at or before the download
 
 
-def test_cboe_json_download_time_is_kept_and_a_later_download_of_the_same_snapshot_updates_it(tmp_path, mem):
+def test_cboe_json_download_time_is_kept_and_a_later_download_of_the_same_snapshot_updates_it(tmp_path, store):
     def download(stamp: str, name: str) -> None:
         doc = {"timestamp": stamp, "data": {"symbol": "_SPX", "current_price": 4697.24, "options": [
             {"option": "SPXW240112C04700000", "bid": 30.5, "ask": 31.2}]}}
         (tmp_path / name).write_text(json.dumps(doc))
-        ingest_chain_file(mem, tmp_path / name)
+        ingest_chain_file(store, tmp_path / name)
 
     download("2024-01-06 10:52:00", "a.json")  # Saturday: the Friday close's quotes
     download("2024-01-07 09:00:00", "b.json")  # Sunday: the same snapshot again
     download("2024-01-06 08:00:00", "c.json")  # an older download does not move the time back
-    snaps = mem.chain_snapshots("SPX.XCBO")
+    snaps = store.chain_snapshots("SPX.XCBO")
     assert snaps["as_of"].tolist() == [_et("2024-01-05 16:00")]
     assert snaps["downloaded_at"].tolist() == [_et("2024-01-07 09:00")]
 
@@ -151,23 +144,23 @@ def test_cboe_json_download_time_is_kept_and_a_later_download_of_the_same_snapsh
     ("2023-12-09,13:49,460.5,1,20231215,0,1,2,1,1,x", 3, "K", "strike must be"),
     ("2023-12-09,13:49,460.5,1,20231215,460000,1,2,1,1,x", 3, "instrument_id", "appears twice"),
 ])
-def test_bad_rows_are_refused_naming_line_and_column_and_nothing_is_written(tmp_path, mem, row, line, column, why):
+def test_bad_rows_are_refused_naming_line_and_column_and_nothing_is_written(tmp_path, store, row, line, column, why):
     path = _file(tmp_path, [ROWS[0], row])
     with pytest.raises(IngestError) as err:
-        ingest_csv(mem, path, _mapping(tmp_path), quiet=True)
+        ingest_csv(store, path, _mapping(tmp_path), quiet=True)
     msg = err.value.one_line()
     assert why in msg and f"line {line}" in msg and str(path) in msg
     if column != "instrument_id":
         assert f"'{column}'" in msg
-    assert mem.con.execute("SELECT count(*) FROM chain_snapshots").fetchall()[0][0] == 0
-    assert mem.con.execute("SELECT count(*) FROM chain_rows").fetchall()[0][0] == 0
+    assert store.con.execute("SELECT count(*) FROM chain_snapshots").fetchall()[0][0] == 0
+    assert store.con.execute("SELECT count(*) FROM chain_rows").fetchall()[0][0] == 0
 
 
-def test_date_only_quote_on_a_holiday_is_refused(tmp_path, mem):
+def test_date_only_quote_on_a_holiday_is_refused(tmp_path, store):
     mapping = _mapping(tmp_path, time={"columns": ["Date"], "format": "%Y-%m-%d"}, ignore=["Greek", "Time"])
     path = _file(tmp_path, ["2023-12-25,13:49,460.5,1,20231229,460000,2.5,2.6,10,12,x"])
     with pytest.raises(IngestError, match="not a XNYS session"):
-        ingest_csv(mem, path, mapping, quiet=True)
+        ingest_csv(store, path, mapping, quiet=True)
 
 
 @pytest.mark.parametrize(("over", "field"), [
@@ -217,22 +210,22 @@ EOD_ROWS = ["SPX,4700.5,*,SPXW240112C04700000,,call,01/12/2024,01/08/2024,4700,3
             "SPX,4750.0,*,SPXW240112C04700000,,call,01/12/2024,01/09/2024,4700,60,59.5,60.5,10,100,0.11,0.6,0,0,0,"]
 
 
-def test_eod_file_with_several_days_and_underlyings_gives_one_snapshot_each(tmp_path, mem):
+def test_eod_file_with_several_days_and_underlyings_gives_one_snapshot_each(tmp_path, store):
     path = tmp_path / "eod.csv"
     path.write_text("\n".join([EOD_HEADER, *EOD_ROWS]) + "\n", encoding="utf-8")
-    assert ingest_csv(mem, path, EOD, quiet=True).inserted == 4
-    snaps = mem.chain_snapshots()
+    assert ingest_csv(store, path, EOD, quiet=True).inserted == 4
+    snaps = store.chain_snapshots()
     got = list(zip(snaps["underlying"], snaps["as_of"], snaps["underlying_price"], snaps["n_rows"], strict=True))
     assert got == [("AAPL.XNAS", _et("2024-01-08 16:00"), 185.2, 1), ("SPX.XCBO", _et("2024-01-08 16:00"), 4700.5, 2),
                    ("SPX.XCBO", _et("2024-01-09 16:00"), 4750.0, 1)]
-    styles = mem.instruments(asset_class="OPTION").set_index("instrument_id")["style"]
+    styles = store.instruments(asset_class="OPTION").set_index("instrument_id")["style"]
     assert styles["AAPL240119C00185000.XNAS"] == "AMERICAN" and styles["SPXW240112C04700000.XCBO"] == "EUROPEAN"
 
 
-def test_option_symbol_that_disagrees_with_its_row_is_refused(tmp_path, mem):
+def test_option_symbol_that_disagrees_with_its_row_is_refused(tmp_path, store):
     path = tmp_path / "eod.csv"
     path.write_text("\n".join([EOD_HEADER, EOD_ROWS[0], EOD_ROWS[1].replace("P04700000", "P04750000")]) + "\n",
                     encoding="utf-8")
     with pytest.raises(IngestError, match=r"line 3, field 'optionroot': option symbol 'SPXW240112P04750000'"):
-        ingest_csv(mem, path, EOD, quiet=True)
-    assert mem.info()["chain_rows"] == 0
+        ingest_csv(store, path, EOD, quiet=True)
+    assert store.info()["chain_rows"] == 0
