@@ -1,4 +1,4 @@
-"""Helpers for ingest tests: real Lean files, and copies of them with one injected defect."""
+"""Helpers for ingest tests: real Lean files, copies of them with one injected defect, a bars mapping."""
 
 from __future__ import annotations
 
@@ -7,6 +7,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+BARS_MAPPING = """kind: bars
+instrument: XYZ.XNAS
+asset_class: EQUITY
+bar_size: 1min
+time: {columns: [t], format: "%Y-%m-%d %H:%M:%S"}
+fields: {open: o, high: h, low: l, close: c, volume: v}
+"""
+
+
+@pytest.fixture
+def bars_mapping(tmp_path: Path) -> Callable[..., Path]:
+    """``bars_mapping(extra="")`` writes ``tmp_path/m.yaml``: the hand-written 1-minute bars mapping of
+    XYZ.XNAS for CSV columns ``t,o,h,l,c,v`` plus the YAML lines in ``extra``; returns its path."""
+
+    def make(extra: str = "") -> Path:
+        path = tmp_path / "m.yaml"
+        path.write_text(BARS_MAPPING + extra)
+        return path
+
+    return make
 
 
 @pytest.fixture(scope="session")

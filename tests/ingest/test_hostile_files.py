@@ -17,14 +17,7 @@ from workbench.ingest.limits import IngestLimits, LineScan
 from workbench.store import Store
 
 SPY = "equity/usa/minute/spy/20131007_trade.zip"
-MAPPING = """kind: bars
-instrument: XYZ.XNAS
-asset_class: EQUITY
-bar_size: 1min
-time: {columns: [t], format: "%Y-%m-%d %H:%M:%S"}
-fields: {open: o, high: h, low: l, close: c, volume: v}
-ignore: [note]
-"""
+IGNORE_NOTE = "ignore: [note]\n"  # the extra column of HEAD
 HEAD = "t,o,h,l,c,v,note\n"
 
 
@@ -71,7 +64,7 @@ def test_cr_only_line_ends_are_line_ends():
         LineScan("f.csv", limits=IngestLimits(max_line_bytes=100)).feed(data.replace(b"\r", b" "))
 
 
-def test_sparse_file_and_zip_bomb_are_refused_in_bounded_memory(tmp_path):
+def test_sparse_file_and_zip_bomb_are_refused_in_bounded_memory(tmp_path, bars_mapping):
     """A 1 GB sparse file (no newline) and a 200 KB zip of 200 MB NULs: one line each, RSS < 1 GB
     (before the caps they peaked at 9.8 GB and 2.2 GB). Run in a child so the peak is its own."""
     sparse = tmp_path / "sparse.csv"
@@ -82,7 +75,7 @@ def test_sparse_file_and_zip_bomb_are_refused_in_bounded_memory(tmp_path):
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("20131007_spy_minute_trade.csv", "w") as f:
         for _ in range(200):
             f.write(bytes(1 << 20))
-    (tmp_path / "m.yaml").write_text(MAPPING)
+    bars_mapping(IGNORE_NOTE)
     # VmHWM, not getrusage's ru_maxrss: exec carries the old address space's peak into ru_maxrss, and
     # subprocess may vfork, so under a big pytest parent (the full suite) the child "peaked" at the parent's size.
     script = f"""
@@ -171,10 +164,10 @@ def test_empty_zip_or_folder_says_0_rows_and_exits_nonzero(tmp_path, kind, capsy
     (HEAD + "2024-01-02 14:30:00,10,11,9,10,1\xff0,x\n", 2, "not UTF-8 text"),
     ("t,o,h,l,c,v,n\xf6te\n2024-01-02 14:30:00,10,11,9,10,100,x\n", 1, "header is not UTF-8"),
 ])
-def test_non_utf8_data_file_names_the_line(tmp_path, capsys, content, row, words):
+def test_non_utf8_data_file_names_the_line(tmp_path, capsys, bars_mapping, content, row, words):
     f = tmp_path / "x.csv"
     f.write_bytes(content.encode("latin-1"))
-    (tmp_path / "m.yaml").write_text(MAPPING)
+    bars_mapping(IGNORE_NOTE)
     db = str(tmp_path / "s.duckdb")
     assert main(["--store", db, "ingest", "csv", str(f), "--mapping", str(tmp_path / "m.yaml"), "--quiet"]) == 1
     out = capsys.readouterr().out

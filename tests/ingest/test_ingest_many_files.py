@@ -6,19 +6,11 @@ from __future__ import annotations
 from workbench.cli.main import main
 from workbench.store import Store
 
-MAPPING = """kind: bars
-instrument: XYZ.XNAS
-asset_class: EQUITY
-bar_size: 1min
-time: {columns: [t], format: "%Y-%m-%d %H:%M:%S"}
-fields: {open: o, high: h, low: l, close: c, volume: v}
-"""
 HEAD = "t,o,h,l,c,v\n"
 
 
-def test_bad_file_in_the_middle_does_not_stop_the_others(tmp_path, capsys):
-    m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+def test_bad_file_in_the_middle_does_not_stop_the_others(tmp_path, capsys, bars_mapping):
+    m = bars_mapping()
     a, bad, b = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
     a.write_text(HEAD + "2024-01-02 14:30:00,10,11,9,10,100\n")
     bad.write_text(HEAD + "2024-01-02 14:31:00,10,inf,9,10,100\n")
@@ -33,9 +25,8 @@ def test_bad_file_in_the_middle_does_not_stop_the_others(tmp_path, capsys):
     assert [r[0] for r in log] == [str(a), str(b)]
 
 
-def test_header_only_file_writes_no_success_row(tmp_path, capsys):
-    m = tmp_path / "m.yaml"
-    m.write_text(MAPPING)
+def test_header_only_file_writes_no_success_row(tmp_path, capsys, bars_mapping):
+    m = bars_mapping()
     f = tmp_path / "h.csv"
     f.write_text(HEAD)
     db = str(tmp_path / "s.duckdb")
