@@ -12,8 +12,8 @@ fixed wall-clock window starting at the first quote,
   approved orders when it is submitted),
 - process CPU seconds over the window (the same window for every arm).
 
-``RawQuoteReversion`` is the anchor: ``strategies.quote_reversion``'s logic (the same ``decide``) on a plain
-nautilus ``Strategy`` — no risk gate, no workbench wrapper.
+``RawQuoteReversion`` is the anchor: ``strategies.quote_reversion``'s logic (the same
+``QuoteReversionLogic``) on a plain nautilus ``Strategy`` — no risk gate, no workbench wrapper.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from pathlib import Path
 
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.data import QuoteTick
-from nautilus_trader.model.enums import OrderSide, TimeInForce
+from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.identifiers import InstrumentId
-from nautilus_trader.model.objects import Price, Quantity
 from nautilus_trader.trading.strategy import Strategy
 
-from strategies.quote_reversion import MarketState, QuoteReversionConfig, decide
+from strategies.quote_reversion import QuoteReversionLogic
 
 
 class NodeProbeConfig(StrategyConfig, frozen=True):
@@ -118,41 +117,10 @@ class NodeProbe(Strategy):
                 "wall_s": (self.wall1 - self.wall0) / 1e9}))
 
 
-class RawQuoteReversion(Strategy):
+class RawQuoteReversion(QuoteReversionLogic, Strategy):
     """QuoteReversion's on_quote_tick on a plain nautilus Strategy (the anchor: no gate, no wrapper)."""
 
-    def __init__(self, config: QuoteReversionConfig) -> None:
-        super().__init__(config)
-        self.instrument_id = InstrumentId.from_str(config.instrument_id)
-        self._ema: float | None = None
-        self._n = 0
-        self._working_since: int | None = None
-
-    def on_start(self) -> None:
-        self.instrument = self.cache.instrument(self.instrument_id)
-        self.subscribe_quote_ticks(self.instrument_id, params={"batch_quotes": False})
-
-    def on_quote_tick(self, tick: QuoteTick) -> None:
-        bid, ask = float(tick.bid_price), float(tick.ask_price)
-        mid = (bid + ask) / 2
-        a = self.config.ema_alpha
-        self._ema = mid if self._ema is None else a * mid + (1 - a) * self._ema
-        self._n += 1
+    def _orders_working(self) -> bool:
         # working or in flight (the plain-nautilus form of GatedStrategy.orders_working): no double order
-        if self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id) or \
-                self.cache.orders_inflight(instrument_id=self.instrument_id, strategy_id=self.id):
-            if self._working_since is not None and self._n - self._working_since >= self.config.order_ttl_quotes:
-                self.cancel_all_orders(self.instrument_id)
-            return
-        if self._n < self.config.warmup or ask <= bid:
-            return
-        position = float(self.portfolio.net_position(self.instrument_id))
-        intent = decide(MarketState(bid, ask, self._ema, position), self.config)
-        if intent is None:
-            return
-        order = self.order_factory.limit(
-            instrument_id=self.instrument_id, order_side=OrderSide[intent.side],
-            quantity=Quantity(intent.quantity, self.instrument.size_precision),
-            price=Price(intent.price, self.instrument.price_precision), time_in_force=TimeInForce.GTC)
-        self.submit_order(order)
-        self._working_since = self._n
+        return bool(self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id)
+                    or self.cache.orders_inflight(instrument_id=self.instrument_id, strategy_id=self.id))

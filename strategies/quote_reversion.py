@@ -58,7 +58,11 @@ def decide(state: MarketState, cfg: QuoteReversionConfig) -> Intent | None:
     return None
 
 
-class QuoteReversion(GatedStrategy):
+class QuoteReversionLogic:
+    """The strategy's quote handling, for any nautilus ``Strategy`` it is mixed into: ``QuoteReversion``
+    (gated) and the node benchmark's plain-nautilus anchor (``benchmarks.node_probe.RawQuoteReversion``)
+    run the same code; each says what counts as an order still working (``_orders_working``)."""
+
     def __init__(self, config: QuoteReversionConfig) -> None:
         super().__init__(config)
         self.instrument_id = InstrumentId.from_str(config.instrument_id)
@@ -79,8 +83,7 @@ class QuoteReversion(GatedStrategy):
         a = self.config.ema_alpha
         self._ema = mid if self._ema is None else a * mid + (1 - a) * self._ema
         self._n += 1
-        # working AND in-flight orders: one not yet acknowledged still counts (no double order live)
-        if self.orders_working(self.instrument_id):
+        if self._orders_working():
             if self._working_since is not None and self._n - self._working_since >= self.config.order_ttl_quotes:
                 self.cancel_all_orders(self.instrument_id)
             return
@@ -100,6 +103,15 @@ class QuoteReversion(GatedStrategy):
         )
         self.submit_order(order)
         self._working_since = self._n
+
+    def _orders_working(self) -> bool:
+        raise NotImplementedError
+
+
+class QuoteReversion(QuoteReversionLogic, GatedStrategy):
+    def _orders_working(self) -> bool:
+        # working AND in-flight orders: one not yet acknowledged still counts (no double order live)
+        return self.orders_working(self.instrument_id)
 
     def on_stop(self) -> None:
         self.cancel_all_orders(self.instrument_id)
