@@ -10,22 +10,11 @@ import json
 import os
 from pathlib import Path
 
-import pytest
 import yaml
 
-from workbench.ingest.generator import MarketConfig, generate_market
 from workbench.node.recovery import Campaign, broker_view, coid_of, compare
-from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("crash") / "market.duckdb"
-    with Store.open(str(path)) as store:
-        generate_market(store, MarketConfig(n_sessions=1))
-    return path
 
 
 def _alive(pid: int) -> bool:
@@ -36,12 +25,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_kill_minus_9_three_times_then_restart_reconciles_without_duplicates(market, tmp_path):
+def test_kill_minus_9_three_times_then_restart_reconciles_without_duplicates(demo_store, tmp_path):
     entry = yaml.safe_load((ROOT / "config/node_real.yaml").read_text())["strategies"][0]
     # the shipped entry, trading sooner and more often so each short incarnation has orders in flight
     entry["config"].update(warmup=30, order_ttl_quotes=20)
     pids = []
-    with Campaign(market, tmp_path, entry, replay_from="2024-03-04 15:00", speed=120.0, seed=3,
+    with Campaign(demo_store, tmp_path, entry, replay_from="2024-03-04 15:00", speed=120.0, seed=3,
                   kill_after_s=(0.2, 1.5), settle_s=5.0) as c:
         pids.append(c.sim.pid)
         for _ in range(3):

@@ -13,24 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
-from workbench.ingest.generator import MarketConfig, generate_market
 from workbench.node.recovery import broker_view
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 WB = str(Path(sys.executable).with_name("wb"))
 SPEED = 120.0  # simulated seconds per wall second: scenario times below are wall seconds x 120
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("faults") / "market.duckdb"
-    with Store.open(str(path)) as store:
-        generate_market(store, MarketConfig(n_sessions=1))
-    return path
 
 
 def _entry() -> dict:
@@ -58,7 +48,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_resends(market, tmp_path):
+def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_resends(demo_store, tmp_path):
     scenario = tmp_path / "faults.yaml"
     scenario.write_text(yaml.safe_dump([
         {"at": f"+{int(8 * SPEED)}s", "action": "drop_connection"},  # the socket cut (the node is up by ~4 s)
@@ -66,7 +56,7 @@ def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_res
     ]))
     # the simulator as its own process with a state file: the broker's own count of the orders it got
     port, state = _free_port(), tmp_path / "broker.json"
-    sim = subprocess.Popen([WB, "--store", str(market), "gateway", "sim", "--port", str(port), "--replay-from",
+    sim = subprocess.Popen([WB, "--store", str(demo_store), "gateway", "sim", "--port", str(port), "--replay-from",
                             "2024-03-04 15:00", "--speed", str(SPEED), "--scenario", str(scenario),
                             "--state", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -101,13 +91,13 @@ def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_res
     assert broker["position"] == 0 and broker["open_orders"] == [], broker
 
 
-def test_reject_burst_opens_the_breaker_which_half_opens_and_closes(market, tmp_path):
+def test_reject_burst_opens_the_breaker_which_half_opens_and_closes(demo_store, tmp_path):
     scenario = tmp_path / "rejects.yaml"
     # every order in wall seconds ~1..5 is rejected (the one-shot reject re-armed each simulated second)
     scenario.write_text(yaml.safe_dump([{"at": f"+{int(1 * SPEED)}s", "action": "reject_next_order",
                                          "reason": "Simulated margin check", "every": "1s",
                                          "times": int(4 * SPEED)}]))
-    summary, events = _run(tmp_path, market, {"sim_scenario": str(scenario), "breaker_rejects": 3,
+    summary, events = _run(tmp_path, demo_store, {"sim_scenario": str(scenario), "breaker_rejects": 3,
                                               "breaker_window_s": 30.0, "breaker_cooldown_s": 1.5}, 12.0)
     breaker = [e["event"] for e in events if e["kind"] == "breaker"]
     assert breaker[0] == "open" and breaker[-1] == "closed", breaker
@@ -129,7 +119,7 @@ def test_reject_burst_opens_the_breaker_which_half_opens_and_closes(market, tmp_
     assert any(e["kind"] == "order" and e["event"] == "OrderFilled" and e["ts"] > closed for e in events)
     assert summary["residual_positions"] == {} and summary["unapproved_orders"] == 0, summary
     assert all(e.startswith("OrderRejected") for e in summary["errors"]), summary["errors"]
-    with Store.open(str(market), read_only=True) as store:  # the breaker's switches are in the journal
+    with Store.open(str(demo_store), read_only=True) as store:  # the breaker's switches are in the journal
         rows = store.con.execute("SELECT count(*) FROM risk_events WHERE run_id = ? AND reason LIKE "
                                  "'%circuit breaker open%'", [summary["run_id"]]).fetchone()[0]
     assert rows >= 1

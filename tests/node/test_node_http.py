@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.node.test_node_run import ROOT, WB, demo_store, fast_run_file, node_env  # noqa: F401 (fixture)
+from tests.node.test_node_run import ROOT, WB, fast_run_file, node_env
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, str]:
@@ -42,7 +42,7 @@ def _control(control_file: Path) -> dict | None:
         return None
 
 
-def test_offline_halt_reaches_the_running_node_and_http_probes_answer(demo_store, tmp_path):  # noqa: F811
+def test_offline_halt_reaches_the_running_node_and_http_probes_answer(demo_store, tmp_path):
     env = node_env(tmp_path)
     cfg = fast_run_file(tmp_path, "paper")
     node = subprocess.Popen([WB, "--store", str(demo_store), "node", "run", str(cfg), "--duration", "12", "--json",
@@ -96,7 +96,7 @@ def _metric(text: str, name: str) -> float:
     return 0.0
 
 
-def test_halt_recorded_while_no_node_ran_is_in_force_at_start(demo_store, tmp_path):  # noqa: F811
+def test_halt_recorded_while_no_node_ran_is_in_force_at_start(demo_store, tmp_path):
     env = node_env(tmp_path)
     subprocess.run([WB, "--store", str(demo_store), "risk", "halt", "--reason", "test: before start"],
                    check=True, capture_output=True, timeout=60, cwd=ROOT, env=env)

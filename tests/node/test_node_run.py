@@ -12,21 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from workbench.ingest.generator import MarketConfig, generate_market
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 WB = str(Path(sys.executable).with_name("wb"))
 FIELDS = {"run_id", "mode", "duration_s", "quotes", "intents", "orders", "fills", "unapproved_orders",
           "position_end", "residual_positions", "errors", "run_dir", "tick_to_submit_ms", "reconnects"}
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("node") / "store.duckdb"
-    with Store.open(str(path)) as store:
-        generate_market(store, MarketConfig(n_sessions=1))
-    return path
 
 
 def node_env(tmp_path: Path) -> dict:
