@@ -361,7 +361,7 @@ def run() -> list[dict]:
                 False, None, None, cpu_us_per_quote=cpu_o * 1e6, anchor_cpu_us_per_quote=cpu_r * 1e6,
                 p50_latency_ratio=(p50(lat_o) / p50(lat_r)) if len(lat_o) and len(lat_r) else None, **common),
         _metric("node_unapproved_orders", unapproved, "orders", 0, False, None, None,
-                submitted=int(sum(len(lat) for lat in [lat_o])), summary_unapproved_orders=summary_unapproved),
+                submitted=len(lat_o), summary_unapproved_orders=summary_unapproved),
     ]
     if "error" in match:
         lines.append(_metric("node_backtest_intent_match_pct", None, "%", 99.0, True, **match))
