@@ -33,19 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.lines import metric
+
 ROOT = Path(__file__).resolve().parents[1]
 N = 10_000
 S = 1_000_000_000
-
-
-def _metric(metric, value, unit, anchor, anchor_value, goal=None, higher_is_better=False, **extra):
-    ratio = (value / anchor_value) if (value is not None and anchor_value) else None
-    out = {"metric": metric, "value": value, "unit": unit, "anchor": anchor, "anchor_value": anchor_value,
-           "ratio": round(ratio, 6) if ratio is not None else None, "higher_is_better": higher_is_better, **extra}
-    if goal is not None:
-        out["goal"] = goal
-        out["meets"] = value is not None and bool(value >= goal if higher_is_better else value <= goal)
-    return out
 
 
 def _journal(con, run_id: str, rng: np.random.Generator, shared: np.ndarray) -> None:
@@ -247,7 +239,7 @@ def _paper_real(tmp: Path) -> dict:
     entry = yaml.safe_load((ROOT / "config/node_pair.yaml").read_text())["strategies"][0]
     entry["config"].update(warmup=8, ema_alpha=0.3, entry_spreads=1.0, order_ttl_quotes=4)
     reg, reg_why = _pair(tmp, regular, "regular", 4.0, 20.0, entry, sim_ack_latency_ms=0.0, sim_fill_latency_ms=0.0)
-    return _metric("compare_paper_real_intent_match_pct", pct, "%", "same_pair_default_broker_latency_match_pct",
+    return metric("compare_paper_real_intent_match_pct", pct, "%", "same_pair_default_broker_latency_match_pct",
                    anchor, goal=100.0, higher_is_better=True, speed=speed, duration_s=duration, note=why,
                    anchor_note=anchor_why, regular_market_match_pct=reg, regular_market_note=reg_why)
 
@@ -257,16 +249,17 @@ def run() -> list[dict]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         took, anchor, syn = _synthetic(tmp / "syn.duckdb")
-        out.append(_metric("compare_report_s", round(took, 3), "s", "duckdb_fetch_journal_rows_to_pandas_s",
-                           round(anchor, 3), goal=2.0, intents_per_side=N))
+        out.append(metric("compare_report_s", round(took, 3), "s", "duckdb_fetch_journal_rows_to_pandas_s",
+                           round(anchor, 3), goal=2.0, higher_is_better=False, intents_per_side=N))
         real = _real_backtests(tmp / "bt.duckdb")
         worst = max(abs(syn["residual"]), abs(real["residual"]))
         scale = max(abs(syn["total_diff"]), abs(real["total_diff"]))
-        out.append(_metric("compare_attribution_residual_usd", float(f"{worst:.3e}"), "USD", "abs_total_pnl_diff_usd",
-                           round(scale, 2), goal=0.01, synthetic_residual=float(f"{syn['residual']:.3e}"),
+        out.append(metric("compare_attribution_residual_usd", float(f"{worst:.3e}"), "USD", "abs_total_pnl_diff_usd",
+                           round(scale, 2), goal=0.01, higher_is_better=False,
+                           synthetic_residual=float(f"{syn['residual']:.3e}"),
                            backtest_pair_residual=float(f"{real['residual']:.3e}")))
         pct, why = _backtest_vs_paper(tmp)
-        out.append(_metric("compare_backtest_paper_intent_match_pct", pct, "%", None, None, higher_is_better=True,
+        out.append(metric("compare_backtest_paper_intent_match_pct", pct, "%", "none", None, higher_is_better=True,
                            note=why + "; informative: the backtest venue and nautilus' sandbox fill differently, "
                                       "so positions and then decisions part"))
         out.append(_paper_real(tmp))
