@@ -431,18 +431,16 @@ def _lean_surface_metrics() -> list[dict]:
     from workbench.vol import VolSurface
 
     lean = ROOT.parent / "shared" / "data" / "real" / "lean"
-    new, old = [], []
-    for day in ("20151224",):
-        store = Store.open(":memory:")
-        paths = [p for kind in ("quote", "trade") for p in (lean / f"equity/usa/minute/goog/{day}_{kind}.zip",)
-                 if p.exists()]
-        paths += [lean / f"option/usa/minute/goog/{day}_{kind}_american.zip"
-                  for kind in ("trade", "openinterest", "quote")]
-        ingest_lean(store, paths, quiet=True, snapshot_times=("10:00", "15:30"))
-        for as_of in store.chain_snapshots("GOOG.XNAS")["as_of"]:
-            new.append(_surface_stats(VolSurface.from_store(store, "GOOG.XNAS", int(as_of))))
-            old.append(_surface_stats(VolSurface.from_store(store, "GOOG.XNAS", int(as_of), model="svi")))
-        store.close()
+    day, new, old = "20151224", [], []
+    store = Store.open(":memory:")
+    paths = [p for p in (lean / f"equity/usa/minute/goog/{day}_{kind}.zip" for kind in ("quote", "trade"))
+             if p.exists()]
+    paths += [lean / f"option/usa/minute/goog/{day}_{kind}_american.zip" for kind in ("trade", "openinterest", "quote")]
+    ingest_lean(store, paths, quiet=True, snapshot_times=("10:00", "15:30"))  # 15:30: the last quote of the early close
+    for as_of in store.chain_snapshots("GOOG.XNAS")["as_of"]:
+        new.append(_surface_stats(VolSurface.from_store(store, "GOOG.XNAS", int(as_of))))
+        old.append(_surface_stats(VolSurface.from_store(store, "GOOG.XNAS", int(as_of), model="svi")))
+    store.close()
     svi = "raw SVI surface (previous default), same run"
     unit = f"({len(new)} GOOG Lean snapshots, 2015-12-24)"
     return [
