@@ -5,7 +5,7 @@ Arms (each its own process: nautilus keeps process-global state), alternated our
   gated) — the node as `wb node run` builds it, embedded simulator included.
 - **raw**: a plain nautilus ``TradingNode`` (IB data client + sandbox execution, configured by hand) running
   the same QuoteReversion logic on a plain ``Strategy`` (benchmarks/node_probe.py), against the same embedded
-  simulator (started the same way, in-process, on the same store, replay start and speed).
+  simulator (started the same way, in-process, quotes preloaded from the same store; same replay start and speed).
 Both carry the same ``NodeProbe`` (a non-trading strategy entry) which measures one fixed wall window from
 the first quote: quotes/s, tick-to-submit latency (quote ``ts_init`` -> ``OrderSubmitted``, one clock) and
 process CPU seconds. The market is the generator's DEMO session with a quote every 0.05 s on average, replayed
@@ -108,17 +108,23 @@ async def _raw_async(doc: dict, store_path: str, duration: float) -> dict:
     from nautilus_trader.live.node import TradingNode
 
     from workbench.ibsim.account import AccountConfig
-    from workbench.ibsim.app import gateway_from_store, start_of
+    from workbench.ibsim.app import catalog_from_store, start_of
     from workbench.ibsim.broker import BrokerConfig
-    from workbench.ibsim.gateway import GatewayConfig
+    from workbench.ibsim.gateway import LOOKBACK_NS, Gateway, GatewayConfig
+    from workbench.node.sharedstore import preload_source
     from workbench.store import Store
 
     iid = doc["strategies"][0]["config"]["instrument_id"]
     symbol, venue = iid.split(".")
     gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(doc["replay_from"]), speed=doc["speed"],
                          broker=BrokerConfig(account=AccountConfig(account="DU1234567")))
-    store = Store.open(store_path, read_only=True)
-    gw = gateway_from_store(store, gcfg)
+    # the simulator's quotes preloaded over the same horizon as ours (workbench.node.runner.gateway), so
+    # neither arm's loop reads DuckDB during the measured window
+    start = gcfg.start_ns()
+    with Store.open(store_path, read_only=True) as store:
+        catalog = catalog_from_store(store)
+        source = preload_source(store, [iid], start - LOOKBACK_NS, start + int((duration + 60.0) * gcfg.speed * 1e9))
+    gw = Gateway(gcfg, source, catalog)
     await gw.start()
     provider = InteractiveBrokersInstrumentProviderConfig(
         load_contracts=frozenset([IBContract(secType="STK", symbol=symbol, exchange="SMART", primaryExchange="NASDAQ",
@@ -151,7 +157,6 @@ async def _raw_async(doc: dict, store_path: str, duration: float) -> dict:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         await gw.stop()
-        store.close()
     return {"mode": "raw"}
 
 
