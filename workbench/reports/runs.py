@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import WorkbenchError
+from workbench.risk.schema import columns
 
 
 class UnknownRun(WorkbenchError, LookupError):
@@ -35,14 +36,6 @@ class RunData:
     fills: pd.DataFrame
     marks: dict[str, tuple[int, float, float]]
     notes: list[str] = field(default_factory=list)
-
-
-def _tables(con) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for t, c in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
-                            "WHERE schema_name = current_schema()").fetchall():
-        out.setdefault(t, set()).add(c)
-    return out
 
 
 def _decisions(con, run_id: str, cols: set[str]) -> pd.DataFrame:
@@ -89,7 +82,7 @@ def _fill_orders(fills: pd.DataFrame) -> pd.DataFrame:
 def load_run(store_or_con, run_id: str) -> RunData:
     """The journal of ``run_id``; :class:`UnknownRun` (one line, exit 2 in ``wb``) when it has none."""
     con = getattr(store_or_con, "con", store_or_con)
-    tables = _tables(con)
+    tables = columns(con)
     if "risk_decisions" not in tables:
         raise UnknownRun(f"unknown run id {run_id!r}: this store has no risk journal", where="compare",
                          hint="journal a run first: wb backtest ... or wb node run ...")

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from workbench.errors import WorkbenchError
 from workbench.risk.journal import connection, transaction
-from workbench.risk.schema import ensure_schema
+from workbench.risk.schema import columns, ensure_schema
 
 MODES = ("BACKTEST", "PAPER", "REAL")
 EVENT_COLUMNS = ("event_seq", "client_order_id", "strategy_id", "instrument_id", "side", "kind", "ts_event",
@@ -65,8 +65,7 @@ def run_window(store_or_con, run_id: str) -> tuple[int, int] | None:
     A backtest over ``[first, last]`` sees the quotes the run saw: the way to set a backtest beside a
     node run of the same stretch of the market."""
     con = connection(store_or_con)
-    if not con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'risk_runs' "
-                       "AND column_name = 'first_quotes'").fetchone()[0]:
+    if "first_quotes" not in columns(con).get("risk_runs", ()):
         return None  # a store from before run windows were journaled (opened read-only: not migrated)
     row = con.execute("SELECT first_quotes, marks FROM risk_runs WHERE run_id = ?", [run_id]).fetchone()
     if not row or not row[0] or not row[1]:

@@ -112,20 +112,24 @@ ADDED_COLUMNS = (
 RENAMED_COLUMNS = (("risk_order_events", "ts_init", "ts_recv", "BIGINT"),)
 
 
+def columns(con) -> dict[str, set[str]]:
+    """Each table of the current schema -> its column names (what a reader of an older store checks)."""
+    out: dict[str, set[str]] = {}
+    for t, c in con.execute("SELECT table_name, column_name FROM duckdb_columns() "
+                            "WHERE schema_name = current_schema()").fetchall():
+        out.setdefault(t, set()).add(c)
+    return out
+
+
 def ensure_schema(con) -> None:
     """Create the risk tables if missing and add later columns to older ones (idempotent)."""
     con.execute(RISK_DDL)
-    have = {
-        (t, c)
-        for t, c in con.execute(
-            "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = current_schema()"
-        ).fetchall()
-    }
+    have = columns(con)
     for table, column, typ in ADDED_COLUMNS:
-        if (table, column) not in have:
+        if column not in have.get(table, ()):
             con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {typ}")
     for table, old, column, typ in RENAMED_COLUMNS:
-        if (table, old) in have:  # every step idempotent: an interrupted migration completes next time
+        if old in have.get(table, ()):  # every step idempotent: an interrupted migration completes next time
             con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {typ}")
             con.execute(f"UPDATE {table} SET {column} = {old} WHERE {column} IS NULL")
             con.execute(f"ALTER TABLE {table} ALTER COLUMN {old} DROP NOT NULL")
