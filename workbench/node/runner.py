@@ -29,7 +29,7 @@ from nautilus_trader.config import ImportableStrategyConfig, LoggingConfig, Trad
 from nautilus_trader.live.node import TradingNode
 from nautilus_trader.model.identifiers import InstrumentId
 
-from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
+from workbench.engine.gated import GatedStrategy, RiskSupervisor, using_gate
 from workbench.engine.orderlog import RunRecorder
 from workbench.errors import WorkbenchError, one_line
 from workbench.node.breaker import CircuitBreaker
@@ -41,7 +41,6 @@ from workbench.node.sharedstore import SharedStore, merge_journal, preload_sourc
 from workbench.node.stop import flatten, resolve_unknown_at_venue
 from workbench.node.telemetry import OrderAudit, Readiness
 from workbench.node.wiring import NodeRisk, load_risk
-from workbench.risk.config import load_config
 from workbench.risk.gate import RiskGate
 from workbench.store.store import resolve_path
 
@@ -69,7 +68,7 @@ def build_node(cfg: NodeConfig, port: int, *, gate: RiskGate | None = None) -> T
         exec_cfg = SandboxExecutionClientConfig(venue=venue, starting_balances=[f"{cfg.starting_balance} USD"],
                                                 base_currency="USD", oms_type="NETTING", account_type="MARGIN")
     if gate is None:
-        gate = RiskGate(load_config(resolve_risk_config(cfg.risk)))
+        gate = RiskGate(load_risk(cfg))  # a missing risk file: the one-line error naming it
     with using_gate(gate):  # the kernel constructs the strategies: they take the run's gate
         node = _node(cfg, data, exec_cfg)
     gated = [s for s in node.trader.strategies() if isinstance(s, GatedStrategy)]
