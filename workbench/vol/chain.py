@@ -58,7 +58,9 @@ def _last_trading_day(expiry: pd.Series) -> tuple[pd.Series, int]:
         return expiry, 0
     import exchange_calendars as xcals
 
-    cal = xcals.get_calendar("XNYS")
+    from workbench.store.calendars import calendar
+
+    cal = calendar("XNYS")  # the project's cached instance (1990..2035), not a second default-range build
     moved = {}
     for d in weekend:
         friday = d - pd.Timedelta(days=int(d.dayofweek) - 4)
