@@ -17,14 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from pathlib import Path
 
-from workbench.store.store import Store, StoreError
-
-
-def _locked(exc: StoreError) -> bool:
-    return "locked" in str(exc)
+from workbench.store.store import Store
 
 
 class SharedStore:
@@ -56,17 +51,7 @@ class SharedStore:
     def session(self, wait_s: float | None = None):
         """The store open read-write for this block only; a lock held by another process is retried
         (backoff up to 0.2 s) for ``wait_s`` seconds, then the one-line StoreError is raised."""
-        deadline = time.monotonic() + (self.wait_s if wait_s is None else wait_s)
-        delay = 0.01
-        while True:
-            try:
-                store = Store.open(self.path, must_exist=True, lock_wait_s=0)  # our own bounded retry
-                break
-            except StoreError as exc:
-                if not _locked(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.2)
+        store = Store.open(self.path, must_exist=True, lock_wait_s=self.wait_s if wait_s is None else wait_s)
         try:
             yield store
         finally:
