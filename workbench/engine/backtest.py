@@ -10,10 +10,11 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+import pyarrow as pa
 from nautilus_trader.backtest.config import BacktestEngineConfig
 from nautilus_trader.backtest.engine import BacktestEngine
 from nautilus_trader.backtest.models import FillModel, LatencyModel
@@ -22,12 +23,13 @@ from nautilus_trader.config import ImportableStrategyConfig, RiskEngineConfig
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.enums import AccountType, BookType, OmsType
 from nautilus_trader.model.identifiers import TraderId, Venue
+from nautilus_trader.model.instruments.base import Instrument as NautilusInstrument
 from nautilus_trader.model.objects import Currency, Money
 from nautilus_trader.trading.config import StrategyFactory
 from nautilus_trader.trading.strategy import Strategy
 
 from workbench.engine.config import DataSpec, VenueSpec
-from workbench.engine.data import load_bars, load_quotes, load_trades
+from workbench.engine.data import bars_from_arrow, quotes_from_arrow, trades_from_arrow
 from workbench.engine.fees import IBFixedFeeModel
 from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
 from workbench.engine.instruments import to_nautilus
@@ -86,27 +88,49 @@ def build_engine(venue: VenueSpec, venues: Sequence[str], log_level: str = "ERRO
     return engine
 
 
-def load_into(engine: BacktestEngine, store: Any, data: DataSpec) -> int:
-    """Register instruments and add the selected data; returns the number of data objects."""
-    count = 0
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One stream of stored data as nautilus objects, with the store rows it came from (the replay
+    draws its price line from ``table`` without touching the objects)."""
+
+    instrument: NautilusInstrument
+    kind: str  # "quotes", "trades" or "bars"
+    table: pa.Table
+    items: list
+
+
+def load_batches(store: Any, data: DataSpec) -> tuple[list[NautilusInstrument], list[Batch]]:
+    """The selection's instruments (extra ones included, sorted by id) and its data streams, in the
+    order both the backtest and the replay feed them: per instrument quotes, trades, then each bar size."""
+    instruments, batches = [], []
+    s, e = data.start, data.end
     for iid in sorted(set(data.instrument_ids) | set(data.extra_instruments)):
         inst = to_nautilus(store.instrument(iid))
-        engine.add_instrument(inst)
+        instruments.append(inst)
         if iid not in data.instrument_ids:
             continue
-        batches = []
         if data.quotes:
-            batches.append(load_quotes(store, inst, data.start, data.end))
+            tbl = store.read_quotes(iid, s, e, as_="arrow")
+            batches.append(Batch(inst, "quotes", tbl, quotes_from_arrow(tbl, inst)))
         if data.trades:
-            batches.append(load_trades(store, inst, data.start, data.end))
+            tbl = store.read_trades(iid, s, e, as_="arrow")
+            batches.append(Batch(inst, "trades", tbl, trades_from_arrow(tbl, inst)))
         for size in data.bars:
-            batches.append(load_bars(store, inst, size, data.start, data.end))
-        for batch in batches:
-            if batch:
-                engine.add_data(batch, sort=False)
-                count += len(batch)
+            tbl = store.read_bars(iid, size, s, e, price_type="TRADE", adjusted=False, as_="arrow")
+            batches.append(Batch(inst, "bars", tbl, bars_from_arrow(tbl, inst, size)))
+    return instruments, batches
+
+
+def load_into(engine: BacktestEngine, store: Any, data: DataSpec) -> int:
+    """Register instruments and add the selected data; returns the number of data objects."""
+    instruments, batches = load_batches(store, data)
+    for inst in instruments:
+        engine.add_instrument(inst)
+    for batch in batches:
+        if batch.items:
+            engine.add_data(batch.items, sort=False)
     engine.sort_data()
-    return count
+    return sum(len(b.items) for b in batches)
 
 
 def expand_options(store: Any, data: DataSpec) -> DataSpec:

@@ -27,11 +27,9 @@ from nautilus_trader.config import ImportableStrategyConfig
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.trading.strategy import Strategy
 
-from workbench.engine.backtest import build_engine, expand_options, make_strategy
+from workbench.engine.backtest import build_engine, expand_options, load_batches, make_strategy
 from workbench.engine.config import DataSpec, VenueSpec
-from workbench.engine.data import load_bars, quotes_from_arrow, trades_from_arrow
 from workbench.engine.gated import GatedStrategy, RiskSupervisor, resolve_risk_config, using_gate
-from workbench.engine.instruments import to_nautilus
 from workbench.engine.orderlog import RunRecorder
 from workbench.engine.result import BacktestResult
 from workbench.risk.config import CompiledConfig, load_config
@@ -60,27 +58,17 @@ class Feed:
 
     def __init__(self, store: Any, data: DataSpec | dict | str | list) -> None:
         self.spec = expand_options(store, DataSpec.coerce(data))
-        ids = sorted(set(self.spec.instrument_ids) | set(self.spec.extra_instruments))
-        self.venues = sorted({iid.rsplit(".", 1)[1] for iid in ids})
-        self.instruments = [to_nautilus(store.instrument(iid)) for iid in ids]
-        batches = []
+        self.instruments, batches = load_batches(store, self.spec)  # the backtest's loader, same order
+        self.venues = sorted({str(inst.id.venue) for inst in self.instruments})
         self._line: tuple[np.ndarray, np.ndarray] | None = None  # the first instrument's price line
-        for inst in self.instruments:
-            iid = str(inst.id)
-            if iid not in self.spec.instrument_ids:
-                continue
-            s, e = self.spec.start, self.spec.end
-            if self.spec.quotes:
-                tbl = store.read_quotes(iid, s, e, as_="arrow")
-                batches.append(quotes_from_arrow(tbl, inst))
+        for batch in batches:
+            tbl = batch.table
+            if batch.kind == "quotes":
                 self._set_line(tbl, (tbl.column("bid").to_numpy() + tbl.column("ask").to_numpy()) / 2)
-            if self.spec.trades:
-                tbl = store.read_trades(iid, s, e, as_="arrow")
-                batches.append(trades_from_arrow(tbl, inst))
+            elif batch.kind == "trades":
                 self._set_line(tbl, tbl.column("price").to_numpy())
-            batches += [load_bars(store, inst, size, s, e) for size in self.spec.bars]
-        self.samples = [b[0] for b in batches if b]  # one per stream: registers its data client
-        self.items = sorted((d for b in batches for d in b), key=attrgetter("ts_init"))
+        self.samples = [b.items[0] for b in batches if b.items]  # one per stream: registers its data client
+        self.items = sorted((d for b in batches for d in b.items), key=attrgetter("ts_init"))
         ts = np.fromiter((d.ts_init for d in self.items), dtype=np.int64, count=len(self.items))
         self.times = np.unique(ts)  # the engine processes all data of one ts together: one "event" each
         self.counts = np.searchsorted(ts, self.times, side="right")
