@@ -55,6 +55,7 @@ from workbench.risk.gate import RiskGate
 from workbench.risk.types import Action, OrderIntent, RiskDecision, RiskEvent, Side, StormState
 
 _CLOSED = (OrderCanceled, OrderExpired, OrderRejected, OrderDenied)
+_ENDS = (*_CLOSED, OrderFilled)  # events after which an order may have stopped working
 
 
 _ACTIVE: ContextVar[RiskGate | None] = ContextVar("workbench_active_gate", default=None)
@@ -179,7 +180,8 @@ class GatedStrategy(Strategy):
         i = d.intent
         if i.action is Action.CANCEL:
             order = self.cache.order(ClientOrderId(i.target_id))
-            if order is not None and order.is_open:
+            # in flight (SUBMITTED, PENDING_UPDATE) too: nautilus sends the cancel behind the submit
+            if order is not None and (order.is_open or order.is_inflight):
                 Strategy.cancel_order(self, order)
             return
         instrument = self.cache.instrument(InstrumentId.from_str(i.instrument_id))
@@ -263,9 +265,9 @@ class GatedStrategy(Strategy):
                 market=(intent.md_ts, intent.md_bid, intent.md_ask),
             )
         d = self.submit_intent(intent)
-        if not d.approved and order.is_reduce_only and self.cache.orders_open(
-            instrument_id=order.instrument_id, strategy_id=self.id
-        ):
+        # working *or in flight*: a close refused while an order is not yet acknowledged (invisible to
+        # ``cache.orders_open``) must be retried too, or the strategy never ends flat
+        if not d.approved and order.is_reduce_only and self.orders_working(order.instrument_id):
             self._deferred_closes.add(order.instrument_id)
 
     def submit_order_list(self, order_list, position_id=None, client_id=None, params=None):
@@ -308,10 +310,11 @@ class GatedStrategy(Strategy):
     def cancel_all_orders(
         self, instrument_id, order_side=OrderSide.NO_ORDER_SIDE, client_id=None, params=None
     ):
-        for order in sorted(
-            self.cache.orders_open(instrument_id=instrument_id, strategy_id=self.id),
-            key=lambda o: o.client_order_id.value,
-        ):
+        # open and in-flight orders, as nautilus's own cancel_all_orders; not INITIALIZED ones (nautilus
+        # cannot cancel an order before it is submitted) nor those already PENDING_CANCEL
+        for order in self.orders_working(instrument_id):
+            if order.status in (OrderStatus.INITIALIZED, OrderStatus.PENDING_CANCEL):
+                continue
             if order_side == OrderSide.NO_ORDER_SIDE or order.side == order_side:
                 self.cancel_order(order)
 
@@ -335,13 +338,14 @@ class GatedStrategy(Strategy):
                 instrument_id=event.instrument_id.value,
                 side=Side.BUY if event.order_side == OrderSide.BUY else Side.SELL,
             )
-        elif isinstance(event, _CLOSED):
+        if isinstance(event, _CLOSED):
             self.gate.on_order_closed(event.client_order_id.value)
+        if isinstance(event, _ENDS):  # a fill may end the last working order too
             iid = event.instrument_id
             if (
                 iid in self._deferred_closes
                 and self.is_running  # not after stop: the venue may already be gone
-                and not self.cache.orders_open(instrument_id=iid, strategy_id=self.id)
+                and not self.orders_working(iid)  # not while another order is still in flight
             ):
                 self._deferred_closes.discard(iid)
                 self.close_all_positions(iid)  # through submit_order: gated like any other order
