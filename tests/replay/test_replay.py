@@ -178,3 +178,17 @@ def test_prepared_checkpoints_are_straight_run_states(small_store, strategy, ven
     assert r.state_hash() == straight.state_hash()
     with pytest.raises(ReplayError):
         r.prepare(0)
+
+
+def test_what_if_on_one_strategy_of_a_list_entry(small_store, strategy, venue):
+    # parameter names and rewrites are the sweep's ("<i>.name" picks strategy i); they used to fail on lists
+    pair = [{**strategy, "config": {**strategy["config"], "order_id_tag": tag}} for tag in ("A", "B")]
+    base = Replay(pair, ["DEMO.XNAS"], store=small_store, venue=venue)
+    base.seek(200)
+    fork = base.what_if(**{"1.entry_spreads": 1.0})
+    assert fork.cursor == 200 and [e["config"]["entry_spreads"] for e in fork.entry] == [2.0, 1.0]
+    assert base.entry == pair
+    with pytest.raises(ReplayError, match=r"^Replay.what_if: 0.entry_spreds: QuoteReversionConfig has no field"):
+        base.what_if(**{"0.entry_spreds": 1.0})
+    with pytest.raises(ReplayError, match="name one as '<i>.entry_spreads'"):
+        base.what_if(entry_spreads=1.0)

@@ -20,6 +20,7 @@ from workbench.engine.config import VenueSpec
 from workbench.engine.stepper import Feed, Stepper
 from workbench.errors import WorkbenchError
 from workbench.risk.config import CompiledConfig, config_from_dict
+from workbench.sweep.spec import SweepError, apply_params, check_param_names
 
 CHUNK = 2_000  # events per engine call when nothing has to stop in between (a play frame checks time after each)
 CHECKPOINTS = 16  # live engines kept where seeks left them (each holds its engine, ~3 MB, not the data)
@@ -241,19 +242,19 @@ class Replay:
         hot config change in a live node. Strategy parameters (``entry_spreads=1.5``) are config fields,
         frozen for a run: that fork is the whole run with the new value, advanced to the cursor."""
         entry = self.entry
-        spec = dict(entry) if isinstance(entry, dict) else {"strategy_path": entry.strategy_path,
-                                                            "config_path": entry.config_path,
-                                                            "config": dict(entry.config)}
-        unknown = set(params) - set(spec["config"]) - _config_fields(spec)
-        if unknown:
-            raise ReplayError(f"unknown strategy parameter(s) {sorted(unknown)}", where="Replay.what_if")
+        if params:
+            # the sweep's own checks and config rewrite: one definition of "a strategy parameter" ("name", or
+            # "<i>.name" for strategy i of a list entry); its messages say "grid.": here they are kwargs
+            try:
+                check_param_names(entry, params)
+                entries = apply_params(entry, params)
+            except SweepError as exc:
+                raise ReplayError(exc.what.removeprefix("grid."), where="Replay.what_if") from None
+            entry = entries if isinstance(entry, list | tuple) else entries[0]
         swaps = self._swaps
         if risk:
             cfg = _with_limits(self._stepper.gate.config, risk)
             swaps = (*swaps, (self.cursor, cfg))
-        if params:
-            spec["config"] = {**spec["config"], **params}
-            entry = spec
         fork = Replay(entry, self.data, store=self.store, venue=self.venue, risk=self.risk, feed=self._feed,
                       log_level=self.log_level, _swaps=swaps)
         if risk and not params:  # same run below the cursor: the fork takes over this run's checkpoints
@@ -293,13 +294,6 @@ def _with_limits(cfg: CompiledConfig, changes: dict[str, Any]) -> CompiledConfig
                               hint="a dotted path into config/risk.yaml, e.g. defaults.max_position_qty")
         node[keys[-1]] = value
     return config_from_dict(data).with_version(cfg.version + 1)
-
-
-def _config_fields(spec: dict) -> set[str]:
-    from nautilus_trader.common.config import resolve_config_path
-
-    cls = resolve_config_path(spec["config_path"])
-    return set(getattr(cls, "__struct_fields__", ()))
 
 
 def compare(a: Replay, b: Replay) -> pd.DataFrame:
