@@ -11,6 +11,17 @@ One market stream: the simulator's clock stands still at ``replay_from`` until b
 and hold the first book, then runs at ``speed``; from there every quote goes to both legs in the same
 replay cycle, so both strategies count the same quotes (QuoteReversion's warm-up and EMA are
 quote-counted). ``wb report compare PAPER_ID REAL_ID`` then measures the execution paths alone.
+
+One stop (:func:`stop_in_step`): the stop request is wall-clock, the legs' order paths are not alike
+(PAPER's sandbox answers in-process, REAL over a round trip), so a stop on a running market lets each
+leg's stop orders (cancel working, market close) meet different quotes. The simulator's clock is frozen
+at the request instead: every quote up to it is sent, both legs are let to process all of them (each
+holds the last quote its session was sent, and both counted as many), and only then do both begin the
+stop, on the same market instant with the same state. While the market stands still both exits meet
+the same book. A broker that fills on arrival (zero ack and fill latency, as the pair run file sets)
+needs no time to pass; one with latency, or an exit the frozen book cannot finish (a close larger than
+the displayed size), gets the clock back at ``speed`` (at once, or after half of ``stop_timeout_s``) so
+the rest fills on later quotes.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from workbench.node.runner import Leg, gateway, open_shared
 from workbench.node.sharedstore import SharedStore
 
 LEGS = ("paper", "real")
+POLL_S = 0.02
+SETTLED_POLLS = 3  # the legs in step for this many polls running: nothing of the stream left on the way
 
 
 def leg_configs(cfg: NodeConfig, http_port: int | None = None) -> list[NodeConfig]:
@@ -65,7 +78,7 @@ async def run_pair_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                 t0 = time.monotonic()
                 await asyncio.sleep(duration_s)
             finally:
-                await asyncio.gather(*(leg.stop() for leg in legs))
+                pair_errors = await stop_in_step(gw, legs, cfg)
                 for leg in legs:
                     leg.release()
     summaries = {leg.cfg.mode: leg.finish(t0) for leg in legs}
@@ -73,6 +86,78 @@ async def run_pair_async(cfg: NodeConfig, duration_s: float, store_path: str | N
     return {
         "mode": "pair", "run_ids": {m: s["run_id"] for m, s in summaries.items()}, "legs": summaries,
         "compare": f"wb report compare {paper} {real}",
-        "errors": [f"{m}: {e}" for m, s in summaries.items() for e in s["errors"]],
+        "errors": [f"pair: {e}" for e in pair_errors] + [f"{m}: {e}" for m, s in summaries.items() for e in s["errors"]],
         "residual_positions": {f"{m}:{k}": v for m, s in summaries.items() for k, v in s["residual_positions"].items()},
     }
+
+
+def in_step(gw, legs: list[Leg]) -> bool:
+    """Every leg holds, per instrument, the last quote the simulator sent its session (bid, ask and sizes:
+    the simulator sends a tick only when one of them changed), and the legs processed as many quotes."""
+    if len({leg.risk.counters.counts["quotes"] for leg in legs}) != 1:
+        return False
+    for leg in legs:
+        subs = {sub.con_id: sub for s in gw.sessions if s.client_id == leg.cfg.client_id
+                for sub in s.subs.values() if sub.kind == "BidAsk"}
+        for iid in leg.ids:
+            contract = gw.catalog.by_instrument(iid.value)
+            sub = subs.get(contract.con_id) if contract is not None else None
+            q = leg.node.cache.quote_tick(iid)
+            if sub is None or not sub.last or q is None:
+                return False
+            held = (q.bid_price.as_double(), q.ask_price.as_double(), q.bid_size.as_double(), q.ask_size.as_double())
+            if any(not abs(a - float(b)) < 1e-9 for a, b in zip(held, sub.last, strict=True)):  # NaN: not in step
+                return False
+    return True
+
+
+def _exited(leg: Leg) -> bool:
+    """The leg's stop began (its market exit was called) and has ended flat, or the leg has no node."""
+    node = leg.node
+    if node is None:
+        return True
+    return leg.stop_market_ns is not None and not any(s.is_exiting() for s in node.trader.strategies()) \
+        and all(node.portfolio.is_flat(i) for i in leg.ids)
+
+
+async def _until(pred, timeout_s: float, settled: int = 1) -> bool:
+    """``pred()`` true ``settled`` polls running, within ``timeout_s`` wall seconds."""
+    deadline, run = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline:
+        run = run + 1 if pred() else 0
+        if run >= settled:
+            return True
+        await asyncio.sleep(POLL_S)
+    return False
+
+
+async def stop_in_step(gw, legs: list[Leg], cfg: NodeConfig) -> list[str]:
+    """Stop both legs on one frozen market instant (module docstring); returns the pair's own error lines
+    (the legs' go to their summaries). Always stops every leg, whatever went wrong before."""
+    errors: list[str] = []
+    started = [leg for leg in legs if leg.node is not None]
+    if gw is None or len(started) != len(legs):
+        await asyncio.gather(*(leg.stop() for leg in legs))
+        return errors
+    gw.clock.set_speed(0.0)
+    gw.step()  # every quote up to the frozen instant goes out now; later replay cycles send nothing new
+    frozen_ns = gw.clock.now_ns()
+    if not await _until(lambda: in_step(gw, legs), cfg.ready_timeout_s, SETTLED_POLLS):
+        errors.append(f"stop: the legs did not process the same quotes within {cfg.ready_timeout_s}s; "
+                      "their stop intents may differ")
+    t_freeze = time.monotonic()
+    stops = asyncio.gather(*(leg.stop() for leg in legs))
+    try:
+        # both exits begin (Leg.stop sets stop_market_ns just before the market exit) on the frozen book
+        await _until(lambda: all(leg.stop_market_ns is not None for leg in legs) or stops.done(), cfg.stop_timeout_s)
+        fills_on_arrival = cfg.sim_ack_latency_ms <= 0 and cfg.sim_fill_latency_ms <= 0
+        held = fills_on_arrival and await _until(lambda: all(_exited(leg) for leg in legs) or stops.done(),
+                                                 cfg.stop_timeout_s / 2)
+        if not held:  # a broker with latency, or an exit the frozen book cannot finish: the market runs on
+            gw.clock.set_speed(cfg.speed)
+        for leg in legs:
+            leg.run.log.write("stop_in_step", frozen_market_ns=frozen_ns, market_resumed=not held,
+                              frozen_wall_s=round(time.monotonic() - t_freeze, 3))
+    finally:
+        await stops
+    return errors
