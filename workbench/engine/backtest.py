@@ -195,9 +195,7 @@ def backtest(
     if recorder is not None:
         journal.flush()
         recorder.finish(data.instrument_ids)
-        # the gate (kept by the strategies, kept by the engine) must not keep the store's connection alive to
-        # interpreter exit: DuckDB reports every such object as a leak on stderr
-        journal.con = journal.store = None
+        journal.close()  # lets go of the store's connection (the gate, kept by the engine, keeps the journal)
     result = BacktestResult(engine, venues=sorted(set(venues)), n_data=n_data, data=data, venue=venue,
                             decisions=[d for s in gated for d in s.decisions])
     result.run_id = run_id

@@ -218,6 +218,7 @@ class Stepper:
             if self.recorder is not None:
                 self.journal.flush()
                 self.recorder.finish(self.data.instrument_ids)
+                self.journal.close()  # as backtest(): a parked or kept engine must not hold the store's connection
         return BacktestResult(self.engine, venues=self.venues, n_data=self.n_data, data=self.data, venue=self.venue,
                               decisions=[d for s in self.gated for d in s.decisions])
 

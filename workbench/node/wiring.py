@@ -52,8 +52,8 @@ class NodeRisk:
         self.counters = NodeCounters()
         self.metrics.registry.register(self.counters)  # one /metrics: the gate's families and the node's
         config = config if config is not None else load_risk(cfg)
-        self._con = duckdb.connect(str(journal_db)) if journal_db is not None else None
-        self.journal = Journal(self._con, run_id) if self._con is not None else None
+        # the journal's own database: the journal owns the connection (Journal.close closes it)
+        self.journal = Journal(duckdb.connect(str(journal_db)), run_id, owns=True) if journal_db is not None else None
         self.gate = RiskGate(config, journal=self.journal, metrics=self.metrics)
         self.server = None
         self.readiness: Readiness | None = None
@@ -135,12 +135,6 @@ class NodeRisk:
             self.server.stop()
             self.server = None
         if self.journal is not None:
-            self.journal.flush()
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-            # the gate (still referenced by nautilus' strategies) must not keep a closed connection alive
-            # to interpreter exit: duckdb reports every such object as a leak on stderr
-            self.journal.con = self.journal.store = None
-            if self.recorder is not None:  # the order-event recorder holds the same connection
+            self.journal.close()  # flushed, its connection closed (idempotent)
+            if self.recorder is not None:  # the order-event recorder held the same connection
                 self.recorder.store = None

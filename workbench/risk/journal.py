@@ -77,9 +77,13 @@ def _num(x) -> str | None:
 
 
 class Journal(JournalCore):
-    def __init__(self, store_or_con, run_id: str, flush_every: int = 50_000):
+    """``owns``: the connection was opened for this journal, and :meth:`close` closes it (a ``Store``'s
+    or a caller's connection stays theirs: close only lets go of it)."""
+
+    def __init__(self, store_or_con, run_id: str, flush_every: int = 50_000, *, owns: bool = False):
         self.store = store_or_con
         self.con = connection(store_or_con)
+        self.owns = owns
         self.run_id = run_id
         self.flush_every = flush_every
         ensure_schema(self.con)
@@ -96,12 +100,28 @@ class Journal(JournalCore):
             (self.run_id, fill_id, coid, strategy, instrument, side, _num(qty), _num(price), ts)
         )
 
+    def close(self) -> None:
+        """Flush, then let go of the connection (closed when the journal owns it). The gate keeping the
+        journal (nautilus' strategies keep the gate) must not keep a connection alive to interpreter exit:
+        DuckDB reports every such object as a leak on stderr. Idempotent; a journal without a connection
+        writes nothing more (:meth:`flush` is then a no-op)."""
+        if self.con is None:
+            return
+        try:
+            self.flush()
+        finally:
+            con, self.con, self.store = self.con, None, None
+            if self.owns:
+                con.close()
+
     def flush(self) -> None:
         """Write everything buffered in one transaction. The batch is taken out of the buffers first
         (cheap), so records arriving during the write go to the next batch; a failed write puts its
         batch back. The decision buffer is one list for the journal's life (the gate appends to it
         directly): the batch is its prefix, copied and deleted, each step atomic under the GIL."""
         with self._write_lock:
+            if self.con is None:  # closed: the buffers stay (nothing is dropped silently), never written
+                return
             buf = self._decisions
             ds, es, fs = buf[:], self._events, self._fills
             if not (ds or es or fs):
