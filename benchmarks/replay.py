@@ -14,18 +14,10 @@ import os
 import random
 import resource
 import time
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks.lines import metric
-
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "lean" / "equity" / "usa"
-STRATEGY = {
-    "strategy_path": "strategies.quote_reversion:QuoteReversion",
-    "config_path": "strategies.quote_reversion:QuoteReversionConfig",
-    "config": {"instrument_id": "SPY.ARCX", "trade_size": 100, "max_position": 500, "entry_spreads": 3.0},
-}
 
 
 def _metric(name, value, unit, goal, higher_is_better):
@@ -53,14 +45,13 @@ def _engine_events_per_s(feed, n_events: int) -> float:
 
 
 def run() -> list[dict]:
-    from workbench.ingest.lean import ingest_lean
     from workbench.replay import Replay, ReplayView
+    from workbench.replay.real import ingest_spy, spy_entry
     from workbench.store import Store
 
     store = Store.open(":memory:")
-    ingest_lean(store, [REAL / "tick" / "spy" / "20131008_trade.zip"], quiet=True)
-    iid = store.instruments()["instrument_id"].iloc[0]
-    spec = dict(STRATEGY, config={**STRATEGY["config"], "instrument_id": iid})
+    iid = ingest_spy(store, quotes=None)  # the 2013-10-08 tick trades, as notebook 06 loads them
+    spec = spy_entry(iid)
     data = {"instrument_ids": [iid], "quotes": False, "trades": True}
     feed = Replay(spec, data, store=store).feed  # the day loaded once, shared by every replay below
     make = lambda: Replay(spec, data, store=store, feed=feed)  # noqa: E731
