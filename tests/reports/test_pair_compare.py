@@ -74,6 +74,8 @@ def test_pair_configured_to_fill_alike_matches_every_intent(market, tmp_path):
     # both legs began their stop on the same market instant and saw the same quotes to the end
     assert START.value <= paper["stop_market_ns"] == real["stop_market_ns"]
     assert paper["quotes"] == real["quotes"], (paper["quotes"], real["quotes"])
+    # ... and the exits finished on the frozen book (the broker fills on arrival; sizes above the position)
+    assert summary["stop"]["in_step"] and summary["stop"]["market_resumed"] is False, summary["stop"]
     assert f"wb report compare {paper['run_id']} {real['run_id']}" in stderr
     # each leg its own gate and journal: its decisions under its own run id
     assert paper["journal_rows"]["risk_decisions"] == paper["intents"] > 0
@@ -96,6 +98,8 @@ def test_pair_configured_to_fill_alike_matches_every_intent(market, tmp_path):
 def test_pair_with_a_slower_broker_shows_the_first_divergence(market, tmp_path):
     summary, _ = _pair(market, tmp_path, sim_fill_latency_ms=1500.0)
     paper, real = summary["legs"]["paper"], summary["legs"]["real"]
+    # a broker with latency needs market time to fill the exits: the clock ran on once both had begun
+    assert summary["stop"]["in_step"] and summary["stop"]["market_resumed"] is True, summary["stop"]
     with Store.open(market, read_only=True) as store:
         c = compare(paper["run_id"], real["run_id"], store=store)
     assert c.match_pct < 100.0 and c.divergence is not None, c.summary()

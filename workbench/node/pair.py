@@ -16,8 +16,9 @@ One stop (:func:`stop_in_step`): the stop request is wall-clock, the legs' order
 (PAPER's sandbox answers in-process, REAL over a round trip), so a stop on a running market lets each
 leg's stop orders (cancel working, market close) meet different quotes. The simulator's clock is frozen
 at the request instead: every quote up to it is sent, both legs are let to process all of them (each
-holds the last quote its session was sent, and both counted as many), and only then do both begin the
-stop, on the same market instant with the same state. While the market stands still both exits meet
+holds the last quote its session was sent, and both counted as many; a simulator in its own process
+shows nothing of what it sent, and then the legs' agreement held for 0.3 s stands for it), and only then
+do both begin the stop, on the same market instant with the same state. While the market stands still both exits meet
 the same book. A broker that fills on arrival (zero ack and fill latency, as the pair run file sets)
 needs no time to pass; one with latency, or an exit the frozen book cannot finish (a close larger than
 the displayed size), gets the clock back at ``speed`` (at once, or after half of ``stop_timeout_s``) so
@@ -40,6 +41,7 @@ from workbench.node.sharedstore import SharedStore
 LEGS = ("paper", "real")
 POLL_S = 0.02
 SETTLED_POLLS = 3  # the legs in step for this many polls running: nothing of the stream left on the way
+SETTLED_POLLS_REMOTE = 15  # the same without the simulator's view (its own process): 0.3 s of agreement
 
 
 def leg_configs(cfg: NodeConfig, http_port: int | None = None) -> list[NodeConfig]:
@@ -57,8 +59,9 @@ def leg_configs(cfg: NodeConfig, http_port: int | None = None) -> list[NodeConfi
 async def run_pair_async(cfg: NodeConfig, duration_s: float, store_path: str | None = None, *,
                          http_port: int | None = None, ready_checks=()) -> dict:
     """Run both legs for ``duration_s`` wall seconds (from the start of the market stream) and return
-    ``{mode: "pair", legs: {paper: summary, real: summary}, run_ids, compare, errors, residual_positions}``;
-    ``errors`` and ``residual_positions`` gather both legs' (prefixed with the leg)."""
+    ``{mode: "pair", legs: {paper: summary, real: summary}, run_ids, compare, stop, errors,
+    residual_positions}``; ``stop`` is :func:`stop_in_step`'s account; ``errors`` and ``residual_positions``
+    gather both legs' (prefixed with the leg)."""
     path = open_shared(store_path).path
     # a SharedStore per leg: each notices operator commands by its own change stamp
     legs = [Leg(c, SharedStore(path), ready_checks=ready_checks) for c in leg_configs(cfg, http_port)]
@@ -78,7 +81,7 @@ async def run_pair_async(cfg: NodeConfig, duration_s: float, store_path: str | N
                 t0 = time.monotonic()
                 await asyncio.sleep(duration_s)
             finally:
-                pair_errors = await stop_in_step(gw, legs, cfg)
+                stop = await stop_in_step(gw, legs, cfg)
                 for leg in legs:
                     leg.release()
     summaries = {leg.cfg.mode: leg.finish(t0) for leg in legs}
@@ -86,27 +89,42 @@ async def run_pair_async(cfg: NodeConfig, duration_s: float, store_path: str | N
     return {
         "mode": "pair", "run_ids": {m: s["run_id"] for m, s in summaries.items()}, "legs": summaries,
         "compare": f"wb report compare {paper} {real}",
-        "errors": [f"pair: {e}" for e in pair_errors] + [f"{m}: {e}" for m, s in summaries.items() for e in s["errors"]],
+        "stop": stop,
+        "errors": [f"pair: {e}" for e in stop["errors"]]
+        + [f"{m}: {e}" for m, s in summaries.items() for e in s["errors"]],
         "residual_positions": {f"{m}:{k}": v for m, s in summaries.items() for k, v in s["residual_positions"].items()},
     }
 
 
+def _held(leg: Leg) -> tuple:
+    """The leg's latest quote per instrument (bid, ask, sizes; None when it has none)."""
+    qs = (leg.node.cache.quote_tick(i) for i in leg.ids)
+    return tuple(None if q is None else (round(q.bid_price.as_double(), 9), round(q.ask_price.as_double(), 9),
+                                         round(q.bid_size.as_double(), 9), round(q.ask_size.as_double(), 9))
+                 for q in qs)
+
+
 def in_step(gw, legs: list[Leg]) -> bool:
-    """Every leg holds, per instrument, the last quote the simulator sent its session (bid, ask and sizes:
-    the simulator sends a tick only when one of them changed), and the legs processed as many quotes."""
-    if len({leg.risk.counters.counts["quotes"] for leg in legs}) != 1:
+    """The legs processed as many quotes, hold the same latest ones and have none queued; and, with the
+    simulator on this loop (its sessions visible), each leg holds the last quote the simulator sent its
+    session (bid, ask and sizes: it sends a tick only when one of them changed). A simulator in its own
+    process (workbench/ibsim/process.py) shows nothing of what it sent: then the legs' agreement, held
+    for :data:`SETTLED_POLLS_REMOTE` polls, stands for it."""
+    views = {(leg.risk.counters.counts["quotes"], _held(leg)) for leg in legs}
+    if len(views) != 1 or None in next(iter(views))[1]:
         return False
+    if any(leg.node.kernel.data_engine.data_qsize() for leg in legs):
+        return False
+    sessions = getattr(gw, "sessions", None)
+    if sessions is None:
+        return True
     for leg in legs:
-        subs = {sub.con_id: sub for s in gw.sessions if s.client_id == leg.cfg.client_id
+        subs = {sub.con_id: sub for s in sessions if s.client_id == leg.cfg.client_id
                 for sub in s.subs.values() if sub.kind == "BidAsk"}
-        for iid in leg.ids:
+        for iid, held in zip(leg.ids, _held(leg), strict=True):
             contract = gw.catalog.by_instrument(iid.value)
             sub = subs.get(contract.con_id) if contract is not None else None
-            q = leg.node.cache.quote_tick(iid)
-            if sub is None or not sub.last or q is None:
-                return False
-            held = (q.bid_price.as_double(), q.ask_price.as_double(), q.bid_size.as_double(), q.ask_size.as_double())
-            if any(not abs(a - float(b)) < 1e-9 for a, b in zip(held, sub.last, strict=True)):  # NaN: not in step
+            if sub is None or not sub.last or held != tuple(round(float(x), 9) for x in sub.last):
                 return False
     return True
 
@@ -131,20 +149,27 @@ async def _until(pred, timeout_s: float, settled: int = 1) -> bool:
     return False
 
 
-async def stop_in_step(gw, legs: list[Leg], cfg: NodeConfig) -> list[str]:
-    """Stop both legs on one frozen market instant (module docstring); returns the pair's own error lines
-    (the legs' go to their summaries). Always stops every leg, whatever went wrong before."""
-    errors: list[str] = []
+async def stop_in_step(gw, legs: list[Leg], cfg: NodeConfig) -> dict:
+    """Stop both legs on one frozen market instant (module docstring). Always stops every leg, whatever
+    went wrong before. Returns ``{frozen_market_ns, in_step, market_resumed, frozen_wall_s, errors}``:
+    ``market_resumed`` says the clock ran on during the exits (latency, or the frozen book could not finish
+    them), ``errors`` the pair's own lines (the legs' go to their summaries)."""
+    out: dict = {"frozen_market_ns": None, "in_step": False, "market_resumed": None, "frozen_wall_s": None,
+                 "errors": []}
     started = [leg for leg in legs if leg.node is not None]
     if gw is None or len(started) != len(legs):
         await asyncio.gather(*(leg.stop() for leg in legs))
-        return errors
+        return out
     gw.clock.set_speed(0.0)
-    gw.step()  # every quote up to the frozen instant goes out now; later replay cycles send nothing new
-    frozen_ns = gw.clock.now_ns()
-    if not await _until(lambda: in_step(gw, legs), cfg.ready_timeout_s, SETTLED_POLLS):
-        errors.append(f"stop: the legs did not process the same quotes within {cfg.ready_timeout_s}s; "
-                      "their stop intents may differ")
+    local = hasattr(gw, "step")  # the simulator on this loop (else in its own process)
+    if local:
+        gw.step()  # every quote up to the frozen instant goes out now; later replay cycles send nothing new
+        out["frozen_market_ns"] = gw.clock.now_ns()
+    out["in_step"] = await _until(lambda: in_step(gw, legs), cfg.ready_timeout_s,
+                                  SETTLED_POLLS if local else SETTLED_POLLS_REMOTE)
+    if not out["in_step"]:
+        out["errors"].append(f"stop: the legs did not process the same quotes within {cfg.ready_timeout_s}s; "
+                             "their stop intents may differ")
     t_freeze = time.monotonic()
     stops = asyncio.gather(*(leg.stop() for leg in legs))
     try:
@@ -155,9 +180,9 @@ async def stop_in_step(gw, legs: list[Leg], cfg: NodeConfig) -> list[str]:
                                                  cfg.stop_timeout_s / 2)
         if not held:  # a broker with latency, or an exit the frozen book cannot finish: the market runs on
             gw.clock.set_speed(cfg.speed)
+        out.update(market_resumed=not held, frozen_wall_s=round(time.monotonic() - t_freeze, 3))
         for leg in legs:
-            leg.run.log.write("stop_in_step", frozen_market_ns=frozen_ns, market_resumed=not held,
-                              frozen_wall_s=round(time.monotonic() - t_freeze, 3))
+            leg.run.log.write("stop_in_step", **{k: v for k, v in out.items() if k != "errors"})
     finally:
         await stops
-    return errors
+    return out
