@@ -124,8 +124,14 @@ class OrderAudit:
         self.strategies = list(strategies)
         self.counters = counters
         self.log = log
-        self.initialized: list[str] = []
         self.errors: list[str] = []
+        # the unapproved check, incremental (each drain, i.e. every 0.1 s on a node, so /metrics shows it
+        # while the node runs): orders created since the last drain, matched against the approved NEW
+        # decisions not yet matched to an order. A gated order's decision is always made before nautilus
+        # creates the order, so one drain sees both; a match leaves both sets (they stay small).
+        self._unmatched: list[str] = []
+        self._approved: set[str] = set()
+        self._unapproved: list[str] = []
         self.last_quote_ns: dict[str, int] = {}  # instrument -> perf_counter_ns of its last quote
         self._t0: dict[str, int] = {}
         self._decisions_seen: dict[str, int] = {}
@@ -146,7 +152,7 @@ class OrderAudit:
             c.counts["orders_reconciled"] += 1
         elif name == "OrderInitialized":
             c.counts["orders"] += 1
-            self.initialized.append(coid)
+            self._unmatched.append(coid)
             t = self.last_quote_ns.get(ev.instrument_id.value)
             if t is not None:
                 self._t0[coid] = t
@@ -172,6 +178,8 @@ class OrderAudit:
             start = self._decisions_seen.get(s.id.value, 0)
             for d in ds[start:]:
                 self.counters.decisions[str(d.verdict)] += 1
+                if d.approved and d.intent.action is Action.NEW:
+                    self._approved.add(d.client_order_id)
                 if self.log is not None:
                     i = d.intent
                     self.log.write("decision", strategy=i.strategy_id, instrument=i.instrument_id,
@@ -182,15 +190,20 @@ class OrderAudit:
                                    reasons=[str(r) for r in d.reasons])
             n += len(ds) - start
             self._decisions_seen[s.id.value] = len(ds)
+        for coid in self._unmatched:
+            if coid in self._approved:
+                self._approved.discard(coid)
+            else:
+                self._unapproved.append(coid)
+        self._unmatched.clear()
+        self.counters.unapproved = len(self._unapproved)
         return n
 
     def unapproved(self) -> list[str]:
-        """Client order ids nautilus saw created with no approved NEW decision of the gate behind them."""
-        approved = {d.client_order_id for s in self.strategies for d in s.decisions
-                    if d.approved and d.intent.action is Action.NEW}
-        out = [c for c in self.initialized if c not in approved]
-        self.counters.unapproved = len(out)
-        return out
+        """Client order ids nautilus saw created with no approved NEW decision of the gate behind them
+        (up to now: the decisions made since the last drain are drained first)."""
+        self.drain_decisions()
+        return list(self._unapproved)
 
 
 def _order_fields(ev) -> dict:
