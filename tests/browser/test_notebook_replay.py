@@ -7,6 +7,9 @@ import pandas as pd
 from playwright.sync_api import expect
 
 WAIT_MS = 30_000  # one widget round trip (browser -> kernel -> browser), generous for a loaded CI machine
+# Run All to the last cell: the demo cells, then the real SPY sessions (~30 s of wall time in nbval on the loaded
+# 2-core dev machine); the widget answers clicks only once the kernel is idle again
+RUN_ALL_MS = 240_000
 
 # The widget as the browser shows it: the label's event counter/time and the chart's trace data.
 STATE_JS = """() => {
@@ -56,7 +59,7 @@ def run_all_cells(page, lab) -> None:
       const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
       return prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()))
         && document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']") !== null;
-    }""", timeout=120_000, polling=100)
+    }""", timeout=RUN_ALL_MS, polling=100)
     tracebacks = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                               has_text="Traceback")
     assert tracebacks.count() == 0, tracebacks.all_inner_texts()
