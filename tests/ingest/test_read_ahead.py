@@ -69,3 +69,29 @@ def test_read_ahead_and_in_turn_reading_store_the_same(lean, rezip):
         assert [r.status for r in results] == ["ingested"] * 3
         tables.append(store.con.execute("SELECT * EXCLUDE (ingest_id) FROM bars ORDER BY ts_event").fetchall())
     assert tables[0] == tables[1] and len(tables[0]) > 1000
+
+
+@pytest.mark.parametrize(("n_files", "read_ahead", "reader_thread_used"), [
+    (1, True, False),   # one file: nothing to read meanwhile, no thread (the csv/chain one-file path)
+    (3, False, False),  # read in turn: no thread
+    (3, True, True),
+])
+def test_a_reading_thread_only_when_there_is_a_next_file_to_read(lean, rezip, n_files, read_ahead,
+                                                                 reader_thread_used):
+    from workbench.ingest.lean import SOURCE, _equity_prepare
+    from workbench.ingest.lean_layout import parse_lean_path
+    from workbench.ingest.pipeline import Job, ingest_jobs
+
+    seen = []
+
+    def watched(prepare):
+        def run(path, data):
+            seen.append(threading.current_thread().name)
+            return prepare(path, data)
+        return run
+
+    jobs = [Job(p, watched(_equity_prepare(parse_lean_path(p)))) for p in _minute_files(lean, rezip)[:n_files]]
+    results = list(ingest_jobs(Store.open(":memory:"), jobs, SOURCE, read_ahead=read_ahead))
+    assert [r.status for r in results] == ["ingested"] * n_files
+    assert any(name.startswith("wb-ingest-read") for name in seen) == reader_thread_used
+    assert seen[0] == threading.current_thread().name or reader_thread_used

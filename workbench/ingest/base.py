@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from workbench.ingest.errors import IngestError, locate_csv_error
+from workbench.ingest.errors import not_utf8 as located_not_utf8
 from workbench.ingest.limits import BINARY_MAGIC, BLOCK, LineScan, current
 
 NS_PER_MS = 1_000_000
@@ -127,29 +128,14 @@ def ingested_hashes(store: Any, source: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def already_ingested(store: Any, source: str, sha256: str) -> bool:
-    rows = store.con.execute("SELECT count(*) FROM ingest_log WHERE source = ? AND sha256 = ? AND status = 'OK'",
-                             [source, sha256]).fetchall()
-    return bool(rows[0][0])
-
-
 def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force: bool = False,
                 keep_going: bool = False) -> FileResult:
-    """Run ``handler(store, path, data, batch)`` for one file inside one store batch.
+    """Run ``handler(store, path, data, batch)`` for one file inside one store batch; see
+    :func:`workbench.ingest.pipeline.ingest_file` (the single per-file path, imported lazily: the
+    pipeline builds on this module)."""
+    from workbench.ingest.pipeline import ingest_file as one_file
 
-    With ``keep_going`` a bad file (``IngestError``) becomes a ``failed`` result instead of
-    stopping a multi-file ingest; its own batch was rolled back, files before and after stand.
-    """
-    if keep_going:
-        try:
-            return ingest_file(store, path, source, handler, force=force)
-        except IngestError as exc:
-            return FileResult(str(path), "failed", error=str(exc))
-    sha = scan_file(path)
-    if not force and already_ingested(store, source, sha):
-        return FileResult(str(path), "skipped")
-    data = path.read_bytes()
-    return write_file(store, path, source, sha, lambda st, batch: handler(st, path, data, batch))
+    return one_file(store, path, source, handler, force=force, keep_going=keep_going)
 
 
 def write_file(store: Any, path: Path, source: str, sha: str, write: Callable[[Any, Any], None]) -> FileResult:
@@ -169,8 +155,9 @@ def write_file(store: Any, path: Path, source: str, sha: str, write: Callable[[A
 
 
 def not_utf8(path: Path, exc: UnicodeDecodeError) -> IngestError:
-    """A reader that decodes text itself still fails with one located line."""
-    return IngestError(str(path), f"not UTF-8 text (byte {exc.start} of the decoded part)")
+    """A reader that decodes text itself still fails with one located line (1-based line and byte,
+    counted in what it decoded: the whole file for every reader here)."""
+    return located_not_utf8(str(path), exc)
 
 
 def scan_file(path: Path) -> str:

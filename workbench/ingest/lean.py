@@ -38,7 +38,6 @@ import numpy as np
 import pyarrow as pa
 
 from workbench.ingest.base import (
-    Handler,
     IngestSummary,
     expand_paths,
     f64,
@@ -74,7 +73,7 @@ from workbench.ingest.lean_layout import (
 )
 from workbench.ingest.limits import IngestLimits, check_lines, use_limits
 from workbench.ingest.limits import current as current_limits
-from workbench.ingest.pipeline import Job, ingest_jobs
+from workbench.ingest.pipeline import Job, in_write, ingest_jobs
 from workbench.ingest.sink import (
     ensure_instruments,
     per_instrument,
@@ -177,9 +176,10 @@ def record(batch: Any, repairs: dict[str, int]) -> None:
         batch.repaired(policy, n)
 
 
-def in_write(handler: Handler) -> Any:
-    """A one-step handler as a job: everything, reading included, happens in the write step."""
-    return lambda path, data: (lambda store, batch: handler(store, path, data, batch))
+def sides(bid: pa.Table, ask: pa.Table) -> pa.Table:
+    """BID then ASK bars as one table with a ``price_type`` column: one merge for both sides."""
+    return pa.concat_tables([t.append_column("price_type", pa.repeat(pa.scalar(side), t.num_rows))
+                             for t, side in ((bid, "BID"), (ask, "ASK"))])
 
 
 def _read_member(spec: LeanFile, raw: bytes, ctx: Ctx) -> tuple[list[tuple[str, tuple, dict]], dict[str, int]]:
@@ -199,8 +199,7 @@ def _read_member(spec: LeanFile, raw: bytes, ctx: Ctx) -> tuple[list[tuple[str, 
         return [("write_bars", (BAR_SIZE[res], trade_bars(tbl, ts, ctx)), {"price_type": "TRADE"})], {}
     if kind == "quote":
         bid, ask, quotes, repairs = quote_bars(tbl, ts, ctx)
-        return [("write_bars", (BAR_SIZE[res], bid), {"price_type": "BID"}),
-                ("write_bars", (BAR_SIZE[res], ask), {"price_type": "ASK"}),
+        return [("write_bars", (BAR_SIZE[res], sides(bid, ask)), {"price_type": None}),
                 ("write_quotes", (with_seq(quotes),), {})], repairs
     return [("write_open_interest", (open_interest(tbl, ts, ctx),), {})], {}
 

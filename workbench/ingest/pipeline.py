@@ -19,6 +19,7 @@ touch the store. What stays as it was without the look-ahead:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.ingest.base import FileResult, ingested_hashes, not_utf8, scan_file, write_file
+from workbench.ingest.base import FileResult, Handler, ingested_hashes, not_utf8, scan_file, write_file
 from workbench.ingest.errors import IngestError
 
 Writer = Callable[[Any, Any], None]
@@ -54,15 +55,15 @@ class _Ahead:
 def ingest_jobs(store: Any, jobs: Sequence[Job], source: str, *, keep_going: bool = False,
                 wrap: Callable[[Sequence[Job]], Any] = iter, read_ahead: bool = True) -> Iterator[FileResult]:
     """Yield one :class:`FileResult` per job, in order (``wrap`` is a progress bar around the jobs);
-    ``read_ahead=False`` reads each file at its turn on the calling thread."""
-    with (ThreadPoolExecutor(1, thread_name_prefix="wb-ingest-read") as pool, store.one_thread(),
-          store.deferred_checkpoints()):
-        pool = pool if read_ahead else None
+    ``read_ahead=False`` reads each file at its turn on the calling thread (as does a single file:
+    there is no next file to read meanwhile, so no thread is started)."""
+    ahead_pool = ThreadPoolExecutor(1, thread_name_prefix="wb-ingest-read") if read_ahead and len(jobs) > 1 else None
+    with ahead_pool or contextlib.nullcontext(), store.one_thread(), store.deferred_checkpoints():
         try:
             done = ingested_hashes(store, source) if jobs else set()  # grows with this run's files
-            ahead = _start(done, jobs[0], pool) if jobs else None
+            ahead = _start(done, jobs[0], ahead_pool) if jobs else None
             for i, _ in enumerate(wrap(jobs)):
-                current, ahead = ahead, (_start(done, jobs[i + 1], pool) if i + 1 < len(jobs) else None)
+                current, ahead = ahead, (_start(done, jobs[i + 1], ahead_pool) if i + 1 < len(jobs) else None)
                 try:
                     result = _finish(store, source, current, done)
                 except IngestError as exc:
@@ -73,8 +74,22 @@ def ingest_jobs(store: Any, jobs: Sequence[Job], source: str, *, keep_going: boo
                     done.add(current.sha)  # its ingest_log row (status OK) is committed
                 yield result
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if ahead_pool is not None:
+                ahead_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def in_write(handler: Handler) -> Prepare:
+    """A one-step handler ``handler(store, path, data, batch)`` as a job's ``prepare``: everything,
+    reading included, happens in the write step (on the calling thread)."""
+    return lambda path, data: (lambda store, batch: handler(store, path, data, batch))
+
+
+def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force: bool = False,
+                keep_going: bool = False) -> FileResult:
+    """One file through :func:`ingest_jobs` (the one per-file path: skip, batch, failure, 0 rows):
+    ``handler(store, path, data, batch)`` runs inside the file's store batch. With ``keep_going``
+    a bad file (``IngestError``) is a ``failed`` result instead of an exception."""
+    return next(ingest_jobs(store, [Job(path, in_write(handler), force)], source, keep_going=keep_going))
 
 
 def _start(done: set[str], job: Job, pool: ThreadPoolExecutor | None) -> _Ahead:

@@ -111,16 +111,25 @@ class WritesMixin:
             )
 
     # -- public writes ---------------------------------------------------------------------------
-    def write_bars(self, instrument_id: str, bar_size: str, frame: Any, *, price_type: str = "TRADE",
+    def write_bars(self, instrument_id: str, bar_size: str, frame: Any, *, price_type: str | None = "TRADE",
                    source: str = "user") -> MergeCounts:
-        """Bars with columns ts_event (UTC ns, bar open), open, high, low, close, volume."""
+        """Bars with columns ts_event (UTC ns, bar open), open, high, low, close, volume.
+
+        ``price_type=None``: each row names its own in a ``price_type`` column, so the BID and ASK
+        bars of one quote file are one merge (one statement) instead of two."""
         if bar_size not in BAR_SIZES:
             raise ValueError(f"bar_size {bar_size!r} not in {BAR_SIZES}")
         tbl = to_arrow(frame)
         _require(tbl, ("ts_event", "open", "high", "low", "close", "volume"), f"bars for {instrument_id}")
-        consts = {"instrument_id": instrument_id, "bar_size": bar_size, "price_type": price_type}
+        consts = {"instrument_id": instrument_id, "bar_size": bar_size}
+        keys: tuple[str, ...] = ("ts_event",)
+        if price_type is None:
+            _require(tbl, ("price_type",), f"bars for {instrument_id} (price_type=None)")
+            keys = ("price_type", "ts_event")
+        else:
+            consts["price_type"] = price_type
         tags = {"ikey": self.instrument_key(instrument_id)}
-        return self._merge("bars", consts, ("ts_event",), BAR_VALUES, tbl, source, extra_tags=tags)
+        return self._merge("bars", consts, keys, BAR_VALUES, tbl, source, extra_tags=tags)
 
     def write_quotes(self, instrument_id: str, frame: Any, *, source: str = "user") -> MergeCounts:
         """Top-of-book quotes: ts_event, bid, ask, bid_size, ask_size [, seq, exchange]."""
@@ -242,7 +251,9 @@ class WritesMixin:
             consts_sql = ", ".join(f"{_lit(v)} AS {_q(k)}" for k, v in {**key_consts, **tags}.items())
             stage = f"SELECT {consts_sql}, {', '.join(_q(c) for c in (*keys, *values))} FROM _wb_stage"
             cols = ", ".join(_q(c) for c in (*all_keys, *values, *tags))
-            self.con.register("_wb_stage", tbl)
+            # DuckDB reads the Arrow table through its replacement scan of this local variable (the
+            # name in the SQL): no register/unregister round trips (~1 ms CPU per merge, measured)
+            _wb_stage = tbl  # noqa: F841
             staged = False
             try:
                 proven_unique = _sorted_unique(tbl, keys, bool(key_consts.get("instrument_id")))
@@ -261,9 +272,9 @@ class WritesMixin:
                     self.con.execute(f"CREATE OR REPLACE TEMP TABLE _wb_s AS {stage}")
                     if not proven_unique:
                         self._check_unique(table, all_keys)
-                    self._merge_staged(table, target, all_keys, values, cols, existing, batch.ingest_id, counts)
+                    self._merge_staged(table, target, all_keys, values, cols, existing, batch.ingest_id, counts,
+                                       tbl)
             finally:
-                self.con.unregister("_wb_stage")
                 if staged:
                     self.con.execute("DROP TABLE IF EXISTS _wb_s")
             batch.counts += counts
@@ -318,13 +329,19 @@ class WritesMixin:
         conds = [f"{_q(k)} = {_lit(v)}" for k, v in key_consts.items()]
         if "instrument_id" in keys:  # a multi-instrument write
             conds.append("instrument_id IN (SELECT DISTINCT instrument_id FROM _wb_stage)")
+        for k in keys:  # a per-row group key (price_type): its few values as literals
+            if k not in ("instrument_id", "ts_event", "seq"):
+                values = pc.unique(tbl.column(k)).drop_null().to_pylist()
+                conds.append(f"{_q(k)} IN ({', '.join(_lit(v) for v in values) or 'NULL'})")
         if "ts_event" in keys:
             bounds = pc.min_max(tbl.column("ts_event"))
             conds.append(f"ts_event BETWEEN {int(bounds['min'].as_py())} AND {int(bounds['max'].as_py())}")
         return f"(SELECT * FROM {table} WHERE {' AND '.join(conds) or 'TRUE'})"
 
     def _merge_staged(self, table: str, target: str, all_keys: tuple[str, ...], values: tuple[str, ...], cols: str,
-                      existing: int, ingest_id: int, counts: MergeCounts) -> None:
+                      existing: int, ingest_id: int, counts: MergeCounts, _wb_stage: pa.Table) -> None:
+        """The general path: ``_wb_s`` (staged rows) against ``target``, which may read ``_wb_stage``
+        (the Arrow rows, found by DuckDB's replacement scan as a local of this frame)."""
         join = " AND ".join(f"s.{_q(k)} = t.{_q(k)}" for k in all_keys)
         matched = 0 if existing == 0 else int(self.con.execute(
             f"SELECT count(*) FROM _wb_s s JOIN {target} t ON {join}").fetchall()[0][0])
@@ -356,15 +373,26 @@ class WritesMixin:
 
 def _sorted_unique(tbl: pa.Table, keys: tuple[str, ...], single_instrument: bool) -> bool:
     """Cheap proof of key uniqueness for the common case: one instrument, rows strictly increasing
-    in (ts_event[, seq]). False means "not proven" (the SQL check then decides), not "duplicate"."""
-    if not single_instrument or tbl.num_rows < 2 or keys[0] != "ts_event" or len(keys) > 2:
+    in (ts_event[, seq]), optionally after one leading group key (a quote file's BID then ASK bars:
+    each group one contiguous run, increasing within it). False means "not proven" (the SQL check
+    then decides), not "duplicate"."""
+    if not single_instrument or tbl.num_rows < 2 or "ts_event" not in keys:
         return False
-    ts = tbl.column("ts_event").to_numpy()
-    dt = np.diff(ts)
-    if len(keys) == 1:
-        return bool((dt > 0).all())
-    seq = tbl.column(keys[1]).to_numpy()
-    return bool(((dt > 0) | ((dt == 0) & (np.diff(seq) > 0))).all())
+    at = keys.index("ts_event")
+    groups, after = keys[:at], keys[at + 1:]
+    if len(groups) > 1 or len(after) > 1:
+        return False
+    dt = np.diff(tbl.column("ts_event").to_numpy())
+    ok = dt > 0
+    if after:
+        ok |= (dt == 0) & (np.diff(tbl.column(after[0]).to_numpy()) > 0)
+    if not groups:
+        return bool(ok.all())
+    coded = pc.dictionary_encode(tbl.column(groups[0])).combine_chunks()
+    codes = coded.indices.to_numpy(zero_copy_only=False)
+    change = codes[1:] != codes[:-1]
+    # as many runs as distinct values: no group value comes back after another one
+    return int(change.sum()) + 1 == len(coded.dictionary) and bool((ok | change).all())
 
 
 def _q(name: str) -> str:
