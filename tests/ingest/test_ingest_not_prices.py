@@ -72,7 +72,7 @@ def test_lean_bar_that_is_not_a_price(store, lean, rezip, field, value, name, wo
 
 @pytest.mark.parametrize(("text", "words", "row"), [
     (b"kind: bars\nfields: {open: o\ntime: [\n", "malformed YAML", 3),
-    (b"kind: bars\ninstrument: \xff\xfe\n", "not UTF-8", None),
+    (b"kind: bars\ninstrument: \xff\xfe\n", "not UTF-8", 2),
 ])
 def test_bad_mapping_file_is_one_line(tmp_path, capsys, text, words, row):
     from workbench.cli.main import main

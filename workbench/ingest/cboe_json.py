@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.ingest.chain_dates import EXCHANGE_TZ, session_stamp
-from workbench.ingest.errors import IngestError
+from workbench.ingest.errors import IngestError, not_utf8
 from workbench.numbers import is_positive
 
 _FIELDS = {"bid": "bid", "ask": "ask", "iv": "iv", "open_interest": "open_interest", "volume": "volume",
@@ -32,8 +32,10 @@ def read_cboe_json(store: Any, path: Path, data: bytes, batch: Any) -> None:
     file = str(path)
     try:
         doc = json.loads(data.decode("utf-8-sig"), parse_constant=lambda c: float("nan"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IngestError(file, f"not JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise not_utf8(file, exc) from None
+    except json.JSONDecodeError as exc:  # its lineno/colno are 1-based already
+        raise IngestError(file, f"not JSON: {exc.msg} (column {exc.colno})", row=exc.lineno) from None
     body = doc.get("data") if isinstance(doc, dict) else None
     options = body.get("options") if isinstance(body, dict) else None
     if not isinstance(options, list) or not options:

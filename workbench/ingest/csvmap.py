@@ -48,14 +48,14 @@ from workbench.ingest.base import (
     check_prices,
     expand_paths,
     f64,
-    ingest_file,
     localize,
     progress,
     read_csv,
 )
 from workbench.ingest.chain_csv import ChainMapping, chain_handler, chain_mapping
-from workbench.ingest.errors import IngestError
+from workbench.ingest.errors import IngestError, not_utf8
 from workbench.ingest.limits import IngestLimits, use_limits
+from workbench.ingest.pipeline import Job, in_write, ingest_jobs
 from workbench.ingest.sink import ensure_instruments
 from workbench.store import Instrument
 
@@ -136,15 +136,16 @@ def load_mapping(path: str | os.PathLike | dict[str, Any]) -> CsvMapping | Chain
     else:
         name = str(path)
         try:
-            with open(path, encoding="utf-8") as fh:
-                doc = yaml.safe_load(fh)
+            # decoded here, whole (a mapping is a few lines): a bad byte is then located in the
+            # file, not in whatever chunk a streaming decoder had reached
+            doc = yaml.safe_load(Path(path).read_bytes().decode("utf-8"))
         except yaml.YAMLError as exc:  # one line naming where the YAML broke, not a parser traceback
             mark = getattr(exc, "problem_mark", None)
             problem = getattr(exc, "problem", None) or "malformed YAML"
             raise IngestError(name, f"malformed YAML: {problem}",
                               row=mark.line + 1 if mark is not None else None) from None
         except UnicodeDecodeError as exc:
-            raise IngestError(name, f"not UTF-8 text (byte {exc.start})") from None
+            raise not_utf8(name, exc) from None
     if not isinstance(doc, dict):
         raise IngestError(name, "a mapping file holds one YAML mapping")
     if doc.get("kind") == "chain":  # one row per option -> chain snapshots (workbench.ingest.chain_csv)
@@ -181,12 +182,10 @@ def ingest_csv(store: Any, path: str | os.PathLike | Iterable[str | os.PathLike]
     handler = chain_handler(mapping) if isinstance(mapping, ChainMapping) else _handler(mapping)
     suffix = ".parquet" if mapping.format == "parquet" else ".csv"
     files = expand_paths(path, lambda p: p.suffix.lower() == suffix)
-    summary = IngestSummary()
+    jobs = [Job(f, in_write(handler), force) for f in files]
     with use_limits(limits):
-        for f in progress(files, "csv", quiet):
-            summary.files.append(ingest_file(store, f, mapping.source, handler, force=force,
-                                             keep_going=keep_going))
-    return summary
+        return IngestSummary(list(ingest_jobs(store, jobs, mapping.source, keep_going=keep_going,
+                                              wrap=lambda items: progress(items, "csv", quiet))))
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -202,7 +201,7 @@ def _read(mapping: CsvMapping, path: Path, data: bytes) -> tuple[pa.Table, int]:
         try:
             first_line = (data if end < 0 else data[:end]).decode("utf-8-sig").strip("\r")
         except UnicodeDecodeError as exc:
-            raise IngestError(file, f"header is not UTF-8 text (byte {exc.start + 1})", row=1) from None
+            raise not_utf8(file, exc, what="header is not UTF-8 text") from None
         names = [n.strip() for n in first_line.split(mapping.delimiter)]
     else:
         names = list(mapping.columns or ())

@@ -35,6 +35,21 @@ class IngestError(WorkbenchError, ValueError):
         super().__init__(message, where=where)
 
 
+def not_utf8(file: str, exc: UnicodeDecodeError, *, what: str = "not UTF-8 text", member: str | None = None,
+             first_line: int = 1) -> IngestError:
+    """The one message for undecodable text: 1-based line and 1-based byte within that line.
+
+    Both are counted in the bytes that failed to decode (``exc.object``), whose first line is
+    ``first_line`` of the file: a reader decoding the whole file gets file lines, one decoding a
+    header gets line 1. (``exc.start`` alone is a 0-based offset into whatever was decoded.)
+    """
+    data = bytes(exc.object) if not isinstance(exc.object, bytes) else exc.object
+    start = exc.start
+    line = first_line + data.count(b"\n", 0, start)
+    column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+    return IngestError(file, f"{what} (byte {column} of the line)", member=member, row=line)
+
+
 def locate_csv_error(file: str, data: bytes, names: Sequence[str], numeric: Sequence[str], *,
                      member: str | None = None, delimiter: str = ",", first_line: int = 1, skip_lines: int = 0,
                      cause: Exception | None = None) -> IngestError:
@@ -53,7 +68,7 @@ def locate_csv_error(file: str, data: bytes, names: Sequence[str], numeric: Sequ
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return IngestError(file, f"not UTF-8 text (byte {exc.start + 1} of the line)", member=member, row=line)
+            return not_utf8(file, exc, member=member, first_line=line)
         try:
             fields = next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), [])
         except csv.Error as exc:
