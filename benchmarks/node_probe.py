@@ -10,7 +10,8 @@ fixed wall-clock window starting at the first quote,
   UNIX ns),
 - whether the order's client order id was approved by the risk gate (it is in the gate's book of live
   approved orders when it is submitted),
-- process CPU seconds over the window (the same window for every arm).
+- process CPU seconds over the window (the same window for every arm), and those of the process's
+  children over the same window (the embedded simulator runs as a child process of either arm).
 
 ``RawQuoteReversion`` is the anchor: ``strategies.quote_reversion``'s logic (the same
 ``QuoteReversionLogic``) on a plain nautilus ``Strategy`` — no risk gate, no workbench wrapper.
@@ -19,6 +20,7 @@ fixed wall-clock window starting at the first quote,
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -29,6 +31,28 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.trading.strategy import Strategy
 
 from strategies.quote_reversion import QuoteReversionLogic
+
+
+def children_cpu_s(pid: int | None = None) -> float:
+    """CPU seconds (user + system) used so far by the live child processes of ``pid`` (default: this
+    process), from /proc; 0.0 where /proc is not available."""
+    pid = os.getpid() if pid is None else pid
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        entries = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return 0.0
+    for d in entries:
+        try:
+            with open(f"/proc/{d}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:  # exited meanwhile
+            continue
+        rest = stat[stat.rfind(b")") + 2:].split()  # after "pid (comm) ": state ppid ... utime stime
+        if int(rest[1]) == pid:
+            total += int(rest[11]) + int(rest[12])
+    return total / tick
 
 
 class NodeProbeConfig(StrategyConfig, frozen=True):
@@ -53,6 +77,7 @@ class NodeProbe(Strategy):
         self.events: list[tuple[int, str, str, float]] = []  # (quote index, "fill"|"close", coid, signed qty)
         self.t_end: int | None = None
         self.cpu0 = self.cpu1 = 0.0
+        self.child_cpu0 = self.child_cpu1 = 0.0
         self.wall0 = self.wall1 = 0
 
     def on_start(self) -> None:
@@ -66,10 +91,10 @@ class NodeProbe(Strategy):
         now = self.clock.timestamp_ns()
         if self.t_end is None:
             self.t_end = now + int(self.config.window_s * 1e9)
-            self.cpu0, self.wall0 = time.process_time(), now
+            self.cpu0, self.wall0, self.child_cpu0 = time.process_time(), now, children_cpu_s()
         if now > self.t_end:
             if not self.wall1:
-                self.cpu1, self.wall1 = time.process_time(), now
+                self._close_window(now)
             return
         self.index[q.ts_init] = len(self.quotes)
         self.quotes.append((q.ts_init, q.ts_event // 1_000_000_000, q.bid_price.as_double(),
@@ -108,13 +133,16 @@ class NodeProbe(Strategy):
             if self.gate is not None:
                 rec["approved"] = coid in self.gate.book.orders
 
+    def _close_window(self, now: int) -> None:
+        self.cpu1, self.wall1, self.child_cpu1 = time.process_time(), now, children_cpu_s()
+
     def on_stop(self) -> None:
         if not self.wall1:
-            self.cpu1, self.wall1 = time.process_time(), self.clock.timestamp_ns()
+            self._close_window(self.clock.timestamp_ns())
         if self.config.out:
             Path(self.config.out).write_text(json.dumps({
                 "quotes": self.quotes, "orders": self.orders, "events": self.events, "cpu_s": self.cpu1 - self.cpu0,
-                "wall_s": (self.wall1 - self.wall0) / 1e9}))
+                "children_cpu_s": self.child_cpu1 - self.child_cpu0, "wall_s": (self.wall1 - self.wall0) / 1e9}))
 
 
 class RawQuoteReversion(QuoteReversionLogic, Strategy):

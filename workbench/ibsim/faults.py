@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from . import requests as rq
@@ -82,6 +81,8 @@ class Faults:
 
 
 def _parse_at(value, start_ns: int, where: str) -> int:
+    import pandas as pd  # here, not at import: a simulator process starts without pandas (process.py)
+
     if isinstance(value, (int, float)):
         return start_ns + int(value * NS)
     s = str(value).strip()
@@ -106,6 +107,8 @@ def _repeat(item: dict, where: str) -> tuple[int, int]:
     times, every = item.get("times"), item.get("every")
     if not (isinstance(times, int) and not isinstance(times, bool) and 1 <= times <= 100_000):
         raise ValueError(f"{where}: times must be an integer 1..100000, got {times!r}")
+    import pandas as pd
+
     try:
         every_ns = int(pd.Timedelta(str(every)).value)
     except ValueError:

@@ -21,9 +21,9 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from . import h_account, h_market
 from .account import StateFile
@@ -35,6 +35,9 @@ from .market import MarketSource, Quotes
 from .pacing import HistoricalPacer, PacingLimits
 from .session import Session
 from .wire import TEXT_PROTOCOL_MAX
+
+if TYPE_CHECKING:  # pandas at import would double a simulator process's start-up (workbench/ibsim/process.py)
+    import pandas as pd
 
 log = logging.getLogger("workbench.ibsim")
 NS = 1_000_000_000
@@ -69,6 +72,8 @@ class GatewayConfig:
     def start_ns(self) -> int:
         if isinstance(self.start, int):
             return self.start
+        import pandas as pd
+
         ts = pd.Timestamp(self.start)
         return int((ts.tz_localize("UTC") if ts.tzinfo is None else ts).value)
 
@@ -103,8 +108,13 @@ class Gateway:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> Gateway:
-        self._server = await asyncio.start_server(self._on_connect, self.config.host, self.config.port)
+    async def start(self, sock=None) -> Gateway:
+        """Listen on ``config.host:config.port``, or on ``sock``, a listening socket bound by the caller
+        (the parent of a simulator process binds it: workbench/ibsim/process.py)."""
+        if sock is not None:
+            self._server = await asyncio.start_server(self._on_connect, sock=sock)
+        else:
+            self._server = await asyncio.start_server(self._on_connect, self.config.host, self.config.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._loop_task = asyncio.create_task(self._replay_loop(), name="ibsim-replay")
         log.info("IB simulator listening on %s:%s", self.config.host, self.port)

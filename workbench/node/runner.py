@@ -1,9 +1,10 @@
 """Build and run a nautilus TradingNode (PAPER or REAL) against the embedded IB simulator.
 
-The simulator runs on the node's own event loop (in-process): no second interpreter to start
-(~1.5 s saved), its quotes are read from the store once at start, and stopping the node stops the
-simulator with it. A real IB Gateway/TWS is used only when the run file names a port. The risk wiring
-is workbench/node/wiring.py, the counters/readiness/log workbench/node/telemetry.py."""
+The simulator runs in its own process (workbench/ibsim/process.py), so it does not take the node's
+core, GIL and event loop; the node binds its port and reads its quotes from the store once at start
+(the child starts while the node is built), and stopping the node stops the simulator with it. A real
+IB Gateway/TWS is used only when the run file names a port. The risk wiring is workbench/node/wiring.py,
+the counters/readiness/log workbench/node/telemetry.py."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from workbench.node.breaker import CircuitBreaker
 from workbench.node.config import NodeConfig
 from workbench.node.faults import watch_ib
 from workbench.node.instruments import provider_config
+from workbench.node.recovery import adopt_reconciled, claim_external
 from workbench.node.runfolder import RunFolder
 from workbench.node.sharedstore import SharedStore, merge_journal, preload_source
 from workbench.node.stop import flatten, resolve_unknown_at_venue
@@ -76,7 +78,8 @@ def build_node(cfg: NodeConfig, port: int, *, gate: RiskGate | None = None) -> T
     if stray:  # fail closed: a strategy on its own gate would escape the run's limits and kill switch
         raise WorkbenchError(f"strategies {stray} are not on the run's risk gate", where="build_node")
     if gated:
-        node.trader.add_actor(RiskSupervisor(gate, gated, risk_engine=node.kernel.risk_engine, instrument_ids=ids))
+        node.trader.add_actor(RiskSupervisor(gate, gated, risk_engine=node.kernel.risk_engine, instrument_ids=ids,
+                                             adopt=adopt_reconciled))  # a restart's reconciled orders/position
     return node
 
 
@@ -86,7 +89,8 @@ def _node(cfg: NodeConfig, data, exec_cfg) -> TradingNode:
         logging=LoggingConfig(log_level="ERROR"),
         data_clients={"IB": data},
         exec_clients={"IB" if cfg.mode == "real" else "SANDBOX": exec_cfg},
-        strategies=[ImportableStrategyConfig(**e) for e in cfg.strategies],
+        # each gated strategy claims its instrument's reconciled orders/position (recovery.claim_external)
+        strategies=[ImportableStrategyConfig(**e) for e in claim_external(cfg.strategies)],
         timeout_connection=20.0, timeout_reconciliation=10.0, timeout_portfolio=10.0,
         timeout_disconnection=5.0, timeout_post_stop=1.0,
     ))
@@ -112,14 +116,16 @@ async def gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float, *, fro
     from workbench.ibsim.account import AccountConfig
     from workbench.ibsim.app import catalog_from_store, start_of
     from workbench.ibsim.broker import BrokerConfig
-    from workbench.ibsim.gateway import LOOKBACK_NS, Gateway, GatewayConfig
+    from workbench.ibsim.gateway import LOOKBACK_NS, GatewayConfig
+    from workbench.ibsim.process import spawn_gateway
 
     gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(cfg.replay_from), speed=0.0 if frozen else cfg.speed,
                          scenario=cfg.sim_scenario,
                          broker=BrokerConfig(account=AccountConfig(account=cfg.account_id),
                                              ack_latency_ms=cfg.sim_ack_latency_ms,
                                              fill_latency_ms=cfg.sim_fill_latency_ms,
-                                             market_remainder=cfg.sim_market_remainder))
+                                             market_remainder=cfg.sim_market_remainder,
+                                             consume_displayed=cfg.sim_consume_displayed))
     start = gcfg.start_ns()
     with shared.session() as store:
         catalog = catalog_from_store(store)
@@ -128,12 +134,8 @@ async def gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float, *, fro
     if not len(catalog):
         raise WorkbenchError("the store has no instruments to serve", where=shared.path,
                              hint="ingest data first (`wb ingest ...`) or `make demo`")
-    gw = Gateway(gcfg, source, catalog)
-    await gw.start()
-    try:
+    async with spawn_gateway(gcfg, source, catalog) as gw:  # its own process: the node keeps its core
         yield gw
-    finally:
-        await gw.stop()
 
 
 def runs_root(cfg: NodeConfig, store_path: str) -> Path:
@@ -166,6 +168,7 @@ class Leg:
         self._tasks: list[asyncio.Task] = []
         self.breaker: CircuitBreaker | None = None
         self.stop_market_ns: int | None = None
+        self.adopted: list[str] = []
 
     @contextlib.contextmanager
     def guard(self):
@@ -248,6 +251,9 @@ class Leg:
         await flatten(node, self.ids, self.cfg.stop_timeout_s, self.errors)
         await node.stop_async()
         self.positions = {str(i): float(node.portfolio.net_position(i)) for i in self.ids}
+        self.adopted = [x for a in node.trader.actors() if isinstance(a, RiskSupervisor) for x in a.adopted]
+        if self.adopted:  # a restart took over what the killed run left at the broker: in the log and summary
+            self.run.log.write("adopted", items=self.adopted)
         self.audit.drain_decisions()
         if self.recorder is not None:
             self.recorder.finish(instrument_ids(self.cfg))
@@ -288,7 +294,7 @@ class Leg:
                        orders_reconciled=c.counts["orders_reconciled"],
                        tick_to_submit_ms=c.latency_summary_ms(), journal_rows=merged, run_dir=str(self.run.path),
                        halted=risk.gate.global_guard.state.name == "HALT",
-                       position_end=self.positions, residual_positions=residual, stop_market_ns=self.stop_market_ns,
+                       position_end=self.positions, residual_positions=residual, adopted=self.adopted, stop_market_ns=self.stop_market_ns,
                        errors=errors)
         for e in errors:
             self.run.log.write("error", message=e)
