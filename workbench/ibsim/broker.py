@@ -13,6 +13,11 @@ Matching model (deliberately simple, documented in docs/ibsim.md):
   order once the ask (buys) rises to / the bid (sells) falls to the stop.
 * Displayed size is liquidity: each quote's size can be consumed once, so an order larger than the
   displayed size fills partially and continues on later quotes.  IOC remainders are cancelled.
+* Two switches make it fill as nautilus's sandbox does (docs/ibsim.md, "Filling like the sandbox"):
+  ``consume_displayed=False`` lets every order take up to the full displayed size of each quote (other
+  orders' fills on it do not reduce it); ``market_remainder`` says what becomes of a market order's rest
+  beyond the displayed size: ``work`` (later quotes), ``cancel`` (cancelled, with the events) or ``rest``
+  (stays open, never matched again, no event: what the sandbox's live matching engine does).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .requests import PlaceOrderReq
 NS = 1_000_000_000
 SUPPORTED_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 SUPPORTED_TIF = ("DAY", "GTC", "IOC")
+MARKET_REMAINDERS = ("work", "cancel", "rest")
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,19 @@ class BrokerConfig:
     account: AccountConfig = field(default_factory=AccountConfig)
     ack_latency_ms: float = 2.0
     fill_latency_ms: float = 5.0
-    # the rest of a market order larger than the displayed size: "work" (fills on later quotes, as IB) or
-    # "cancel" (as nautilus's sandbox leaves it: a PAPER/REAL pair configured to fill alike)
+    # the rest of a market order larger than the displayed size (one of MARKET_REMAINDERS): "work" fills on
+    # later quotes (as IB); "cancel" cancels it; "rest" leaves it open, never matched again and without an
+    # event, as nautilus's sandbox does (its live matching engine fills a market order once, on arrival)
     market_remainder: str = "work"
+    # True: a quote's displayed size is taken once by all orders together (as a real book); False: every
+    # order may take up to the full displayed size of each quote, as nautilus (liquidity_consumption=False)
+    consume_displayed: bool = True
+
+    def __post_init__(self) -> None:  # fail closed: an unknown mode must not silently mean "work"
+        if self.market_remainder not in MARKET_REMAINDERS:
+            raise ValueError(f"market_remainder must be one of {MARKET_REMAINDERS}, got {self.market_remainder!r}")
+        if not isinstance(self.consume_displayed, bool):
+            raise ValueError(f"consume_displayed must be true or false, got {self.consume_displayed!r}")
 
 
 @dataclass
@@ -49,6 +65,8 @@ class Book:
     ask_size: float
     avail_bid: float
     avail_ask: float
+    # consume_displayed=False: what each order (perm id) has taken of this quote, per side of the book
+    taken: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -309,6 +327,13 @@ class Broker:
             self.save()
         return events
 
+    def _resting(self, o: SimOrder) -> bool:
+        """market_remainder "rest": a market order that has filled once is not matched again (it stays
+        open until cancelled), as in nautilus's sandbox, whose matching engine fills a market order on
+        arrival only and, the order still SUBMITTED in the node's cache then, skips its slip-to-next-tick
+        fill for the rest (backtest/engine.pyx, OrderMatchingEngine.apply_fills: ``order.is_open_c()``)."""
+        return self.config.market_remainder == "rest" and o.order_type == "MKT" and o.filled > 0
+
     @staticmethod
     def _is_held_stop(o: SimOrder) -> bool:
         return o.order_type in ("STP", "STP LMT") and not o.stop_triggered
@@ -320,7 +345,7 @@ class Broker:
         events: list[Event] = []
         working = [o for o in self.orders(active=True) if o.con_id == con_id]
         for o in sorted(working, key=lambda o: (o.submitted_ns, o.perm_id)):
-            if now_ns < o.submitted_ns + delay:
+            if now_ns < o.submitted_ns + delay or self._resting(o):
                 continue
             if self._is_held_stop(o):
                 hit = book.ask >= o.aux_price if o.action == "BUY" else book.bid <= o.aux_price
@@ -337,9 +362,13 @@ class Broker:
             else:
                 price, avail = book.bid, book.avail_bid
                 ok = limit is None or price >= limit - 1e-12
+            if not self.config.consume_displayed:  # this order's own share: the full size less its own takes
+                avail = (book.ask_size if o.action == "BUY" else book.bid_size) - book.taken.get(o.perm_id, 0.0)
             if ok and avail > 0 and price > 0:
                 qty = min(o.remaining, Decimal(str(avail)))
-                if o.action == "BUY":
+                if not self.config.consume_displayed:
+                    book.taken[o.perm_id] = book.taken.get(o.perm_id, 0.0) + float(qty)
+                elif o.action == "BUY":
                     book.avail_ask -= float(qty)
                 else:
                     book.avail_bid -= float(qty)

@@ -13,6 +13,7 @@ import msgspec
 import yaml
 
 from workbench.errors import WorkbenchError
+from workbench.ibsim.broker import MARKET_REMAINDERS
 
 MODES = ("paper", "real", "pair")
 LIVE_MONEY_PORTS = frozenset({4001, 7496})  # IB Gateway / TWS live-account ports
@@ -55,7 +56,11 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
         30 s) open it (new orders refused, STRATEGY_DISABLED); after the cool-down (default 10 s) one
         trial order goes out; its acceptance closes the breaker, its reject opens it again.
     sim_market_remainder: the rest of a market order larger than the displayed size at the simulator's broker:
-        ``work`` (default: fills on later quotes, as IB) or ``cancel`` (as nautilus's sandbox leaves it).
+        ``work`` (default: fills on later quotes, as IB), ``cancel`` (cancelled, with the events) or ``rest``
+        (stays open, never matched again, no event: what nautilus's sandbox does; docs/ibsim.md).
+    sim_consume_displayed: ``true`` (default): a quote's displayed size is taken once by all the simulator
+        broker's orders together; ``false``: every order may take up to the full displayed size of each
+        quote, as nautilus's sandbox (liquidity_consumption off).
     """
 
     mode: str
@@ -82,6 +87,7 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     breaker_window_s: float = 30.0
     breaker_cooldown_s: float = 10.0
     sim_market_remainder: str = "work"
+    sim_consume_displayed: bool = True
 
     @property
     def embedded(self) -> bool:
@@ -111,9 +117,9 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
         value = getattr(cfg, name)
         if not (math.isfinite(value) and value >= 0):
             raise NodeConfigError(f"{name} must be a finite number >= 0, got {value!r}", where=where)
-    if cfg.sim_market_remainder not in ("work", "cancel"):
-        raise NodeConfigError(f"sim_market_remainder must be 'work' or 'cancel', got {cfg.sim_market_remainder!r}",
-                              where=where)
+    if cfg.sim_market_remainder not in MARKET_REMAINDERS:
+        raise NodeConfigError(f"sim_market_remainder must be one of {MARKET_REMAINDERS}, got "
+                              f"{cfg.sim_market_remainder!r}", where=where)
     if not 0 <= cfg.http_port <= 65535:
         raise NodeConfigError(f"http_port must be 0 (a free port) .. 65535, got {cfg.http_port}", where=where)
     if not cfg.strategies:
