@@ -27,7 +27,7 @@ Wiring::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
@@ -129,6 +129,8 @@ class GatedStrategy(Strategy):
         # Orders handed to nautilus and not yet submitted to the venue (INITIALIZED): neither
         # ``cache.orders_open`` nor ``cache.orders_inflight`` lists them; see :meth:`orders_working`.
         self._unsubmitted: dict[ClientOrderId, InstrumentId] = {}
+        # approved cancels of orders not yet acknowledged by the venue: sent on the ack (see _perform)
+        self._cancel_on_ack: set[ClientOrderId] = set()
         # Set by a stopping node before its market exit: orders that are not reduce-only are dropped here
         # (no intent, no order), so a strategy still receiving quotes cannot re-open behind the close.
         self.closing_only = False
@@ -180,9 +182,13 @@ class GatedStrategy(Strategy):
         i = d.intent
         if i.action is Action.CANCEL:
             order = self.cache.order(ClientOrderId(i.target_id))
-            # in flight (SUBMITTED, PENDING_UPDATE) too: nautilus sends the cancel behind the submit
-            if order is not None and (order.is_open or order.is_inflight):
+            if order is not None and order.is_open:
                 Strategy.cancel_order(self, order)
+            elif order is not None and not order.is_closed:
+                # not yet acknowledged (INITIALIZED, SUBMITTED): IB routes a cancel by the venue's order id,
+                # which only the ack brings (its client drops the cancel, leaving the order PENDING_CANCEL
+                # here); the cancel is sent when the ack arrives (handle_event)
+                self._cancel_on_ack.add(order.client_order_id)
             return
         instrument = self.cache.instrument(InstrumentId.from_str(i.instrument_id))
         if instrument is None:
@@ -310,13 +316,24 @@ class GatedStrategy(Strategy):
     def cancel_all_orders(
         self, instrument_id, order_side=OrderSide.NO_ORDER_SIDE, client_id=None, params=None
     ):
-        # open and in-flight orders, as nautilus's own cancel_all_orders; not INITIALIZED ones (nautilus
-        # cannot cancel an order before it is submitted) nor those already PENDING_CANCEL
+        # open and in-flight orders, as nautilus's own cancel_all_orders (in-flight ones are cancelled on
+        # their ack, see _perform); not those already being cancelled (no second intent per quote)
         for order in self.orders_working(instrument_id):
-            if order.status in (OrderStatus.INITIALIZED, OrderStatus.PENDING_CANCEL):
+            if order.status == OrderStatus.PENDING_CANCEL or order.client_order_id in self._cancel_on_ack:
                 continue
             if order_side == OrderSide.NO_ORDER_SIDE or order.side == order_side:
                 self.cancel_order(order)
+
+    def _cancel_deferred(self, coid: ClientOrderId) -> None:
+        """An order whose approved cancel waited for the venue's ack: cancelled once it is working there
+        (accepted, partly filled), forgotten once it ended (filled, rejected, ...)."""
+        order = self.cache.order(coid)
+        if order is None or order.is_closed:
+            self._cancel_on_ack.discard(coid)
+        elif order.is_open and order.venue_order_id is not None:
+            self._cancel_on_ack.discard(coid)
+            if not order.is_pending_cancel:
+                Strategy.cancel_order(self, order)
 
     # -- feeding the gate ----------------------------------------------------------------------------
     def handle_quote_tick(self, tick: QuoteTick):
@@ -340,6 +357,8 @@ class GatedStrategy(Strategy):
             )
         if isinstance(event, _CLOSED):
             self.gate.on_order_closed(event.client_order_id.value)
+        if self._cancel_on_ack and getattr(event, "client_order_id", None) in self._cancel_on_ack:
+            self._cancel_deferred(event.client_order_id)
         if isinstance(event, _ENDS):  # a fill may end the last working order too
             iid = event.instrument_id
             if (
@@ -367,6 +386,7 @@ class RiskSupervisor(Actor):
         risk_engine=None,
         instrument_ids: list[str] | None = None,
         derisk_interval_ms: int = 1000,
+        adopt: Callable[[RiskSupervisor], list[str]] | None = None,
     ):
         super().__init__(ActorConfig(component_id="RiskSupervisor"))
         self.gate = gate
@@ -377,10 +397,18 @@ class RiskSupervisor(Actor):
         self._next_derisk = 0
         self.derisk_decisions: list[RiskDecision] = []
         self.trading_states: list[tuple[int, str]] = []
+        # a live node's (workbench/node/recovery.py adopt_reconciled): books what reconciliation gave the
+        # strategies into the gate at start; returns one line per item (kept in ``adopted``)
+        self.adopt = adopt
+        self.adopted: list[str] = []
         gate.listeners.append(self._on_risk_event)
         gate.cancel_handlers.append(self._on_cancel_all)
 
     def on_start(self):
+        # actors start before strategies, and a live node starts the trader only after reconciliation
+        self.adopted = self.adopt(self) if self.adopt is not None else []
+        if self.adopted:
+            self.log.warning(f"adopted from the broker's reconciled state: {self.adopted}")
         for iid in self.instrument_ids:
             # the strategies' tick-by-tick BidAsk stream (docs/node.md): IB's default reqMktData would add
             # a second stream of one quote per field update, stamped with the node's wall clock

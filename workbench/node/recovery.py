@@ -34,6 +34,67 @@ from nautilus_trader.trading.strategy import Strategy
 ACTIVE = frozenset({"PendingSubmit", "PreSubmitted", "Submitted", "ApiPending", "PendingCancel"})
 
 
+# ------------------------------------------------------------------------------- adoption after a restart
+def claim_external(entries: list[dict]) -> list[dict]:
+    """The run file's strategy entries for the node's build, each gated strategy claiming its instrument
+    (nautilus ``external_order_claims``): reconciliation then gives the broker's working orders and
+    position there to that strategy instead of ``EXTERNAL``, whose orders no stop cancels and whose position
+    no stop closes (the residual a restart after ``kill -9`` used to leave). The run file itself is not
+    changed (its entries stay byte-identical to the backtest's); an entry that sets its own claims keeps
+    them; only the first gated strategy of an instrument claims it (nautilus allows one)."""
+    from nautilus_trader.common.config import resolve_path
+
+    from workbench.engine.gated import GatedStrategy
+
+    out, claimed = [], set()
+    for e in entries:
+        conf = e.get("config") or {}
+        iid = conf.get("instrument_id")
+        claims = conf.get("external_order_claims")
+        if claims is not None:
+            claimed.update(str(c) for c in claims)
+        elif iid is not None and str(iid) not in claimed and issubclass(resolve_path(e["strategy_path"]), GatedStrategy):
+            claimed.add(str(iid))
+            e = {**e, "config": {**conf, "external_order_claims": [str(iid)]}}
+        out.append(e)
+    return out
+
+
+def adopt_reconciled(supervisor) -> list[str]:
+    """At trader start (after reconciliation; the RiskSupervisor starts before the strategies): book into
+    the run's gate what the gated strategies hold without a decision of this run, i.e. what they claimed
+    from the broker (:func:`claim_external`). Booked, the working orders count in the position and exposure
+    checks and their cancels are known orders (not UNKNOWN_ORDER), and the position's reduce-only close
+    passes the gate, so the stop cancels and closes them like any other. One line per item booked."""
+    from nautilus_trader.model.enums import OrderSide
+
+    from workbench.risk.types import Side
+
+    gate, cache, out = supervisor.gate, supervisor.cache, []
+    ts = supervisor.clock.timestamp_ns()
+    for sid, strategy in sorted(supervisor.strategies.items()):
+        positions = {p.instrument_id: p for p in cache.positions_open(strategy_id=strategy.id)}
+        orders = {o.client_order_id.value: o for o in cache.orders_open(strategy_id=strategy.id)}
+        orders.update((o.client_order_id.value, o) for o in cache.orders_inflight(strategy_id=strategy.id))
+        for coid, o in sorted(orders.items()):
+            # no quote has arrived yet at trader start: a market order is valued at the position's price;
+            # with none either the price is NaN and the gate refuses to book it (logged, counted), not 0
+            p = positions.get(o.instrument_id)
+            price = o.price.as_double() if o.has_price else float(p.avg_px_open) if p is not None else float("nan")
+            side = Side.BUY if o.side == OrderSide.BUY else Side.SELL
+            if gate.adopt_order(coid, sid, o.instrument_id.value, side, o.leaves_qty.as_double(), price, ts):
+                out.append(f"order {coid} {side} {o.leaves_qty} {o.instrument_id} @ {price:g}")
+        for iid, p in sorted(positions.items(), key=lambda kv: kv[0].value):
+            leg = gate.book.legs.get((sid, iid.value))
+            diff = float(p.signed_qty) - (leg.pos if leg is not None else 0.0)
+            if diff:  # the gate's position becomes the broker's: one fill at the position's average price
+                side = Side.BUY if diff > 0 else Side.SELL
+                gate.on_fill(f"ADOPTED:{sid}:{iid.value}:{ts}", None, ts, abs(diff), float(p.avg_px_open),
+                             strategy_id=sid, instrument_id=iid.value, side=side)
+                out.append(f"position {sid} {iid.value} {diff:+g} @ {float(p.avg_px_open):g}")
+    return out
+
+
 class RecoveryProbeConfig(StrategyConfig, frozen=True):
     """instrument_id: the instrument whose position is reported; out: the JSON file written."""
 

@@ -97,6 +97,30 @@ class MarketEvents:
         self._dispatch()
         return applied
 
+    def adopt_order(
+        self,
+        client_order_id: str,
+        strategy_id: str,
+        instrument_id: str,
+        side: Side,
+        qty: float,
+        price: float,
+        ts: int,
+    ) -> bool:
+        """Book a working order this gate did not decide: one a restarted node found at the broker (its
+        reconciliation). Counted like any working order (position, exposure) and known to a cancel (not
+        UNKNOWN_ORDER). False if already booked, or the size/price is not finite (refused, logged, counted)."""
+        if not (is_positive(qty) and is_finite(price)):
+            return self._bad_feed("order", f"adopt {client_order_id} qty={qty!r} price={price!r}: not finite")
+        with self._lock:
+            if client_order_id in self.book.orders:
+                return False
+            leg = self.book.leg(strategy_id, instrument_id, self._active[0])
+            sign = 1 if Side(side) is Side.BUY else -1
+            self.book.add_order(leg, client_order_id, client_order_id.removeprefix("RK-"), sign, float(qty),
+                                float(price), ts)
+        return True
+
     def on_order_closed(self, client_order_id: str) -> bool:
         """A working order ended without (further) fills: canceled, expired, rejected or denied."""
         with self._lock:
