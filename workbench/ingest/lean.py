@@ -86,6 +86,10 @@ from workbench.store.writes import with_seq
 SOURCE = "lean"
 EASTERN = "America/New_York"
 DECI_CENTS = 10_000.0
+# A member this big (a day of tick trades, ~14 MB) parses on pyarrow's threads as well: reading such
+# a file takes longer than writing it, so the writer would otherwise wait on the one reader thread
+# (measured: the same CPU either way; smaller members parse faster on the reader thread alone)
+PARALLEL_PARSE_BYTES = 4 << 20
 
 
 def ingest_lean(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLike], quiet: bool = False, *,
@@ -188,12 +192,14 @@ def _read_member(spec: LeanFile, raw: bytes, ctx: Ctx) -> tuple[list[tuple[str, 
     res, kind = spec.resolution, spec.tick_type
     if res == "tick":
         names = TICK_TRADE if kind == "trade" else TICK_QUOTE
-        tbl = read_csv(raw, names, column_types(names, False), ctx.file, member=ctx.member, threads=False)
+        tbl = read_csv(raw, names, column_types(names, False), ctx.file, member=ctx.member,
+                       threads=len(raw) > PARALLEL_PARSE_BYTES)
         frame, repairs = (tick_trades if kind == "trade" else tick_quotes)(tbl, spec.day, ctx)
         return [("write_trades" if kind == "trade" else "write_quotes", (with_seq(frame),), {})], repairs
     daily = res in ("hour", "daily")
     names = {"trade": TRADE_BAR, "quote": QUOTE_BAR, "openinterest": OPEN_INTEREST}[kind]
-    tbl = read_csv(raw, names, column_types(names, daily), ctx.file, member=ctx.member, threads=False)
+    tbl = read_csv(raw, names, column_types(names, daily), ctx.file, member=ctx.member,
+                   threads=len(raw) > PARALLEL_PARSE_BYTES)
     ts = event_times(tbl, ctx, None if daily else spec.day)
     if kind == "trade":
         return [("write_bars", (BAR_SIZE[res], trade_bars(tbl, ts, ctx)), {"price_type": "TRADE"})], {}
