@@ -4,6 +4,9 @@ After ``kill -9`` the node's in-memory cache is gone; the broker (IB, or our sim
 orders and the position. On restart nautilus's live reconciliation (``LiveExecEngine``: the IB exec
 client's open-order, execution and position reports) rebuilds the cache before the trader starts. Here:
 
+- :func:`claim_external`, :func:`adopt_reconciled` — the restarted node takes over what the killed one left:
+  each gated strategy claims its instrument's reconciled orders and position (nautilus ``EXTERNAL`` otherwise,
+  which no stop closes) and the gate books the working ones, so the stop cancels and closes them.
 - :class:`RecoveryProbe` — a non-trading strategy entry added to a run file: when the trader starts (i.e.
   after reconciliation) and after every order/position event it writes the node's view (net positions,
   open orders by client order id) to a JSON file, atomically, tagged with its pid.
