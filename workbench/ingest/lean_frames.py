@@ -227,10 +227,11 @@ def tick_trades(tbl: pa.Table, day: date, ctx: Ctx) -> tuple[pa.Table, dict[str,
     if len(bad):
         raise ctx.error("trade size missing or not positive", int(bad[0]), "size")
     keep = ~_suspicious(tbl)
-    mask = pa.array(keep)
-    out = pa.table({"ts_event": ts[keep], "price": price[keep], "size": size[keep],
-                    "exchange": tbl.column("exchange").filter(mask), "condition": tbl.column("condition").filter(mask)})
-    return out, {"tick_suspicious_dropped": int((~keep).sum())}
+    out = pa.table({"ts_event": ts, "price": price, "size": size, "exchange": tbl.column("exchange"),
+                    "condition": tbl.column("condition")})
+    dropped = int((~keep).sum())
+    # most days flag nothing: the table is then kept whole (no copy of every column)
+    return (out.filter(pa.array(keep)) if dropped else out), {"tick_suspicious_dropped": dropped}
 
 
 def _carry(values: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
