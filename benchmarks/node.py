@@ -195,7 +195,9 @@ def _arm(arm: str, work: Path, store: Path, k: int) -> dict:
                               capture_output=True, text=True, timeout=duration + 120, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"error": f"{arm} run {k}: did not finish within {duration + 120:.0f}s"}
-    if proc.returncode != 0 or not out.exists():
+    if proc.returncode == 0 and not out.exists():  # the probe writes at its strategy's stop
+        return {"error": f"{arm} run {k}: the node never started its strategies within {duration:.0f}s"}
+    if proc.returncode != 0:
         tail = " ".join(proc.stderr.strip().splitlines()[-1:])[-300:]
         return {"error": f"{arm} run {k}: rc {proc.returncode} ({'stalled' if 'Thread 0x' in proc.stderr else tail})"}
     return {"summary": json.loads(proc.stdout.strip().splitlines()[-1]), "probe": json.loads(out.read_text())}

@@ -174,3 +174,25 @@ def test_broker_rejects_bad_orders_with_ib_codes():
     with pytest.raises(Reject) as exc:
         b.cancel(1, 99, 0)
     assert exc.value.code == 10147
+
+
+def test_bid_ask_fast_encoder_matches_the_generic_frame_byte_for_byte():
+    """wire.bid_ask_frame (the replay's per-quote encoder) against frame(msg_core.tick_by_tick_bid_ask(...)),
+    with sizes as h_market._size gives them, over seeded random and edge values."""
+    import numpy as np
+
+    from workbench.ibsim import msg_core
+    from workbench.ibsim.h_market import _size
+    from workbench.ibsim.wire import UNSET_DOUBLE, bid_ask_frame
+
+    rng = np.random.default_rng(7)
+    prices = [100.0, 0.0, 0.01, 168.27000000000001, 1e15, 1e16, 123456.789, -1.5, UNSET_DOUBLE, float("inf")]
+    prices += [round(float(x), int(d)) for x, d in zip(rng.uniform(0, 5000, 300), rng.integers(0, 6, 300), strict=True)]
+    sizes = [0.0, 1.0, 100.0, 0.5, 1.25, 12345678.0, 3e9]
+    sizes += [float(x) for x in rng.integers(1, 100, 100) * 100] + [float(x) for x in rng.uniform(0, 10, 50)]
+    for k in range(600):
+        bid, ask = prices[k % len(prices)], prices[(7 * k + 3) % len(prices)]
+        bsz, asz = sizes[k % len(sizes)], sizes[(5 * k + 1) % len(sizes)]
+        req, sec = int(rng.integers(1, 10_000)), int(rng.integers(1_000_000_000, 2_000_000_000))
+        expected = frame(msg_core.tick_by_tick_bid_ask(200, req, sec, bid, ask, _size(bsz), _size(asz)))
+        assert bid_ask_frame(req, sec, bid, ask, bsz, asz) == expected, (bid, ask, bsz, asz)

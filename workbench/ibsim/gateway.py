@@ -249,9 +249,9 @@ class Gateway:
             if not len(q):
                 continue
             subs = [(s, sub) for s in self.sessions for sub in s.subs.values() if sub.con_id == con_id]
-            for k in range(len(q)):
-                ts, bid, ask = int(q.ts[k]), float(q.bid[k]), float(q.ask[k])
-                bsz, asz = float(q.bid_size[k]), float(q.ask_size[k])
+            # plain Python numbers once per cycle, not a numpy scalar conversion per field and quote
+            for ts, bid, ask, bsz, asz in zip(q.ts.tolist(), q.bid.tolist(), q.ask.tolist(), q.bid_size.tolist(),
+                                              q.ask_size.tolist(), strict=True):
                 for s, sub in subs:
                     h_market.emit_quote(s, sub, ts, bid, ask, bsz, asz)
                 self.dispatch(self.broker.on_quote(con_id, ts, bid, ask, bsz, asz))

@@ -29,6 +29,7 @@ from .histrules import (
     validate,
 )
 from .market import Bars
+from .wire import bid_ask_frame
 
 if TYPE_CHECKING:
     from .session import MktSub, Session
@@ -69,7 +70,7 @@ def emit_quote(s: Session, sub: MktSub, ts: int, bid: float, ask: float, bsz: fl
             s.send(m.tick_size(v, sub.req_id, asz_t, _size(asz)))
     elif sub.kind == "BidAsk":
         if new != sub.last:
-            s.send(m.tick_by_tick_bid_ask(v, sub.req_id, ts // NS, bid, ask, _size(bsz), _size(asz)))
+            s.send_frame(m.TICK_BY_TICK, bid_ask_frame(sub.req_id, ts // NS, bid, ask, bsz, asz))
     elif sub.kind == "MidPoint":
         if (bid, ask) != old[:2]:
             s.send(m.tick_by_tick_midpoint(v, sub.req_id, ts // NS, round((bid + ask) / 2, 10)))

@@ -70,16 +70,20 @@ class Session:
     # ------------------------------------------------------------------ output
 
     def send(self, msg: list) -> None:
+        if not self.closed:
+            self.send_frame(msg[0], frame(msg))
+
+    def send_frame(self, msg_id: int, data: bytes) -> None:
+        """Queue one already framed message (``wire.frame`` or a fast encoder such as ``wire.bid_ask_frame``)."""
         if self.closed:
             return
-        data = frame(msg)
         self._buf.append(data)
         self._buffered += len(data)
         if self._buffered > self.gw.config.max_send_buffer_bytes:  # one turn's replies alone are too many
             self._slow_consumer(self._buffered)
             return
         self.msgs_sent += 1
-        self.sent_by_id[msg[0]] += 1
+        self.sent_by_id[msg_id] += 1
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)

@@ -118,6 +118,25 @@ def frame(fields: list[object] | tuple[object, ...]) -> bytes:
     return _LEN.pack(len(data)) + data
 
 
+def _num(x: float) -> str:
+    # fmt() of a float: for a finite 0 < x < 1e15 that is repr(x) (an integral value prints "N.0" both ways)
+    return repr(x) if 0.0 < x < 1e15 else fmt(x)
+
+
+def _qty(x: float) -> str:
+    # fmt() of h_market._size(x): whole sizes as ints, fractional ones as exact decimals
+    return str(int(x)) if x.is_integer() else fmt(Decimal(str(x)))
+
+
+def bid_ask_frame(req_id: int, epoch_s: int, bid: float, ask: float, bid_size: float, ask_size: float) -> bytes:
+    """``frame(msg_core.tick_by_tick_bid_ask(...))`` with sizes as ``h_market._size`` gives them, byte for
+    byte (tests/ibsim/test_process.py checks), without the field list and per-field type dispatch: the
+    replay sends one per quote, the simulator's hottest message."""
+    data = (f"99\x00{req_id}\x003\x00{epoch_s}\x00{_num(bid)}\x00{_num(ask)}\x00{_qty(bid_size)}\x00"
+            f"{_qty(ask_size)}\x000\x00").encode("ascii")
+    return _LEN.pack(len(data)) + data
+
+
 def frame_raw(body: bytes) -> bytes:
     return _LEN.pack(len(body)) + body
 
