@@ -27,7 +27,7 @@ _FIELDS = {"bid": "bid", "ask": "ask", "iv": "iv", "open_interest": "open_intere
 
 
 def read_cboe_json(store: Any, path: Path, data: bytes, batch: Any) -> None:
-    from workbench.ingest.chains import _OCC, _check_numbers, _contracts, _write
+    from workbench.ingest.chain_rows import OCC_SYMBOL, check_numbers, option_contracts, write_snapshot
 
     file = str(path)
     try:
@@ -55,21 +55,21 @@ def read_cboe_json(store: Any, path: Path, data: bytes, batch: Any) -> None:
     rows = []
     for i, opt in enumerate(options):
         sym = str(opt.get("option", "")) if isinstance(opt, dict) else ""
-        m = _OCC.match(sym.replace(" ", ""))
+        m = OCC_SYMBOL.match(sym.replace(" ", ""))
         if m is None:
             raise IngestError(file, f"option symbol {sym!r} is not OCC-style", row=i, field="option")
         rows.append({"symbol": sym, "expiry": datetime.strptime(m.group(2), "%y%m%d").date(), "right": m.group(3),
                      "strike": int(m.group(4)) / 1000,
                      **{k: ("" if opt.get(src) is None else str(opt.get(src))) for k, src in _FIELDS.items()}})
     frame = pd.DataFrame(rows)
-    _check_numbers(file, frame, {k: src for k, src in _FIELDS.items()}, 0,
-                   ("bid", "ask", "volume", "open_interest"))
+    check_numbers(file, frame, {k: src for k, src in _FIELDS.items()}, 0,
+                  ("bid", "ask", "volume", "open_interest"))
     frame["ask"] = frame["ask"].where(frame["ask"] > 0)  # 0 = no offer
     crossed = np.flatnonzero((frame["bid"] > frame["ask"]).to_numpy())
     if len(crossed):
         raise IngestError(file, "crossed quote (bid > ask)", row=int(crossed[0]), field="bid")
     lines = np.arange(len(frame))  # "row" = index in data.options
-    contracts, underlying = _contracts(file, frame["symbol"], frame["expiry"], frame["right"], frame["strike"],
-                                       lines, "option")
-    _write(store, underlying, contracts, frame.drop(columns=["symbol"]), int(session_stamp(ts).value),
-           float(spot), "cboe_json", file, lines, downloaded_at=int(ts.tz_convert("UTC").value))
+    contracts, underlying = option_contracts(file, frame["symbol"], frame["expiry"], frame["right"],
+                                             frame["strike"], lines, "option")
+    write_snapshot(store, underlying, contracts, frame.drop(columns=["symbol"]), int(session_stamp(ts).value),
+                   float(spot), "cboe_json", file, lines, downloaded_at=int(ts.tz_convert("UTC").value))

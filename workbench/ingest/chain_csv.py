@@ -179,7 +179,7 @@ def _header(mapping: ChainMapping, file: str, data: bytes) -> list[str]:
 
 
 def read_chain_csv(store: Any, mapping: ChainMapping, path: Path, data: bytes) -> None:
-    from workbench.ingest.chains import _check_numbers, _contracts, _write, underlying_of
+    from workbench.ingest.chain_rows import check_numbers, option_contracts, underlying_of, write_snapshot
 
     file = str(path)
     names = _header(mapping, file, data)
@@ -204,8 +204,8 @@ def read_chain_csv(store: Any, mapping: ChainMapping, path: Path, data: bytes) -
         if len(hit):
             raise IngestError(file, why, row=int(lines[hit[0]]), field=mapping.fields.get(store_field, store_field))
 
-    _check_numbers(file, frame, {f: mapping.fields[f] for f in NUMBERS if f in frame}, first,
-                   tuple(f for f in NON_NEGATIVE if f in frame))
+    check_numbers(file, frame, {f: mapping.fields[f] for f in NUMBERS if f in frame}, first,
+                  tuple(f for f in NON_NEGATIVE if f in frame))
     for f in PRICES:
         if f in frame:
             frame[f] = frame[f] * mapping.price_scale
@@ -240,8 +240,8 @@ def read_chain_csv(store: Any, mapping: ChainMapping, path: Path, data: bytes) -
             raise IngestError(file, f"several underlying prices ({spots[0]}, {spots[differ[0]]}) in one snapshot",
                               row=int(lines[at[differ[0]]]), field=mapping.fields["underlying_price"])
         if "option_symbol" in rows:
-            contracts, underlying = _contracts(file, rows["option_symbol"], rows["expiry"], rows["right"],
-                                               rows["strike"], lines[at], mapping.fields["option_symbol"])
+            contracts, underlying = option_contracts(file, rows["option_symbol"], rows["expiry"], rows["right"],
+                                                     rows["strike"], lines[at], mapping.fields["option_symbol"])
         else:
             underlying = underlying_of(roots[at[0]])
             index = underlying.asset_class == "INDEX"
@@ -253,10 +253,10 @@ def read_chain_csv(store: Any, mapping: ChainMapping, path: Path, data: bytes) -
                               row=int(lines[at[0]]), field=mapping.fields.get("option_symbol"))
         contracts = [dataclasses.replace(c, multiplier=mapping.multiplier, source=mapping.source) for c in contracts]
         dl = downloaded[at[0]]
-        _write(store, underlying, contracts, rows.drop(columns=["_und", "_as_of", "underlying", "option_symbol"],
-                                                       errors="ignore"),
-               int(stamp), float(spots[0]), mapping.source, file, lines[at],
-               downloaded_at=None if dl < 0 else int(dl))
+        write_snapshot(store, underlying, contracts,
+                       rows.drop(columns=["_und", "_as_of", "underlying", "option_symbol"], errors="ignore"),
+                       int(stamp), float(spots[0]), mapping.source, file, lines[at],
+                       downloaded_at=None if dl < 0 else int(dl))
 
 
 def _stamps(mapping: ChainMapping, raw: pd.DataFrame, file: str, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,8 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,23 +31,22 @@ import pandas as pd
 
 from workbench.ingest.base import IngestSummary, expand_paths, ingest_file, progress
 from workbench.ingest.chain_dates import parse_download_time, session_stamp
+from workbench.ingest.chain_rows import (
+    check_numbers,
+    option_contracts,
+    write_snapshot,
+)
 from workbench.ingest.errors import IngestError
-from workbench.ingest.sink import ensure_instruments
 from workbench.numbers import is_positive
-from workbench.store import Instrument
 from workbench.store.calendars import calendar
 
-INDEX_ROOTS = {"SPX": "SPX", "SPXW": "SPX", "SPXPM": "SPX", "XSP": "XSP", "NDX": "NDX", "NDXP": "NDX",
-               "RUT": "RUT", "RUTW": "RUT", "VIX": "VIX", "VIXW": "VIX", "DJX": "DJX", "OEX": "OEX", "XEO": "OEX"}
 EASTERN = "America/New_York"
 IVOL_COLUMNS = ("symbol", "exchange", "company_name", "date", "stock_price_close", "option_symbol",
                 "option_expiration", "strike", "call/put", "style", "ask", "bid", "mean_price", "settlement", "iv",
                 "volume", "open_interest", "stock_price_for_iv", "forward_price", "isinterpolated", "delta", "vega",
                 "gamma", "theta", "rho")
-CHAIN_COLUMNS = ["instrument_id", "expiry", "strike", "right", "bid", "ask", "bid_size", "ask_size", "last",
-                 "volume", "open_interest", "iv", "delta", "gamma", "vega", "theta", "rho", "forward"]
 _HEADER_SEARCH_LINES = 200
-_OCC = re.compile(r"^([A-Z]+\d?)\s*(\d{6})([CP])(\d{8})$")
+
 
 
 def ingest_chain_file(store: Any, path: str | os.PathLike, fmt: str | None = None, *,
@@ -83,86 +81,12 @@ def detect_layout(path: Path) -> str:
 
 
 # -- instruments -----------------------------------------------------------------------------------
-def underlying_of(root: str) -> Instrument:
-    """The underlying instrument of an option root: index on Cboe, else a US equity."""
-    if root in INDEX_ROOTS:
-        return Instrument.index(INDEX_ROOTS[root])
-    return Instrument.equity(re.sub(r"\d+$", "", root))
-
-
-def _contracts(file: str, symbols: pd.Series, expiry: pd.Series, right: pd.Series, strike: pd.Series,
-               lines: np.ndarray, field: str) -> tuple[list[Instrument], Instrument]:
-    """Option instruments from OCC-style symbols, cross-checked against the row's own terms.
-    ``lines`` holds each row's line number in the file, for errors."""
-    out: list[Instrument] = []
-    underlying: Instrument | None = None
-    for line, sym, exp, rt, k in zip(lines, symbols, expiry, right, strike, strict=True):
-        m = _OCC.match(str(sym).strip().replace(" ", ""))
-        occ_strike = Decimal(m.group(4)) / 1000 if m else None
-        # before 2015 monthly options expired on the Saturday after their last trading day, and
-        # their symbols carry that Saturday; the row's expiry (last trading day) is what we store
-        dates = (f"{exp:%y%m%d}", f"{exp + timedelta(days=1):%y%m%d}")
-        if not m or m.group(3) != rt or occ_strike != Decimal(str(k)) or m.group(2) not in dates:
-            raise IngestError(file, f"option symbol {sym!r} does not match expiry {exp}, right {rt}, strike {k}",
-                              row=int(line), field=field)
-        root = m.group(1)
-        und = underlying_of(root)
-        if underlying is None:
-            underlying = und
-        elif und.instrument_id != underlying.instrument_id:
-            raise IngestError(file, f"mixed underlyings {underlying.instrument_id} and {und.instrument_id}",
-                              row=int(line), field=field)
-        index = und.asset_class == "INDEX"
-        out.append(Instrument.option(root, und.instrument_id, exp, rt, Decimal(str(k)),
-                                     venue="XCBO" if index else "XNAS", style="EUROPEAN" if index else "AMERICAN"))
-    if underlying is None:
-        raise IngestError(file, "no option rows")
-    return out, underlying
-
-
 def _session_close_ns(d: date) -> int:
     cal = calendar("XNYS")
     stamp = pd.Timestamp(d)
     if cal.is_session(stamp):
         return int(cal.session_close(stamp).value)
     return int(pd.Timestamp(datetime.combine(d, datetime.min.time()).replace(hour=16), tz=EASTERN).value)
-
-
-def _check_numbers(file: str, frame: pd.DataFrame, columns: dict[str, str], first_line: int,
-                   non_negative: tuple[str, ...]) -> None:
-    """Numeric file columns: unparseable -> error; negative prices/sizes -> error (naming row, field)."""
-    for name, file_col in columns.items():
-        values = pd.to_numeric(frame[name], errors="coerce")
-        raw = frame[name].astype("string").str.strip()
-        bad = np.flatnonzero(values.isna().to_numpy() & raw.notna().to_numpy() & (raw != "").fillna(False).to_numpy())
-        if len(bad):
-            raise IngestError(file, f"not a number: {frame[name].iloc[bad[0]]!r}", row=first_line + int(bad[0]),
-                              field=file_col)
-        frame[name] = values.astype(float)
-        inf = np.flatnonzero(np.isinf(frame[name].to_numpy()))
-        if len(inf):
-            raise IngestError(file, f"non-finite number {frame[name].iloc[inf[0]]!r}", row=first_line + int(inf[0]),
-                              field=file_col)
-        if name in non_negative:
-            neg = np.flatnonzero((values < 0).to_numpy())
-            if len(neg):
-                raise IngestError(file, "negative value", row=first_line + int(neg[0]), field=file_col)
-
-
-def _write(store: Any, underlying: Instrument, contracts: list[Instrument], frame: pd.DataFrame, as_of: int,
-           spot: float | None, source: str, file: str, lines: np.ndarray, *,
-           downloaded_at: int | None = None) -> None:
-    frame = frame.assign(instrument_id=[c.instrument_id for c in contracts])
-    dup = np.flatnonzero(frame["instrument_id"].duplicated().to_numpy())
-    if len(dup):
-        raise IngestError(file, f"contract {frame['instrument_id'].iloc[dup[0]]} appears twice in one snapshot",
-                          row=int(lines[dup[0]]), field="option_symbol")
-    ensure_instruments(store, [underlying, *contracts])
-    for col in CHAIN_COLUMNS:
-        if col not in frame:
-            frame[col] = np.nan
-    store.write_chain(underlying.instrument_id, as_of, spot, frame[CHAIN_COLUMNS].reset_index(drop=True),
-                      source=source, downloaded_at=downloaded_at)
 
 
 # -- iVolatility -----------------------------------------------------------------------------------
@@ -180,8 +104,8 @@ def _ivolatility(store: Any, path: Path, data: bytes, batch: Any) -> None:
     first = 2  # line of the first data row
     numbers = {c: c for c in ("stock_price_close", "strike", "ask", "bid", "iv", "volume", "open_interest",
                               "forward_price", "delta", "vega", "gamma", "theta", "rho")}
-    _check_numbers(file, frame, numbers, first, ("stock_price_close", "strike", "ask", "bid", "volume",
-                                                 "open_interest"))
+    check_numbers(file, frame, numbers, first, ("stock_price_close", "strike", "ask", "bid", "volume",
+                                                "open_interest"))
     for col, fmt in (("date", "%m/%d/%Y"), ("option_expiration", "%m/%d/%Y")):
         parsed = pd.to_datetime(frame[col], format=fmt, errors="coerce")
         bad = np.flatnonzero(parsed.isna().to_numpy())
@@ -197,14 +121,14 @@ def _ivolatility(store: Any, path: Path, data: bytes, batch: Any) -> None:
         raise IngestError(file, "crossed quote (bid > ask)", row=first + int(crossed[0]), field="bid")
     frame = frame.rename(columns={"option_expiration": "expiry", "call/put": "right", "forward_price": "forward"})
     for day, rows in frame.groupby("date", sort=True):
-        contracts, underlying = _contracts(file, rows["option_symbol"], rows["expiry"], rows["right"],
-                                           rows["strike"], first + rows.index.to_numpy(), "option_symbol")
+        contracts, underlying = option_contracts(file, rows["option_symbol"], rows["expiry"], rows["right"],
+                                                 rows["strike"], first + rows.index.to_numpy(), "option_symbol")
         spots = rows["stock_price_close"].unique()
         if len(spots) != 1:
             raise IngestError(file, f"several underlying closes on {day}", row=first + int(rows.index[0]),
                               field="stock_price_close")
-        _write(store, underlying, contracts, rows, _session_close_ns(day), float(spots[0]), "ivolatility", file,
-               first + rows.index.to_numpy())
+        write_snapshot(store, underlying, contracts, rows, _session_close_ns(day), float(spots[0]), "ivolatility",
+                       file, first + rows.index.to_numpy())
 
 
 # -- Cboe delayed quotes ---------------------------------------------------------------------------
@@ -270,8 +194,8 @@ def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
     table["expiry"] = expiry.dt.date
     header_names = next(csv.reader(io.StringIO(lines[header])))
     numbers = {c: header_names[names.index(c)] for c in names if c not in ("expiry", "c_symbol", "p_symbol")}
-    _check_numbers(file, table, numbers, first, ("strike", "c_bid", "c_ask", "p_bid", "p_ask", "c_volume",
-                                                 "p_volume", "c_open_interest", "p_open_interest"))
+    check_numbers(file, table, numbers, first, ("strike", "c_bid", "c_ask", "p_bid", "p_ask", "c_volume",
+                                                "p_volume", "c_open_interest", "p_open_interest"))
     sides = []
     for side, right in (("c", "C"), ("p", "P")):
         part = table[["expiry", "strike", *(f"{side}_{c}" for c in CBOE_SIDE)]].rename(
@@ -287,9 +211,9 @@ def _cboe(store: Any, path: Path, data: bytes, batch: Any) -> None:
     frame = pd.concat(sides).sort_index(kind="stable")
     lines = first + frame.index.to_numpy()  # calls and puts of one strike share a file line
     frame.index = range(len(frame))
-    contracts, underlying = _contracts(file, frame["symbol"], frame["expiry"], frame["right"], frame["strike"],
-                                       lines, "Calls/Puts")
-    _write(store, underlying, contracts, frame, as_of, spot, "cboe", file, lines, downloaded_at=downloaded)
+    contracts, underlying = option_contracts(file, frame["symbol"], frame["expiry"], frame["right"],
+                                             frame["strike"], lines, "Calls/Puts")
+    write_snapshot(store, underlying, contracts, frame, as_of, spot, "cboe", file, lines, downloaded_at=downloaded)
 
 
 def _cboe_json(store: Any, path: Path, data: bytes, batch: Any) -> None:
