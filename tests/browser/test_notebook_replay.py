@@ -4,6 +4,7 @@ ReplayView's buttons, slider and time field, and check its label and the plotly 
 from __future__ import annotations
 
 import pandas as pd
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 WAIT_MS = 30_000  # one widget round trip (browser -> kernel -> browser), generous for a loaded CI machine
@@ -38,8 +39,11 @@ STABLE_JS = """() => {
 
 def wait_state(page, cond: str) -> dict:
     """Wait until the widget's state ``s`` satisfies the JS condition; returns that state."""
-    handle = page.wait_for_function(f"() => {{ const s = ({STATE_JS})(); return s && ({cond}) ? s : false }}",
-                                    timeout=WAIT_MS, polling=50)
+    try:
+        handle = page.wait_for_function(f"() => {{ const s = ({STATE_JS})(); return s && ({cond}) ? s : false }}",
+                                        timeout=WAIT_MS, polling=50)
+    except PlaywrightTimeoutError:  # say where the widget stood, not only that it timed out
+        raise AssertionError(f"widget never met {cond!r}; it shows {page.evaluate(f'({STATE_JS})()')}") from None
     return handle.json_value()
 
 
