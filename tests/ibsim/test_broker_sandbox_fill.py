@@ -1,7 +1,9 @@
 """The simulator's broker switches that make it fill as nautilus's sandbox does (docs/ibsim.md, "Filling
 like the sandbox"): ``market_remainder`` (work / cancel / rest) for a market order larger than the
-displayed size, and ``consume_displayed`` (one shared displayed size per quote, or the full size for every
-order, as nautilus with liquidity_consumption off). Real broker objects on the simulated clock."""
+displayed size, ``consume_displayed`` (one shared displayed size per quote, or the full size for every
+order, as nautilus with liquidity_consumption off) and ``passive_fill`` (a resting limit order reached by a
+later quote: at the touch up to its size, or at its limit in full). Real broker objects on the simulated
+clock."""
 
 from __future__ import annotations
 
@@ -88,21 +90,37 @@ def test_full_displayed_size_once_per_order_and_quote():
     assert b.find_order(1, 1).filled == Decimal(200)
 
 
+@pytest.mark.parametrize(("mode", "fills"), [("touch", [(50, 99.98)]), ("limit", [(300, 100.00)])])
+def test_resting_limit_reached_by_a_later_quote(mode, fills):
+    b, spy = _broker(passive_fill=mode)
+    taker = b.place(_req(1, "BUY", 100, "LMT", 100.05), 1, spy, 11 * NS)  # marketable on arrival: a taker
+    assert [(int(e.execution.shares), e.execution.price) for e in taker if e.kind == "exec"] == [(100, 100.02)]
+    b.place(_req(2, "BUY", 300, "LMT", 100.00), 1, spy, 12 * NS)  # below the ask: rests
+    events = b.on_quote(spy.con_id, 13 * NS, 99.96, 99.98, 50.0, 50.0)  # the market moves through it
+    # touch: the later quote's ask, up to its size (as IB); limit: nautilus's L1 maker fill, at the limit
+    # price and in full (the market moved through the price, so there was enough liquidity there)
+    assert [(int(e.execution.shares), e.execution.price) for e in events if e.kind == "exec"] == fills
+
+
 def test_unknown_values_fail_closed():
     with pytest.raises(ValueError, match="market_remainder must be one of"):
         BrokerConfig(market_remainder="drop")
     with pytest.raises(ValueError, match="consume_displayed"):
         BrokerConfig(consume_displayed="no")
+    with pytest.raises(ValueError, match="passive_fill must be one of"):
+        BrokerConfig(passive_fill="mid")
     entry = {"strategy_path": "s:S", "config_path": "s:C", "config": {}}
     with pytest.raises(NodeConfigError, match="sim_market_remainder must be one of"):
         node_config_from_dict({"mode": "pair", "strategies": [entry], "sim_market_remainder": "drop"})
     with pytest.raises(NodeConfigError, match="sim_consume_displayed"):
         node_config_from_dict({"mode": "pair", "strategies": [entry], "sim_consume_displayed": "no"})
+    with pytest.raises(NodeConfigError, match="sim_passive_fill must be one of"):
+        node_config_from_dict({"mode": "pair", "strategies": [entry], "sim_passive_fill": "mid"})
     cfg = node_config_from_dict({"mode": "real", "strategies": [entry]})  # REAL-like runs keep IB's behaviour
-    assert (cfg.sim_market_remainder, cfg.sim_consume_displayed) == ("work", True)
+    assert (cfg.sim_market_remainder, cfg.sim_consume_displayed, cfg.sim_passive_fill) == ("work", True, "touch")
 
 
 def test_the_pair_file_fills_like_the_sandbox():
     cfg = load_node_config("config/node_pair.yaml")
     assert (cfg.sim_ack_latency_ms, cfg.sim_fill_latency_ms) == (0.0, 0.0)
-    assert (cfg.sim_market_remainder, cfg.sim_consume_displayed) == ("rest", False)
+    assert (cfg.sim_market_remainder, cfg.sim_consume_displayed, cfg.sim_passive_fill) == ("rest", False, "limit")

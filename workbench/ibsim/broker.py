@@ -13,11 +13,9 @@ Matching model (deliberately simple, documented in docs/ibsim.md):
   order once the ask (buys) rises to / the bid (sells) falls to the stop.
 * Displayed size is liquidity: each quote's size can be consumed once, so an order larger than the
   displayed size fills partially and continues on later quotes.  IOC remainders are cancelled.
-* Two switches make it fill as nautilus's sandbox does (docs/ibsim.md, "Filling like the sandbox"):
-  ``consume_displayed=False`` lets every order take up to the full displayed size of each quote (other
-  orders' fills on it do not reduce it); ``market_remainder`` says what becomes of a market order's rest
-  beyond the displayed size: ``work`` (later quotes), ``cancel`` (cancelled, with the events) or ``rest``
-  (stays open, never matched again, no event: what the sandbox's live matching engine does).
+* Three switches make it fill as nautilus's sandbox does (docs/ibsim.md, "Filling like the sandbox"):
+  ``market_remainder`` (a market order's rest beyond the displayed size), ``consume_displayed`` and
+  ``passive_fill`` (the price and size of a resting limit order a later quote reaches).
 """
 
 from __future__ import annotations
@@ -34,6 +32,7 @@ NS = 1_000_000_000
 SUPPORTED_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 SUPPORTED_TIF = ("DAY", "GTC", "IOC")
 MARKET_REMAINDERS = ("work", "cancel", "rest")
+PASSIVE_FILLS = ("touch", "limit")
 
 
 @dataclass(frozen=True)
@@ -48,10 +47,15 @@ class BrokerConfig:
     # True: a quote's displayed size is taken once by all orders together (as a real book); False: every
     # order may take up to the full displayed size of each quote, as nautilus (liquidity_consumption=False)
     consume_displayed: bool = True
+    # a resting limit order that a later quote reaches: "touch" fills at that quote's price, up to its size;
+    # "limit" at the order's limit, in full (nautilus's L1 maker fill: the market moved through the price)
+    passive_fill: str = "touch"
 
     def __post_init__(self) -> None:  # fail closed: an unknown mode must not silently mean "work"
         if self.market_remainder not in MARKET_REMAINDERS:
             raise ValueError(f"market_remainder must be one of {MARKET_REMAINDERS}, got {self.market_remainder!r}")
+        if self.passive_fill not in PASSIVE_FILLS:
+            raise ValueError(f"passive_fill must be one of {PASSIVE_FILLS}, got {self.passive_fill!r}")
         if not isinstance(self.consume_displayed, bool):
             raise ValueError(f"consume_displayed must be true or false, got {self.consume_displayed!r}")
 
@@ -364,6 +368,8 @@ class Broker:
                 ok = limit is None or price >= limit - 1e-12
             if not self.config.consume_displayed:  # this order's own share: the full size less its own takes
                 avail = (book.ask_size if o.action == "BUY" else book.bid_size) - book.taken.get(o.perm_id, 0.0)
+            if ok and o.order_type == "LMT" and book.ts > o.submitted_ns and self.config.passive_fill == "limit":
+                price, avail = limit, float(o.remaining)  # a quote newer than the order came to it: maker fill
             if ok and avail > 0 and price > 0:
                 qty = min(o.remaining, Decimal(str(avail)))
                 if not self.config.consume_displayed:

@@ -13,7 +13,7 @@ import msgspec
 import yaml
 
 from workbench.errors import WorkbenchError
-from workbench.ibsim.broker import MARKET_REMAINDERS
+from workbench.ibsim.broker import MARKET_REMAINDERS, PASSIVE_FILLS
 
 MODES = ("paper", "real", "pair")
 LIVE_MONEY_PORTS = frozenset({4001, 7496})  # IB Gateway / TWS live-account ports
@@ -61,6 +61,9 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     sim_consume_displayed: ``true`` (default): a quote's displayed size is taken once by all the simulator
         broker's orders together; ``false``: every order may take up to the full displayed size of each
         quote, as nautilus's sandbox (liquidity_consumption off).
+    sim_passive_fill: a resting limit order that a later quote reaches fills ``touch`` (default: at that
+        quote's price, up to its displayed size) or ``limit`` (at its limit price, in full: nautilus's L1
+        maker fill).
     """
 
     mode: str
@@ -88,6 +91,7 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_onl
     breaker_cooldown_s: float = 10.0
     sim_market_remainder: str = "work"
     sim_consume_displayed: bool = True
+    sim_passive_fill: str = "touch"
 
     @property
     def embedded(self) -> bool:
@@ -120,6 +124,9 @@ def _check(cfg: NodeConfig, where: str) -> NodeConfig:
     if cfg.sim_market_remainder not in MARKET_REMAINDERS:
         raise NodeConfigError(f"sim_market_remainder must be one of {MARKET_REMAINDERS}, got "
                               f"{cfg.sim_market_remainder!r}", where=where)
+    if cfg.sim_passive_fill not in PASSIVE_FILLS:
+        raise NodeConfigError(f"sim_passive_fill must be one of {PASSIVE_FILLS}, got {cfg.sim_passive_fill!r}",
+                              where=where)
     if not 0 <= cfg.http_port <= 65535:
         raise NodeConfigError(f"http_port must be 0 (a free port) .. 65535, got {cfg.http_port}", where=where)
     if not cfg.strategies:

@@ -125,7 +125,8 @@ async def gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float, *, fro
                                              ack_latency_ms=cfg.sim_ack_latency_ms,
                                              fill_latency_ms=cfg.sim_fill_latency_ms,
                                              market_remainder=cfg.sim_market_remainder,
-                                             consume_displayed=cfg.sim_consume_displayed))
+                                             consume_displayed=cfg.sim_consume_displayed,
+                                             passive_fill=cfg.sim_passive_fill))
     start = gcfg.start_ns()
     with shared.session() as store:
         catalog = catalog_from_store(store)
