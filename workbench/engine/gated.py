@@ -357,8 +357,6 @@ class GatedStrategy(Strategy):
             )
         if isinstance(event, _CLOSED):
             self.gate.on_order_closed(event.client_order_id.value)
-        if self._cancel_on_ack and getattr(event, "client_order_id", None) in self._cancel_on_ack:
-            self._cancel_deferred(event.client_order_id)
         if isinstance(event, _ENDS):  # a fill may end the last working order too
             iid = event.instrument_id
             if (
@@ -373,6 +371,9 @@ class GatedStrategy(Strategy):
             if order is not None and order.client_order_id.value in self.gate.book.orders:
                 self.gate.book_sync(order.client_order_id.value, order.leaves_qty.as_double())
         super().handle_event(event)
+        # after the strategy saw the ack: its cancel's events follow it, not precede it
+        if self._cancel_on_ack and getattr(event, "client_order_id", None) in self._cancel_on_ack:
+            self._cancel_deferred(event.client_order_id)
 
 
 class RiskSupervisor(Actor):
