@@ -82,6 +82,9 @@ def test_replay_notebook_controls_drive_label_and_chart(page, console, lab, arti
     page.screenshot(path=artifacts / "replay-notebook-run.png")
     widget = page.locator(".wb-replay")
     click = lambda part: widget.locator(f".wb-replay-{part}").click()  # noqa: E731
+    # Run All leaves the page at the last cell (the real-data reports), far below the widget: JupyterLab's
+    # content-visibility windowing skips rendering off-screen cells, so bring the chart into view first
+    widget.scroll_into_view_if_needed()
 
     # the notebook's cells left the replay at its first fill (run_until, step, seek back): drawn up to it
     first_fill = wait_state(page, f"s.event > 0 && s.fills_n > 0 && {SYNCED}")
