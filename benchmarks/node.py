@@ -16,12 +16,15 @@ node's quotes advanced per wall second / speed: below 0.95 the node fell behind 
 queue in the socket), ``node_events_per_s`` is then None (not sustained) and ``handled_per_s`` its ceiling.
 CPU per quote is the main figure on a loaded machine (wall-clock rates depend on what else runs); a run
 that fell behind pays more per quote (the IB client's reader re-copies its whole receive buffer per
-message), so compare the arms' CPU only when both kept up. A run that stalls (no exit within its
+message), so ``node_overhead_vs_raw_nautilus`` comes from a second pair of arms at ``NODE_OVERHEAD_SPEED``
+(default 25, ~630 quotes/s, which both nodes sustain; 0 = the ``NODE_SPEED`` runs), with the figures at
+the goal's speed beside it (``at_goal_speed``). A run that stalls (no exit within its
 duration + 60 s) is an ``errors`` entry on the lines, not a crash of the suite. ``NODE_WINDOW_S``
 (default 10), ``NODE_ROUNDS`` (2), ``NODE_CRASH_TRIALS`` (20) set the rest.
 
-Intent match: the first ours run's orders vs the backtest of exactly the quotes that run received (the
-stored session between its first and last quote) — see ``benchmarks.node_match.intent_match``.
+Intent match: the orders of the first ours run (at ``NODE_OVERHEAD_SPEED`` if one finished) vs the backtest
+of exactly the quotes that run received (the stored session between its first and last quote) — see
+``benchmarks.node_match.intent_match``.
 
 Crash campaign (``NODE_CRASH_TRIALS``, default 20): ``workbench.node.recovery.crash_campaign`` — a REAL
 ``wb node run`` against ``wb gateway sim`` running as its own process (demo market, speed 120), killed with
@@ -47,6 +50,9 @@ from benchmarks.node_match import intent_match
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEED = float(os.environ.get("NODE_SPEED", "250"))
+# the overhead ratio compares CPU per quote of two nodes that both keep up (one behind the simulator pays
+# more per quote): a second pair of arms at this speed (~630 quotes/s); 0 = use the NODE_SPEED runs
+OVERHEAD_SPEED = float(os.environ.get("NODE_OVERHEAD_SPEED", "25"))
 WINDOW_S = float(os.environ.get("NODE_WINDOW_S", "10"))
 ROUNDS = int(os.environ.get("NODE_ROUNDS", "2"))
 CRASH_TRIALS = int(os.environ.get("NODE_CRASH_TRIALS", "20"))
@@ -181,13 +187,14 @@ def _child(arm: str, cfg_path: str, store: str, duration: float) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- parent
-def _arm(arm: str, work: Path, store: Path, k: int) -> dict:
+def _arm(arm: str, work: Path, store: Path, k: int, speed: float) -> dict:
     """One arm's run: ``{"summary", "probe"}``, or ``{"error"}`` when it failed or did not finish (a node
     far behind the simulator can stall: the line then says so instead of the suite dying)."""
-    out = work / f"{arm}{k}.json"
-    doc = {"mode": "paper", "replay_from": REPLAY_FROM, "speed": SPEED, "control_file": str(work / f"control{k}.json"),
+    tag = f"{arm}{k}-{speed:g}"
+    out = work / f"{tag}.json"
+    doc = {"mode": "paper", "replay_from": REPLAY_FROM, "speed": speed, "control_file": str(work / f"control-{tag}.json"),
            "strategies": [_entry(), _probe(out, gated=arm == "ours")]}
-    cfg = work / f"{arm}{k}.yaml"
+    cfg = work / f"{tag}.yaml"
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
     duration = WINDOW_S + 8.0  # connect + first quote (~1-3 s) + the window + margin
     try:
@@ -197,25 +204,29 @@ def _arm(arm: str, work: Path, store: Path, k: int) -> dict:
         return {"error": f"{arm} run {k}: did not finish within {duration + 120:.0f}s"}
     if proc.returncode == 0 and not out.exists():  # the probe writes at its strategy's stop
         return {"error": f"{arm} run {k}: the node never started its strategies within {duration:.0f}s"}
-    if proc.returncode != 0:
+    result = {"probe": json.loads(out.read_text())} if out.exists() else {}
+    if proc.returncode != 0:  # the probe's window, if it was written at the strategies' stop, still counts
         tail = " ".join(proc.stderr.strip().splitlines()[-1:])[-300:]
-        return {"error": f"{arm} run {k}: rc {proc.returncode} ({'stalled' if 'Thread 0x' in proc.stderr else tail})"}
-    return {"summary": json.loads(proc.stdout.strip().splitlines()[-1]), "probe": json.loads(out.read_text())}
+        stalled = "stalled after its strategies stopped" if out.exists() else "stalled"
+        result["error"] = f"{arm} run {k}: rc {proc.returncode} ({stalled if 'Thread 0x' in proc.stderr else tail})"
+    else:
+        result["summary"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
-def offered_per_s(store: Path) -> float:
-    """Quotes per wall second the simulator sends at ``SPEED``: the stored quote density over the replayed
-    span (from ``REPLAY_FROM``, the arm's duration at ``SPEED``) times ``SPEED``."""
+def offered_per_s(store: Path, speed: float) -> float:
+    """Quotes per wall second the simulator sends at ``speed``: the stored quote density over the replayed
+    span (from ``REPLAY_FROM``, the arm's duration at ``speed``) times ``speed``."""
     import pandas as pd
 
     from workbench.store import Store
 
     start = pd.Timestamp(REPLAY_FROM, tz="UTC").value
-    span_s = (WINDOW_S + 8.0) * SPEED
+    span_s = (WINDOW_S + 8.0) * speed
     with Store.open(str(store), read_only=True) as st:
         ts = st.read_quotes(_entry()["config"]["instrument_id"], start=start, end=start + int(span_s * 1e9),
                             as_="pandas")["ts_event"]
-    return len(ts) / span_s * SPEED
+    return len(ts) / span_s * speed
 
 
 def _latencies_ms(probe: dict) -> np.ndarray:
@@ -224,7 +235,7 @@ def _latencies_ms(probe: dict) -> np.ndarray:
     return np.asarray(lat, dtype=float)
 
 
-def arm_stats(runs: list[dict]) -> dict:
+def arm_stats(runs: list[dict], speed: float) -> dict:
     """Pooled over an arm's finished runs: latency percentiles, quotes/s, keepup, CPU per quote and cores
     of the node process and of its simulator child."""
     probes = [r["probe"] for r in runs if "probe" in r]
@@ -238,7 +249,7 @@ def arm_stats(runs: list[dict]) -> dict:
     for p in probes:
         q = p["quotes"][1:]  # the first can be the subscription's snapshot
         if len(q) > 1 and q[-1][0] > q[0][0]:
-            keep.append((q[-1][1] - q[0][1]) / ((q[-1][0] - q[0][0]) / 1e9) / SPEED)
+            keep.append((q[-1][1] - q[0][1]) / ((q[-1][0] - q[0][0]) / 1e9) / speed)
     pct = lambda x: float(np.percentile(lat, x)) if len(lat) else None  # noqa: E731
     out.update(p50_ms=pct(50), p99_ms=pct(99), orders=len(lat), quotes=quotes,
                quotes_per_s=quotes / wall if wall > 0 else None, keepup=float(np.mean(keep)) if keep else None,
@@ -271,24 +282,29 @@ def run() -> list[dict]:
         work = Path(tmp)
         store = work / "dense.duckdb"
         make_store(store)
-        offered = offered_per_s(store)
-        runs = {"ours": [], "raw": []}
+        offered = offered_per_s(store, SPEED)
+        slow = OVERHEAD_SPEED if OVERHEAD_SPEED > 0 else SPEED
+        runs = {(arm, sp): [] for arm in ("ours", "raw") for sp in {SPEED, slow}}
         for k in range(ROUNDS):
-            for arm in ("ours", "raw"):
-                runs[arm].append(_arm(arm, work, store, k))
-        first = next((r["probe"] for r in runs["ours"] if "probe" in r), None)
+            for sp in dict.fromkeys((SPEED, slow)):
+                for arm in ("ours", "raw"):
+                    runs[arm, sp].append(_arm(arm, work, store, k, sp))
+        # the intent match on a run that kept up with the simulator where there is one
+        first = next((r["probe"] for sp in (slow, SPEED) for r in runs["ours", sp] if "probe" in r), None)
         match = intent_match(first, store, _entry()) if first else {"error": "no ours run finished"}
         crash = _crash(work)
-    o, a = arm_stats(runs["ours"]), arm_stats(runs["raw"])
+    o, a = arm_stats(runs["ours", SPEED], SPEED), arm_stats(runs["raw", SPEED], SPEED)
+    os_, as_ = arm_stats(runs["ours", slow], slow), arm_stats(runs["raw", slow], slow)
     anchor = "raw nautilus node, same simulator process and replay, same run"
     common = {"cores": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2), "speed": SPEED,
               "offered_per_s": round(offered), "window_s": WINDOW_S, "runs_per_arm": ROUNDS,
               "errors": o["errors"], "anchor_errors": a["errors"]}
     sustained = o.get("keepup") is not None and o["keepup"] >= 0.95
     eps = o.get("quotes_per_s") if sustained else None  # behind the simulator: a ceiling, not a sustained rate
-    ratio = (o["cpu_us_per_quote"] / a["cpu_us_per_quote"]
-             if o.get("cpu_us_per_quote") and a.get("cpu_us_per_quote") else None)
-    unapproved = sum(1 for r in runs["ours"] if "probe" in r for x in r["probe"]["orders"].values()
+    ratio = (os_["cpu_us_per_quote"] / as_["cpu_us_per_quote"]
+             if os_.get("cpu_us_per_quote") and as_.get("cpu_us_per_quote") else None)
+    ours_runs = [r for sp in {SPEED, slow} for r in runs["ours", sp]]
+    unapproved = sum(1 for r in ours_runs if "probe" in r for x in r["probe"]["orders"].values()
                      if x["submitted"] is not None and x["approved"] is not True)
     lines = [
         metric("node_tick_to_submit_p99_ms", o.get("p99_ms"), "ms", anchor, a.get("p99_ms"), higher_is_better=False,
@@ -299,15 +315,24 @@ def run() -> list[dict]:
                keepup=_r(o.get("keepup")), anchor_keepup=_r(a.get("keepup")), **common),
         metric("node_overhead_vs_raw_nautilus", ratio, "x (node CPU s per quote)", anchor + " (1.0)",
                1.0 if ratio is not None else None, higher_is_better=False, goal=1.10,
-               cpu_us_per_quote=_r(o.get("cpu_us_per_quote"), 1), anchor_cpu_us_per_quote=_r(a.get("cpu_us_per_quote"), 1),
-               sim_cpu_us_per_quote=_r(o.get("sim_cpu_us_per_quote"), 1),
-               anchor_sim_cpu_us_per_quote=_r(a.get("sim_cpu_us_per_quote"), 1),
-               node_cores=_r(o.get("node_cores")), anchor_node_cores=_r(a.get("node_cores")),
-               sim_cores=_r(o.get("sim_cores")), anchor_sim_cores=_r(a.get("sim_cores")),
-               keepup=_r(o.get("keepup")), anchor_keepup=_r(a.get("keepup")), **common),
+               cpu_us_per_quote=_r(os_.get("cpu_us_per_quote"), 1),
+               anchor_cpu_us_per_quote=_r(as_.get("cpu_us_per_quote"), 1),
+               sim_cpu_us_per_quote=_r(os_.get("sim_cpu_us_per_quote"), 1),
+               anchor_sim_cpu_us_per_quote=_r(as_.get("sim_cpu_us_per_quote"), 1),
+               node_cores=_r(os_.get("node_cores")), anchor_node_cores=_r(as_.get("node_cores")),
+               sim_cores=_r(os_.get("sim_cores")), anchor_sim_cores=_r(as_.get("sim_cores")),
+               keepup=_r(os_.get("keepup")), anchor_keepup=_r(as_.get("keepup")), quotes=os_.get("quotes"),
+               anchor_quotes=as_.get("quotes"), **{**common, "speed": slow,
+                                                   "offered_per_s": round(offered / SPEED * slow),
+                                                   "errors": os_["errors"], "anchor_errors": as_["errors"]},
+               at_goal_speed={"cpu_us_per_quote": _r(o.get("cpu_us_per_quote"), 1),
+                              "anchor_cpu_us_per_quote": _r(a.get("cpu_us_per_quote"), 1),
+                              "sim_cpu_us_per_quote": _r(o.get("sim_cpu_us_per_quote"), 1),
+                              "node_cores": _r(o.get("node_cores")), "sim_cores": _r(o.get("sim_cores")),
+                              "anchor_node_cores": _r(a.get("node_cores"))}),
         metric("node_unapproved_orders", unapproved, "orders", "none", None, higher_is_better=False, goal=0,
-               submitted=o.get("orders"), summary_unapproved_orders=[r["summary"].get("unapproved_orders")
-                                                                     for r in runs["ours"] if "summary" in r]),
+               submitted=sum(_latencies_ms(r["probe"]).size for r in ours_runs if "probe" in r),
+               summary_unapproved_orders=[r["summary"].get("unapproved_orders") for r in ours_runs if "summary" in r]),
     ]
     if "error" in match:
         lines.append(metric("node_backtest_intent_match_pct", None, "%", "backtest of the same quotes",
