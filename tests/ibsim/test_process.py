@@ -37,7 +37,7 @@ async def _connect(port: int, client_id: int = 7) -> ib_async.IB:
     return ib
 
 
-def test_spawned_gateway_streams_from_its_own_process_and_obeys_set_speed():
+def test_spawned_gateway_streams_from_its_own_process_obeys_set_speed_and_outlives_ctrl_c():
     async def scenario():
         cfg = GatewayConfig(port=0, start=START, speed=0.0)  # frozen until set_speed, as a pair run starts it
         async with spawn_gateway(cfg, _source(), default_catalog()) as gw:
@@ -51,6 +51,8 @@ def test_spawned_gateway_streams_from_its_own_process_and_obeys_set_speed():
                 ticker.updateEvent += lambda t: seen.extend(t.tickByTicks)
                 await asyncio.sleep(0.5)
                 frozen = len(seen)  # the subscription's book only: the clock stands still
+                # Ctrl-C reaches the whole process group: the simulator lives on until the node stops it
+                os.kill(gw.pid, signal.SIGINT)
                 gw.clock.set_speed(20.0)  # 20 simulated s per wall s: ~400 quotes/s
                 await asyncio.sleep(1.5)
                 streamed = len(seen)

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import pickle
+import signal
 import socket
 import struct
 import sys
@@ -126,6 +127,9 @@ async def _serve(fd: int) -> None:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # Ctrl-C in a terminal reaches the whole process group: the node stops on it and, in REAL, still needs
+    # the broker to cancel and close at stop; the simulator ends when the node closes its stdin
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import uvloop  # the node's loop too (nautilus installs it): the same I/O path on both ends
 
@@ -136,8 +140,6 @@ def main(argv: list[str]) -> int:
         asyncio.run(_serve(int(argv[0])), loop_factory=factory)
     except (asyncio.IncompleteReadError, BrokenPipeError):  # parent gone before handing the spec over
         return 1
-    except KeyboardInterrupt:  # Ctrl-C in a terminal reaches the whole process group
-        pass
     return 0
 
 
