@@ -48,7 +48,8 @@ class BrokerConfig:
     # order may take up to the full displayed size of each quote, as nautilus (liquidity_consumption=False)
     consume_displayed: bool = True
     # a resting limit order that a later quote reaches: "touch" fills at that quote's price, up to its size;
-    # "limit" at the order's limit, in full (nautilus's L1 maker fill: the market moved through the price)
+    # "limit" at the order's limit, in full (nautilus's L1 maker fill: the market moved through the price);
+    # meant with zero latency: an order still inside its fill latency when a newer quote comes counts as resting
     passive_fill: str = "touch"
 
     def __post_init__(self) -> None:  # fail closed: an unknown mode must not silently mean "work"
