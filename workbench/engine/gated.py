@@ -377,7 +377,8 @@ class GatedStrategy(Strategy):
 
 
 class RiskSupervisor(Actor):
-    """Derisk playbook on market time, kill-switch cancel-all, and nautilus ``TradingState`` mirroring."""
+    """Derisk playbook on market time, kill-switch cancel-all, and nautilus ``TradingState`` mirroring. On a
+    live node also ``adopt`` at start: a restart's reconciled working orders booked into the gate."""
 
     def __init__(
         self,
