@@ -178,8 +178,9 @@ def _highs_direct(c, a, lhs, rhs, lo, hi, start=None) -> np.ndarray | None:
     per equality row (every other column at its lower bound, inequality rows' slacks basic).  The fit passes
     each atom for its own definition row, one band variable per quote row and one total-variation part per
     smoothness row: a triangular, hence valid, basis that is dual feasible except for the time values
-    ``O``, from which the dual simplex needs ~20 % fewer iterations than from the all-slack basis (and skips
-    presolve).  If that run does not reach an optimum, the retries start from scratch."""
+    ``O`` and their ceiling twins, from which the dual simplex needs ~23 % fewer iterations than from the
+    all-slack basis (and skips presolve).  If that run does not reach an optimum (or HiGHS rejects the
+    basis), the retries of ``_RETRY`` start from scratch."""
     import scipy.optimize._highspy._core as _h
 
     inf = _h.kHighsInf
@@ -191,9 +192,8 @@ def _highs_direct(c, a, lhs, rhs, lo, hi, start=None) -> np.ndarray | None:
     lp.col_cost_ = c
     lp.col_lower_, lp.col_upper_ = np.clip(lo, -inf, inf), np.clip(hi, -inf, inf)
     lp.row_lower_, lp.row_upper_ = np.clip(lhs, -inf, inf), np.clip(rhs, -inf, inf)
-    starts = [None] * len(_RETRY) if start is None else [start] + [None] * len(_RETRY)
-    for retry, basis in zip(_RETRY[:1] + _RETRY if start is not None else _RETRY, starts, strict=True):
-        # dual simplex first; on numerical trouble ("Unknown" status), the same LP again
+    attempts = ([(_RETRY[0], start)] if start is not None else []) + [(retry, None) for retry in _RETRY]
+    for retry, basis in attempts:  # on numerical trouble ("Unknown" status), the same LP again
         highs = _h._Highs()
         for key, val in _HIGHS_OPTIONS + retry:
             highs.setOptionValue(key, val)
