@@ -8,8 +8,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 WAIT_MS = 30_000  # one widget round trip (browser -> kernel -> browser), generous for a loaded CI machine
-# Run All to the last cell: the demo cells, then the real SPY sessions (~30 s of wall time in nbval on the loaded
-# 2-core dev machine); the widget answers clicks only once the kernel is idle again
+# Run All to the last cell: the real SPY sessions first (~30 s of wall time in nbval on the loaded 2-core dev
+# machine), then the demo cells; the widget answers clicks only once the kernel is idle again
 RUN_ALL_MS = 240_000
 
 # The widget as the browser shows it: the label's event counter/time and the chart's trace data.
@@ -57,7 +57,7 @@ def run_all_cells(page, lab) -> None:
     }""", polling=100)
     page.get_by_role("menuitem", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-    page.wait_for_selector(".wb-replay .wb-replay-play")
+    page.wait_for_selector(".wb-replay .wb-replay-play", timeout=RUN_ALL_MS)  # after the real-data cells
     # every code cell executed ([n] prompts, none pending) and the kernel idle again
     page.wait_for_function("""() => {
       const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
@@ -82,8 +82,8 @@ def test_replay_notebook_controls_drive_label_and_chart(page, console, lab, arti
     page.screenshot(path=artifacts / "replay-notebook-run.png")
     widget = page.locator(".wb-replay")
     click = lambda part: widget.locator(f".wb-replay-{part}").click()  # noqa: E731
-    # Run All leaves the page at the last cell (the real-data reports), far below the widget: JupyterLab's
-    # content-visibility windowing skips rendering off-screen cells, so bring the chart into view first
+    # Run All leaves the page at the last cell, below the widget: JupyterLab's content-visibility windowing skips
+    # rendering off-screen cells, so bring the chart into view first
     widget.scroll_into_view_if_needed()
 
     # the notebook's cells left the replay at its first fill (run_until, step, seek back): drawn up to it
