@@ -42,6 +42,7 @@ def test_spawned_gateway_streams_from_its_own_process_obeys_set_speed_and_outliv
         cfg = GatewayConfig(port=0, start=START, speed=0.0)  # frozen until set_speed, as a pair run starts it
         async with spawn_gateway(cfg, _source(), default_catalog()) as gw:
             assert gw.pid != os.getpid() and gw.port > 0
+            await gw.ready()
             ib = await _connect(gw.port)
             try:
                 contract = ib_async.Stock("SPY", "SMART", "USD", primaryExchange="ARCA")

@@ -6,16 +6,20 @@ core. As a child process each has its own core on a 2-core machine, and a replay
 node queues in the socket, as with a real gateway.
 
 How: the parent binds the listening socket on a free loopback port itself and hands the descriptor to
-the child (``pass_fds``): no port race, and the port is known before the child runs. The child reads one
-pickled ``(GatewayConfig, MarketSource, ContractCatalog)`` from its stdin, starts serving, says ``ready``
-on its stdout (:func:`spawn_gateway` returns then: the nautilus IB client gives a silent gateway only a
-few 1 s handshake retries), and takes text commands on the following lines (``speed <x>``: :meth:`SimClock.set_speed`). End of stdin stops it: the parent closing the
-pipe at :meth:`GatewayProcess.stop`, or the parent dying (``kill -9`` of a node leaves no simulator
-behind).
+the child (``pass_fds``): no port race, and the port is known before the child runs, so the node is built
+while the child starts (~1 s of imports on a loaded machine; a client that dials meanwhile waits in the
+listen backlog, and the nautilus IB client retries its handshake for several seconds). The child loads one
+pickled ``(GatewayConfig, MarketSource, ContractCatalog)`` from a temporary file (not the pipe: the parent's
+loop may be busy building the node), serves, says ``ready`` on its stdout (:meth:`GatewayProcess.ready`),
+and takes text commands on its stdin (``speed <x>``: :meth:`SimClock.set_speed`). End of stdin stops it:
+the parent closing the pipe at :meth:`GatewayProcess.stop`, or the parent dying (``kill -9`` of a node
+leaves no simulator behind). It ignores SIGINT, which a terminal sends to the whole process group: a REAL
+node stopping on Ctrl-C still needs its broker to cancel and close.
 
 Usage::
 
     async with spawn_gateway(config, source, catalog) as gw:   # config.port is ignored: a free port
+        await gw.ready()                                       # optional: a client may dial at once
         ... dial 127.0.0.1:gw.port ...
         gw.clock.set_speed(150.0)
 """
@@ -25,17 +29,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import pickle
 import signal
 import socket
-import struct
 import sys
+import tempfile
 from dataclasses import replace
 
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger("workbench.ibsim")
-_LEN = struct.Struct(">Q")
 
 
 class _RemoteClock:
@@ -49,67 +53,90 @@ class _RemoteClock:
 
 
 class GatewayProcess:
-    """A running simulator child: ``port``, ``pid``, ``clock.set_speed`` and :meth:`stop`."""
+    """A running simulator child: ``port``, ``pid``, ``clock.set_speed``, :meth:`ready` and :meth:`stop`."""
 
     def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
         self.proc, self.port, self.pid = proc, port, proc.pid
         self.clock = _RemoteClock(proc)
+        self._ready = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> bool:
+        line = await self.proc.stdout.readline()
+        if line.strip() == b"ready":
+            return True
+        rc = await self.proc.wait()  # the child said nothing and ended: its own error is on stderr
+        log.error("the embedded simulator process exited with code %s before serving", rc)
+        return False
+
+    async def ready(self, timeout_s: float = 60.0) -> None:
+        """Until the child serves; a one-line WorkbenchError if it ended or took longer than ``timeout_s``."""
+        try:
+            ok = await asyncio.wait_for(asyncio.shield(self._ready), timeout_s)
+        except TimeoutError:
+            raise WorkbenchError(f"the simulator process did not start within {timeout_s:.0f}s",
+                                 where="embedded simulator") from None
+        if not ok:
+            raise WorkbenchError(f"the simulator process exited with code {self.proc.returncode} before serving "
+                                 "(its error is above)", where="embedded simulator")
 
     async def stop(self, timeout_s: float = 5.0) -> int | None:
         """Close the command pipe (the child stops its gateway and exits); kill it after ``timeout_s``."""
         with contextlib.suppress(OSError, RuntimeError):
             self.proc.stdin.close()
         try:
-            return await asyncio.wait_for(self.proc.wait(), timeout_s)
+            rc = await asyncio.wait_for(self.proc.wait(), timeout_s)
         except TimeoutError:
             log.warning("simulator process %s did not stop within %.1fs; killing it", self.pid, timeout_s)
             with contextlib.suppress(ProcessLookupError):
                 self.proc.kill()
-            return await self.proc.wait()
+            rc = await self.proc.wait()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._ready
+        return rc
 
 
 @contextlib.asynccontextmanager
-async def spawn_gateway(config, source, catalog, host: str = "127.0.0.1", startup_timeout_s: float = 60.0):
+async def spawn_gateway(config, source, catalog, host: str = "127.0.0.1"):
     """Start the simulator for ``(config, source, catalog)`` in a child process on a free ``host`` port;
-    yields a :class:`GatewayProcess` once it serves, stopped on exit."""
+    yields a :class:`GatewayProcess` at once (see the module docstring), stopped on exit."""
+    fd, spec_path = tempfile.mkstemp(prefix="wb-ibsim-", suffix=".pickle")
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.bind((host, 0))
         sock.listen(128)
         port = sock.getsockname()[1]
-        spec = pickle.dumps((replace(config, host=host, port=port), source, catalog), protocol=pickle.HIGHEST_PROTOCOL)
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump((replace(config, host=host, port=port), source, catalog), fh, protocol=pickle.HIGHEST_PROTOCOL)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "workbench.ibsim.process", str(sock.fileno()),
+            sys.executable, "-m", "workbench.ibsim.process", str(sock.fileno()), spec_path,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, pass_fds=(sock.fileno(),))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(spec_path)
+        raise
     finally:
         sock.close()  # the child holds its own copy of the descriptor
     gw = GatewayProcess(proc, port)
     try:
-        proc.stdin.write(_LEN.pack(len(spec)) + spec)  # flushed by the loop while the child reads it
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), startup_timeout_s)
-        except TimeoutError:
-            line = b""
-        if line.strip() != b"ready":
-            why = (f"did not start within {startup_timeout_s:.0f}s" if proc.returncode is None
-                   else f"exited with code {proc.returncode} before serving (its error is above)")
-            raise WorkbenchError(f"the simulator process {why}", where="embedded simulator")
         yield gw
     finally:
         rc = await gw.stop()
+        with contextlib.suppress(OSError):  # the child removes it once loaded; not if it died first
+            os.unlink(spec_path)
         if rc not in (0, None):
             log.warning("simulator process %s exited with %s", gw.pid, rc)
 
 
 # ------------------------------------------------------------------------------------------ child side
-async def _serve(fd: int) -> None:
+async def _serve(fd: int, spec_path: str) -> None:
     from .gateway import Gateway
 
+    with open(spec_path, "rb") as fh:
+        config, source, catalog = pickle.load(fh)
+    os.unlink(spec_path)
     loop = asyncio.get_running_loop()
     stdin = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
-    (n,) = _LEN.unpack(await stdin.readexactly(_LEN.size))
-    config, source, catalog = pickle.loads(await stdin.readexactly(n))
     gw = Gateway(config, source, catalog)
     await gw.start(sock=socket.socket(fileno=fd))
     sys.stdout.write("ready\n")
@@ -127,9 +154,7 @@ async def _serve(fd: int) -> None:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # Ctrl-C in a terminal reaches the whole process group: the node stops on it and, in REAL, still needs
-    # the broker to cancel and close at stop; the simulator ends when the node closes its stdin
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # see the module docstring: the node ends it via stdin
     try:
         import uvloop  # the node's loop too (nautilus installs it): the same I/O path on both ends
 
@@ -137,8 +162,8 @@ def main(argv: list[str]) -> int:
     except ImportError:
         factory = None
     try:
-        asyncio.run(_serve(int(argv[0])), loop_factory=factory)
-    except (asyncio.IncompleteReadError, BrokenPipeError):  # parent gone before handing the spec over
+        asyncio.run(_serve(int(argv[0]), argv[1]), loop_factory=factory)
+    except BrokenPipeError:  # the parent is gone
         return 1
     return 0
 

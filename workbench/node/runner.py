@@ -136,6 +136,8 @@ async def gateway(cfg: NodeConfig, shared: SharedStore, horizon_s: float, *, fro
         raise WorkbenchError("the store has no instruments to serve", where=shared.path,
                              hint="ingest data first (`wb ingest ...`) or `make demo`")
     async with spawn_gateway(gcfg, source, catalog) as gw:  # its own process: the node keeps its core
+        # serving before the node dials: the nautilus IB client's handshake retry would cost ~2 s otherwise
+        await gw.ready()
         yield gw
 
 
