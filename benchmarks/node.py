@@ -134,6 +134,7 @@ async def _raw_async(doc: dict, store_path: str, duration: float) -> dict:
         source = preload_source(store, [iid], start - LOOKBACK_NS, start + int((duration + 60.0) * gcfg.speed * 1e9))
     stack = contextlib.AsyncExitStack()
     gw = await stack.enter_async_context(spawn_gateway(gcfg, source, catalog))  # a process, as ours
+    await gw.ready()  # as workbench.node.runner.gateway: serving before the node dials
     provider = InteractiveBrokersInstrumentProviderConfig(
         load_contracts=frozenset([IBContract(secType="STK", symbol=symbol, exchange="SMART", primaryExchange="NASDAQ",
                                              currency="USD")]),

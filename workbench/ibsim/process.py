@@ -6,9 +6,9 @@ core. As a child process each has its own core on a 2-core machine, and a replay
 node queues in the socket, as with a real gateway.
 
 How: the parent binds the listening socket on a free loopback port itself and hands the descriptor to
-the child (``pass_fds``): no port race, and the port is known before the child runs, so the node is built
-while the child starts (~1 s of imports on a loaded machine; a client that dials meanwhile waits in the
-listen backlog, and the nautilus IB client retries its handshake for several seconds). The child loads one
+the child (``pass_fds``): no port race, and the port is known before the child runs (a client that dials
+before the child serves waits in the listen backlog; the nautilus IB client retries its handshake at 2 s
+steps, so the node awaits :meth:`GatewayProcess.ready` first: ~0.6-1 s of imports). The child loads one
 pickled ``(GatewayConfig, MarketSource, ContractCatalog)`` from a temporary file (not the pipe: the parent's
 loop may be busy building the node), serves, says ``ready`` on its stdout (:meth:`GatewayProcess.ready`),
 and takes text commands on its stdin (``speed <x>``: :meth:`SimClock.set_speed`). End of stdin stops it:

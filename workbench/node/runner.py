@@ -1,8 +1,8 @@
 """Build and run a nautilus TradingNode (PAPER or REAL) against the embedded IB simulator.
 
 The simulator runs in its own process (workbench/ibsim/process.py), so it does not take the node's
-core, GIL and event loop; the node binds its port and reads its quotes from the store once at start
-(the child starts while the node is built), and stopping the node stops the simulator with it. A real
+core, GIL and event loop; the node binds its port, reads its quotes from the store once at start and
+dials once the child serves (~0.6-1 s), and stopping the node stops the simulator with it. A real
 IB Gateway/TWS is used only when the run file names a port. The risk wiring is workbench/node/wiring.py,
 the counters/readiness/log workbench/node/telemetry.py."""
 
