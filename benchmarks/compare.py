@@ -14,8 +14,10 @@
   ``PAIR_SPEED`` (30) for ``PAIR_DURATION_S`` (30) wall seconds, then ``compare(paper, real)``; goal 100.
   Counted over all intents, the stop's included: both legs stop on one frozen market instant
   (workbench/node/pair.py); the note splits it into the intents before the stop and those at it, and says
-  whether the market had to run on during the exits (a close larger than the displayed size, which the
-  sandbox and the simulator handle differently, docs/node.md).
+  whether the market had to run on during the exits (a close larger than the displayed size: the pair file's
+  ``sim_market_remainder: rest``, ``sim_consume_displayed: false``, ``sim_passive_fill: limit`` make the
+  simulator fill it as the sandbox does, the rest left open until the strategy cancels it, so it matches
+  too; docs/reports.md, docs/ibsim.md "Filling like the sandbox").
   Beside it (``regular_market_match_pct``): the same pair on a market of one quote a second replayed at 4x,
   where a node's wall-clock latency is far below the quote spacing. Anchor: the same pair with the
   simulator's default broker latency (2 ms ack, 5 ms fill).

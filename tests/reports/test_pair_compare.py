@@ -9,8 +9,9 @@ tick apart (too small a move for the strategy to enter): the wall-clock stop lan
 unsynchronised stop would meet different quotes in the two legs. Configured alike (the broker
 acknowledging and matching on arrival, as the sandbox does) every intent matches, the stop's included
 (the pair stops both legs on one frozen market instant, workbench/node/pair.py; displayed sizes above the
-strategy's position limit: a market close larger than the displayed size is a known difference,
-docs/node.md); with the broker letting an order fill only 1.5 s after it arrived, the report shows where
+strategy's position limit, so the close fits the book; a close larger than the displayed size matches too
+since the pair file's sim_market_remainder: rest, sim_consume_displayed: false, sim_passive_fill: limit make
+the simulator fill as the sandbox does: tests/node/test_pair_thin_book.py); with the broker letting an order fill only 1.5 s after it arrived, the report shows where
 the legs part."""
 
 from __future__ import annotations
