@@ -26,7 +26,7 @@ Intent match: the orders of the first ours run (at ``NODE_OVERHEAD_SPEED`` if on
 of exactly the quotes that run received (the stored session between its first and last quote) — see
 ``benchmarks.node_match.intent_match``.
 
-Crash campaign (``NODE_CRASH_TRIALS``, default 20): ``workbench.node.recovery.crash_campaign`` — a REAL
+Crash campaign (``NODE_CRASH_TRIALS``, default 20): ``benchmarks.crash.crash_campaign`` — a REAL
 ``wb node run`` against ``wb gateway sim`` running as its own process (demo market, speed 120), killed with
 SIGKILL 0.3-3 s after each (re)start's first order at the broker, restarted with the same run file; then one clean run.
 Counts: duplicate orders at the broker (a client order id or IB order id accepted twice), restarts whose
@@ -261,8 +261,8 @@ def arm_stats(runs: list[dict], speed: float) -> dict:
 
 
 def _crash(work: Path) -> dict:
+    from benchmarks.crash import crash_campaign
     from workbench.ingest.generator import MarketConfig, generate_market
-    from workbench.node.recovery import crash_campaign
     from workbench.store import Store
 
     market = work / "market.duckdb"

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from workbench.node.recovery import Campaign, broker_view, coid_of, compare
+from benchmarks.crash import Campaign, compare
+from workbench.node.recovery import broker_view, coid_of
 
 ROOT = Path(__file__).resolve().parents[2]
 

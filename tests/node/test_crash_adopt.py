@@ -15,8 +15,8 @@ from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Price, Quantity
 
+from benchmarks.crash import Campaign
 from workbench.engine.gated import GatedStrategy
-from workbench.node.recovery import Campaign
 
 ROOT = Path(__file__).resolve().parents[2]
 
