@@ -11,7 +11,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from benchmarks.loopback import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,12 +58,6 @@ class Console:
         page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _request(url: str, method: str = "GET", timeout: float = 2.0) -> int:
     with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=timeout) as r:
         return r.status
@@ -92,7 +87,7 @@ def lab(tmp_path_factory) -> Lab:
            "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(base / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces")}
     jupyter = Path(sys.executable).with_name("jupyter")
-    port, token = _free_port(), secrets.token_hex(24)
+    port, token = free_port(), secrets.token_hex(24)
     log = base / "jupyterlab.log"
     cmd = [str(jupyter), "lab", "--ip=127.0.0.1", f"--port={port}", "--no-browser",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",

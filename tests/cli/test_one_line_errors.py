@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from benchmarks.loopback import free_port
 from workbench.cli.main import main
 from workbench.errors import WorkbenchError
 from workbench.store import Store
@@ -73,15 +74,11 @@ def test_ibsim_errors_are_workbench_errors():
 
 
 def test_ib_backfill_with_nothing_listening(tmp_path, capsys):
-    import socket
-
     import ib_async
 
     ib_async.util.getLoop.cache_clear()  # ib_async memoises the first loop; earlier tests closed theirs
 
-    with socket.socket() as s:  # a port that was free a moment ago: nothing listens on it
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # free a moment ago: nothing listens on it
     db = tmp_path / "wb.duckdb"
     line = _one_line_error(capsys, ["--store", str(db), "ib", "backfill", "AAPL", "--from", "2024-01-02", "--to", "2024-01-03",
                                       "--port", str(port)])

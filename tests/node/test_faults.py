@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
+from benchmarks.loopback import free_port, listening, wait_until
 from workbench.node.recovery import broker_view
 from workbench.store import Store
 
@@ -44,12 +43,6 @@ def _run(tmp_path: Path, store: Path, doc: dict, duration_s: float) -> tuple[dic
     return summary, events
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_resends(demo_store, tmp_path):
     scenario = tmp_path / "faults.yaml"
     scenario.write_text(yaml.safe_dump([
@@ -57,17 +50,12 @@ def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_res
         {"at": f"+{int(15 * SPEED)}s", "action": "connectivity_loss", "seconds": 60, "data_lost": True},
     ]))
     # the simulator as its own process with a state file: the broker's own count of the orders it got
-    port, state = _free_port(), tmp_path / "broker.json"
+    port, state = free_port(), tmp_path / "broker.json"
     sim = subprocess.Popen([WB, "--store", str(demo_store), "gateway", "sim", "--port", str(port), "--replay-from",
                             "2024-03-04 15:00", "--speed", str(SPEED), "--scenario", str(scenario),
                             "--state", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and sim.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+        wait_until(lambda: listening(port) or sim.poll() is not None, 20)
         node_store = tmp_path / "node.duckdb"
         Store.open(str(node_store)).close()
         summary, events = _run(tmp_path, node_store, {"port": port}, 19.0)

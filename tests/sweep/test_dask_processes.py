@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.loopback import free_port
 from tests.sweep.conftest import ENTRY, HOUR, serial_metrics
 from workbench.cli.main import main
 from workbench.sweep import Sweep, load_runs
 
 DASK = str(Path(sys.executable).with_name("dask"))
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -46,7 +40,7 @@ def dask_cluster(tmp_path_factory):
     from distributed import Client
 
     logs = tmp_path_factory.mktemp("dasklogs")
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     common = ["--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
     procs = [subprocess.Popen([DASK, "scheduler", "--port", address.rsplit(":", 1)[1], *common],
                               cwd=logs, stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT)]
@@ -104,7 +98,7 @@ def test_environment_variable_and_cli_reach_the_scheduler(demo_db, dask_cluster,
 def test_a_scheduler_without_workers_is_an_error_not_a_hang(demo_db, tmp_path, monkeypatch):
     from workbench.sweep import SweepError, runner
 
-    port = _free_port()
+    port = free_port()
     sched = subprocess.Popen([DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
                               "--dashboard-address", "127.0.0.1:0"], cwd=tmp_path,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
