@@ -8,26 +8,20 @@ from typing import Any
 
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
+from workbench.engine.backtest import load_batches
 from workbench.engine.config import DataSpec
-from workbench.engine.data import load_bars, load_quotes, load_trades
-from workbench.engine.instruments import to_nautilus
 
 
 def export_catalog(store: Any, data: DataSpec | dict | str | list, path: str | Path) -> ParquetDataCatalog:
-    """Write instruments and the selected quotes/trades/bars; returns the catalog."""
+    """Write instruments and the selected quotes/trades/bars; returns the catalog. The store is read the
+    way a backtest reads it (``load_batches``: one loading loop for both)."""
     data = DataSpec.coerce(data)
     Path(path).mkdir(parents=True, exist_ok=True)
     catalog = ParquetDataCatalog(str(path))
-    for iid in sorted(set(data.instrument_ids) | set(data.extra_instruments)):
-        inst = to_nautilus(store.instrument(iid))
+    instruments, batches = load_batches(store, data)
+    for inst in instruments:
         catalog.write_data([inst])
-        if iid not in data.instrument_ids:
-            continue
-        if data.quotes and (quotes := load_quotes(store, inst, data.start, data.end)):
-            catalog.write_data(quotes)
-        if data.trades and (trades := load_trades(store, inst, data.start, data.end)):
-            catalog.write_data(trades)
-        for size in data.bars:
-            if bars := load_bars(store, inst, size, data.start, data.end):
-                catalog.write_data(bars)
+    for batch in batches:
+        if batch.items:  # an empty stream writes no file (as before)
+            catalog.write_data(batch.items)
     return catalog
