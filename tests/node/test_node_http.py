@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from benchmarks.loopback import wait_until
 from tests.node.test_node_run import ROOT, WB, fast_run_file, node_env
 
 
@@ -26,13 +26,10 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
 
 
 def _until(pred, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    got = wait_until(pred, timeout_s, 0.1)
+    if not got:
+        raise AssertionError(f"timed out waiting for {what}")
+    return got
 
 
 def _control(control_file: Path) -> dict | None:
