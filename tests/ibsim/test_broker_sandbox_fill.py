@@ -11,26 +11,18 @@ from decimal import Decimal
 
 import pytest
 
-from workbench.ibsim import requests as rq
-from workbench.ibsim.broker import Broker, BrokerConfig
-from workbench.ibsim.contracts import default_catalog
+from tests.ibsim.kit import broker_with_book, place_req
+from workbench.ibsim.broker import BrokerConfig
 from workbench.node.config import NodeConfigError, load_node_config, node_config_from_dict
 
 NS = 1_000_000_000
 
 
-def _req(order_id: int, action: str, qty: int, order_type: str = "MKT", lmt: float | None = None):
-    return rq.PlaceOrderReq(order_id=order_id, contract=None, action=action, total_qty=Decimal(qty),
-                            order_type=order_type, lmt_price=lmt, aux_price=None, tif="DAY", oca_group="",
-                            account="", order_ref="", transmit=True, parent_id=0, outside_rth=False, what_if=False)
+_req = place_req
 
 
 def _broker(**cfg):
-    cat = default_catalog()
-    spy = next(c for c in cat if c.symbol == "SPY" and c.sec_type == "STK")
-    b = Broker(cat, BrokerConfig(ack_latency_ms=0.0, fill_latency_ms=0.0, **cfg))
-    b.on_quote(spy.con_id, 10 * NS, 100.00, 100.02, 100.0, 100.0)  # 100 shares displayed each side
-    return b, spy
+    return broker_with_book(ack_latency_ms=0.0, fill_latency_ms=0.0, **cfg)
 
 
 def _after_first_fill(mode: str):

@@ -72,9 +72,7 @@ def test_offline_halt_reaches_the_running_node_and_http_probes_answer(demo_store
         assert state["halt_reason"].endswith("test: offline halt")
         out, err = node.communicate(timeout=90)
     finally:
-        if node.poll() is None:
-            node.kill()
-            node.communicate()
+        reap(node)
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["halted"] is True and summary["unapproved_orders"] == 0, summary
     assert "Conflicting lock" not in err and not (tmp_path / "control.json").exists()
@@ -108,3 +106,10 @@ def test_halt_recorded_while_no_node_ran_is_in_force_at_start(demo_store, tmp_pa
     assert summary["halted"] is True and summary["orders"] == 0, summary
     assert summary["decisions"].get("REJECT", 0) > 0 and "APPROVE" not in summary["decisions"], summary
     assert sys.executable  # the node ran in its own process
+
+
+def reap(node) -> None:
+    """Kill a node subprocess a failed test left running and collect it (no zombie, no open pipes)."""
+    if node.poll() is None:
+        node.kill()
+        node.communicate()

@@ -7,25 +7,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from workbench.ibsim import requests as rq
-from workbench.ibsim.broker import Broker, BrokerConfig
-from workbench.ibsim.contracts import default_catalog
+from tests.ibsim.kit import broker_with_book, place_req
 
 NS = 1_000_000_000
 
 
-def _req(order_id: int, action: str, qty: int, order_type: str, lmt: float | None = None) -> rq.PlaceOrderReq:
-    return rq.PlaceOrderReq(order_id=order_id, contract=None, action=action, total_qty=Decimal(qty),
-                            order_type=order_type, lmt_price=lmt, aux_price=None, tif="DAY", oca_group="",
-                            account="", order_ref="", transmit=True, parent_id=0, outside_rth=False, what_if=False)
-
-
-def _broker(**cfg):
-    cat = default_catalog()
-    spy = next(c for c in cat if c.symbol == "SPY" and c.sec_type == "STK")
-    b = Broker(cat, BrokerConfig(**cfg))
-    b.on_quote(spy.con_id, 10 * NS, 100.00, 100.02, 100.0, 100.0)  # the book: 100 shares each side
-    return b, spy
+_req, _broker = place_req, broker_with_book
 
 
 def _kinds(events) -> list[tuple]:

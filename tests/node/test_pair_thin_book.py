@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.node.test_node_run import ROOT, WB
 from workbench.reports import compare
 from workbench.store import Instrument, Store
 
-ROOT = Path(__file__).resolve().parents[2]
-WB = str(Path(sys.executable).with_name("wb"))
 START = pd.Timestamp("2024-03-04 15:00", tz="UTC")
 
 

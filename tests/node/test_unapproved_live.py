@@ -13,7 +13,7 @@ from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.trading.strategy import Strategy
 
 from strategies.quote_reversion import QuoteReversion
-from tests.node.test_node_http import _control, _get, _metric, _until
+from tests.node.test_node_http import _control, _get, _metric, _until, reap
 from tests.node.test_node_run import ROOT, WB, node_env
 
 BYPASS_AT = 20  # quotes
@@ -53,9 +53,7 @@ def test_metrics_show_an_unapproved_order_while_the_node_runs(demo_store, tmp_pa
         assert node.poll() is None  # scraped from the running node, not after its stop
         out, err = node.communicate(timeout=120)
     finally:
-        if node.poll() is None:
-            node.kill()
-            node.communicate()
+        reap(node)
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["unapproved_orders"] == 1, summary
     assert any("without an approved gate decision" in e for e in summary["errors"]), summary

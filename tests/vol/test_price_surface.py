@@ -122,17 +122,24 @@ def test_am_settled_root_beside_pm_root_is_left_out(real_data):
     assert "AM-settled beside PM-settled" in surf.summary()
 
 
-def test_public_linprog_path_gives_the_same_surface(monkeypatch):
-    # the fit calls scipy's HiGHS binding directly (no per-call option validation); linprog is the fallback
+def _without_highs_binding(monkeypatch, seed: int):
+    """A synthetic chain, its surface fitted the direct way, then scipy's private HiGHS binding made
+    unavailable so the next fit goes through linprog: (pricefit module, chain, as_of, direct surface)."""
     import workbench.vol.pricefit as pricefit
 
-    chain, as_of = synthetic_chain(expiry_days=(30, 91), seed=5)
+    chain, as_of = synthetic_chain(expiry_days=(30, 91), seed=seed)
     direct = VolSurface.from_chain(chain, as_of)
 
     def moved(*a, **k):
         raise ImportError("binding moved")
 
     monkeypatch.setattr(pricefit, "_highs_direct", moved)
+    return pricefit, chain, as_of, direct
+
+
+def test_public_linprog_path_gives_the_same_surface(monkeypatch):
+    # the fit calls scipy's HiGHS binding directly (no per-call option validation); linprog is the fallback
+    pricefit, chain, as_of, direct = _without_highs_binding(monkeypatch, seed=5)
     public = VolSurface.from_chain(chain, as_of)
     k = np.linspace(-0.3, 0.2, 51)
     for a, b in zip(direct.smiles, public.smiles, strict=True):
@@ -207,15 +214,7 @@ def test_an_lp_highs_gives_up_on_is_retried_not_dropped(monkeypatch):
 
 def test_linprog_fallback_is_retried_too(monkeypatch):
     # without scipy's private HiGHS binding the fit goes through linprog, with the same kind of retries
-    import workbench.vol.pricefit as pricefit
-
-    chain, as_of = synthetic_chain(expiry_days=(30, 91), seed=7)
-    direct = VolSurface.from_chain(chain, as_of)
-
-    def moved(*a, **k):
-        raise ImportError("binding moved")
-
-    monkeypatch.setattr(pricefit, "_highs_direct", moved)
+    pricefit, chain, as_of, direct = _without_highs_binding(monkeypatch, seed=7)
     stop = ("highs-ds", {"maxiter": 1})
     monkeypatch.setattr(pricefit, "_LINPROG_RETRY", (stop,))
     with pytest.raises(ValueError, match="at least one fitted expiry"):
