@@ -111,7 +111,7 @@ class QuoteReversionLogic:
 class QuoteReversion(QuoteReversionLogic, GatedStrategy):
     def _orders_working(self) -> bool:
         # working AND in-flight orders: one not yet acknowledged still counts (no double order live)
-        return self.orders_working(self.instrument_id)
+        return self.has_orders_working(self.instrument_id)
 
     def on_stop(self) -> None:
         self.cancel_all_orders(self.instrument_id)

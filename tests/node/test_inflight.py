@@ -58,6 +58,9 @@ class _OpenOnly(QuoteReversion):
     def orders_working(self, instrument_id=None):
         return self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id)
 
+    def has_orders_working(self, instrument_id=None):  # the per-quote form asks the same (open only)
+        return bool(self.orders_working(instrument_id))
+
 
 def test_gate_position_limit_counts_in_flight_orders(seeded_quotes, tmp_path):
     """A strategy that double-sends is stopped by the gate: its max_position_qty (here the strategy's own

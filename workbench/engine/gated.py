@@ -232,13 +232,29 @@ class GatedStrategy(Strategy):
         found = {o.client_order_id: o for o in self.cache.orders_open(instrument_id=iid, strategy_id=self.id)}
         for o in self.cache.orders_inflight(instrument_id=iid, strategy_id=self.id):
             found[o.client_order_id] = o
+        for o in self._unsubmitted_orders(iid):
+            found[o.client_order_id] = o
+        return [found[k] for k in sorted(found, key=lambda c: c.value)]
+
+    def has_orders_working(self, instrument_id: InstrumentId | str | None = None) -> bool:
+        """``bool(orders_working(instrument_id))`` without building the list: a strategy asks on every
+        quote, and the cache's counts cost a fraction of its order lists."""
+        iid = InstrumentId.from_str(instrument_id) if isinstance(instrument_id, str) else instrument_id
+        sid = self.id
+        return bool(self.cache.orders_open_count(instrument_id=iid, strategy_id=sid)
+                    or self.cache.orders_inflight_count(instrument_id=iid, strategy_id=sid)
+                    or (self._unsubmitted and self._unsubmitted_orders(iid)))
+
+    def _unsubmitted_orders(self, iid: InstrumentId | None) -> list:
+        """The orders of ``_unsubmitted`` still INITIALIZED (on ``iid``, or all); forgets the others."""
+        out = []
         for coid, oid in list(self._unsubmitted.items()):
             o = self.cache.order(coid)
             if o is None or o.status != OrderStatus.INITIALIZED:  # submitted or closed: the cache indexes it
                 del self._unsubmitted[coid]
             elif iid is None or oid == iid:
-                found[coid] = o
-        return [found[k] for k in sorted(found, key=lambda c: c.value)]
+                out.append(o)
+        return out
 
     # -- the nautilus order API, gated ---------------------------------------------------------------
     def submit_order(self, order, position_id=None, client_id=None, params=None):
@@ -273,7 +289,7 @@ class GatedStrategy(Strategy):
         d = self.submit_intent(intent)
         # working *or in flight*: a close refused while an order is not yet acknowledged (invisible to
         # ``cache.orders_open``) must be retried too, or the strategy never ends flat
-        if not d.approved and order.is_reduce_only and self.orders_working(order.instrument_id):
+        if not d.approved and order.is_reduce_only and self.has_orders_working(order.instrument_id):
             self._deferred_closes.add(order.instrument_id)
 
     def submit_order_list(self, order_list, position_id=None, client_id=None, params=None):
@@ -338,9 +354,7 @@ class GatedStrategy(Strategy):
     # -- feeding the gate ----------------------------------------------------------------------------
     def handle_quote_tick(self, tick: QuoteTick):
         # The gate sees the quote before the strategy decides on it: "state as of the intent's time".
-        self.gate.on_quote(
-            tick.instrument_id.value, tick.ts_event, tick.bid_price.as_double(), tick.ask_price.as_double()
-        )
+        self.gate.on_quote_tick(tick)  # applied once per tick, whichever subscriber comes first
         super().handle_quote_tick(tick)
 
     def handle_event(self, event):
@@ -362,7 +376,7 @@ class GatedStrategy(Strategy):
             if (
                 iid in self._deferred_closes
                 and self.is_running  # not after stop: the venue may already be gone
-                and not self.orders_working(iid)  # not while another order is still in flight
+                and not self.has_orders_working(iid)  # not while another order is still in flight
             ):
                 self._deferred_closes.discard(iid)
                 self.close_all_positions(iid)  # through submit_order: gated like any other order

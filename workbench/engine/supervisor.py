@@ -66,9 +66,7 @@ class RiskSupervisor(Actor):
             self.subscribe_quote_ticks(InstrumentId.from_str(iid), params={"batch_quotes": False})
 
     def on_quote_tick(self, tick: QuoteTick):
-        self.gate.on_quote(
-            tick.instrument_id.value, tick.ts_event, tick.bid_price.as_double(), tick.ask_price.as_double()
-        )
+        self.gate.on_quote_tick(tick)  # once per tick with the strategies' feed (RiskGate.on_quote_tick)
         self.run_derisk(tick.ts_event)
 
     def run_derisk(self, ts: int) -> list[RiskDecision]:

@@ -6,6 +6,7 @@ it raises are delivered by ``_dispatch`` after the lock is released.
 from __future__ import annotations
 
 import logging
+import math
 
 from workbench.numbers import is_finite, is_positive
 from workbench.risk.config import CompiledConfig
@@ -16,6 +17,10 @@ _log = logging.getLogger(__name__)
 
 
 class MarketEvents:
+    # (tick, result) of the last nautilus QuoteTick applied by on_quote_tick: one tuple, so a reader never
+    # pairs a tick with another tick's result
+    _last_tick: tuple = (None, False)
+
     def _bad_feed(self, kind: str, what: str) -> bool:
         # a NaN folded into a mark or P&L would poison every later comparison: refuse, log, count
         _log.warning("risk feed: refused %s", what)
@@ -23,10 +28,28 @@ class MarketEvents:
             self.metrics.bad_feed[kind] = self.metrics.bad_feed.get(kind, 0) + 1
         return False
 
+    def on_quote_tick(self, tick) -> bool:
+        """:meth:`on_quote` for a nautilus ``QuoteTick``. The node hands the same tick object to each
+        subscriber (the strategies and the RiskSupervisor): the second one gets the first's result without
+        converting the tick again (the gate would drop it as a duplicate anyway). The tick is kept
+        referenced, so a new tick can never reuse its identity."""
+        last, ok = self._last_tick
+        if tick is last:
+            return ok
+        ok = self.on_quote(tick.instrument_id.value, tick.ts_event, tick.bid_price.as_double(),
+                           tick.ask_price.as_double())
+        self._last_tick = (tick, ok)
+        return ok
+
     def on_quote(self, instrument_id: str, ts: int, bid: float, ask: float) -> bool:
         """Apply a top-of-book update; returns False if the bad-tick filter held it back or a price
         is not a finite number (refused, logged, counted in ``metrics.bad_feed``)."""
-        if not (is_finite(bid) and is_finite(ask)):
+        # floats (every nautilus quote) skip is_finite's ABC isinstance checks: same verdict, per quote
+        if type(bid) is float and type(ask) is float:
+            finite = math.isfinite(bid) and math.isfinite(ask)
+        else:
+            finite = is_finite(bid) and is_finite(ask)
+        if not finite:
             return self._bad_feed("quote", f"quote {instrument_id} bid={bid!r} ask={ask!r}: not finite")
         with self._lock:
             cfg = self._active[0]
