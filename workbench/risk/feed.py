@@ -6,7 +6,6 @@ it raises are delivered by ``_dispatch`` after the lock is released.
 from __future__ import annotations
 
 import logging
-import math
 
 from workbench.numbers import is_finite, is_positive
 from workbench.risk.config import CompiledConfig
@@ -44,12 +43,7 @@ class MarketEvents:
     def on_quote(self, instrument_id: str, ts: int, bid: float, ask: float) -> bool:
         """Apply a top-of-book update; returns False if the bad-tick filter held it back or a price
         is not a finite number (refused, logged, counted in ``metrics.bad_feed``)."""
-        # floats (every nautilus quote) skip is_finite's ABC isinstance checks: same verdict, per quote
-        if type(bid) is float and type(ask) is float:
-            finite = math.isfinite(bid) and math.isfinite(ask)
-        else:
-            finite = is_finite(bid) and is_finite(ask)
-        if not finite:
+        if not (is_finite(bid) and is_finite(ask)):
             return self._bad_feed("quote", f"quote {instrument_id} bid={bid!r} ask={ask!r}: not finite")
         with self._lock:
             cfg = self._active[0]
