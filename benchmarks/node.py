@@ -288,7 +288,8 @@ def run() -> list[dict]:
         runs = {(arm, sp): [] for arm in ("ours", "raw") for sp in {SPEED, slow}}
         for k in range(ROUNDS):
             for sp in dict.fromkeys((SPEED, slow)):
-                for arm in ("ours", "raw"):
+                # the order alternates per round, so drift across a pair (cache, load) does not favour one side
+                for arm in (("ours", "raw") if k % 2 == 0 else ("raw", "ours")):
                     runs[arm, sp].append(_arm(arm, work, store, k, sp))
         # the intent match on a run that kept up with the simulator where there is one
         first = next((r["probe"] for sp in (slow, SPEED) for r in runs["ours", sp] if "probe" in r), None)
@@ -324,7 +325,7 @@ def run() -> list[dict]:
                sim_cores=_r(os_.get("sim_cores")), anchor_sim_cores=_r(as_.get("sim_cores")),
                keepup=_r(os_.get("keepup")), anchor_keepup=_r(as_.get("keepup")), quotes=os_.get("quotes"),
                anchor_quotes=as_.get("quotes"), **{**common, "speed": slow,
-                                                   "offered_per_s": round(offered / SPEED * slow),
+                                                   "offered_per_s": round(offered_per_s(store, slow)),
                                                    "errors": os_["errors"], "anchor_errors": as_["errors"]},
                at_goal_speed={"cpu_us_per_quote": _r(o.get("cpu_us_per_quote"), 1),
                               "anchor_cpu_us_per_quote": _r(a.get("cpu_us_per_quote"), 1),

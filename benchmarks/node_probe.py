@@ -150,5 +150,6 @@ class RawQuoteReversion(QuoteReversionLogic, Strategy):
 
     def _orders_working(self) -> bool:
         # working or in flight (the plain-nautilus form of GatedStrategy.orders_working): no double order
-        return bool(self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id)
-                    or self.cache.orders_inflight(instrument_id=self.instrument_id, strategy_id=self.id))
+        # (counts, as GatedStrategy.has_orders_working asks: the anchor does no more work per quote than ours)
+        return bool(self.cache.orders_open_count(instrument_id=self.instrument_id, strategy_id=self.id)
+                    or self.cache.orders_inflight_count(instrument_id=self.instrument_id, strategy_id=self.id))

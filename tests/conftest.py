@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DATA = REPO.parent / "shared" / "data" / "real"
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
@@ -29,10 +28,11 @@ def _own_control_file(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """``../shared/data/real``; required (CI has it), so its absence is a failure, not a skip."""
-    if not REAL_DATA.is_dir():
-        raise FileNotFoundError(f"real-data fixtures missing: expected {REAL_DATA} beside the checkout")
-    return REAL_DATA
+    """``../shared/data/real`` (or ``$WORKBENCH_REAL_DATA``), found as the notebooks find it; required (CI has
+    it), so its absence is a failure (one-line error naming the folder), not a skip."""
+    from workbench.replay.real import real_data_dir
+
+    return real_data_dir()
 
 
 @pytest.fixture

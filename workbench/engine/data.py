@@ -89,13 +89,3 @@ def load_quotes(store: Any, instrument: NautilusInstrument, start: Any = None, e
     return quotes_from_arrow(store.read_quotes(str(instrument.id), start, end, as_="arrow"), instrument)
 
 
-def load_trades(store: Any, instrument: NautilusInstrument, start: Any = None, end: Any = None) -> list[TradeTick]:
-    return trades_from_arrow(store.read_trades(str(instrument.id), start, end, as_="arrow"), instrument)
-
-
-def load_bars(store: Any, instrument: NautilusInstrument, bar_size: str, start: Any = None, end: Any = None,
-              price_type: str = "TRADE", adjusted: bool = False) -> list[Bar]:
-    tbl = store.read_bars(str(instrument.id), bar_size, start, end, price_type=price_type, adjusted=adjusted,
-                          as_="arrow")
-    return bars_from_arrow(tbl, instrument, bar_size, price_type)
-

@@ -37,9 +37,9 @@ import msgspec
 from workbench.node.config import NodeConfig
 from workbench.node.runner import Leg, gateway, open_shared
 from workbench.node.sharedstore import SharedStore
+from workbench.node.stop import wait_until
 
 LEGS = ("paper", "real")
-POLL_S = 0.02
 SETTLED_POLLS = 3  # the legs in step for this many polls running: nothing of the stream left on the way
 SETTLED_POLLS_REMOTE = 15  # the same without the simulator's view (its own process): 0.3 s of agreement
 
@@ -138,17 +138,6 @@ def _exited(leg: Leg) -> bool:
         and all(node.portfolio.is_flat(i) for i in leg.ids)
 
 
-async def _until(pred, timeout_s: float, settled: int = 1) -> bool:
-    """``pred()`` true ``settled`` polls running, within ``timeout_s`` wall seconds."""
-    deadline, run = time.monotonic() + timeout_s, 0
-    while time.monotonic() < deadline:
-        run = run + 1 if pred() else 0
-        if run >= settled:
-            return True
-        await asyncio.sleep(POLL_S)
-    return False
-
-
 async def stop_in_step(gw, legs: list[Leg], cfg: NodeConfig) -> dict:
     """Stop both legs on one frozen market instant (module docstring). Always stops every leg, whatever
     went wrong before. Returns ``{frozen_market_ns, in_step, market_resumed, frozen_wall_s, errors}``:
@@ -165,7 +154,7 @@ async def stop_in_step(gw, legs: list[Leg], cfg: NodeConfig) -> dict:
     if local:
         gw.step()  # every quote up to the frozen instant goes out now; later replay cycles send nothing new
         out["frozen_market_ns"] = gw.clock.now_ns()
-    out["in_step"] = await _until(lambda: in_step(gw, legs), cfg.ready_timeout_s,
+    out["in_step"] = await wait_until(lambda: in_step(gw, legs), cfg.ready_timeout_s,
                                   SETTLED_POLLS if local else SETTLED_POLLS_REMOTE)
     if not out["in_step"]:
         out["errors"].append(f"stop: the legs did not process the same quotes within {cfg.ready_timeout_s}s; "
@@ -174,9 +163,9 @@ async def stop_in_step(gw, legs: list[Leg], cfg: NodeConfig) -> dict:
     stops = asyncio.gather(*(leg.stop() for leg in legs))
     try:
         # both exits begin (Leg.stop sets stop_market_ns just before the market exit) on the frozen book
-        await _until(lambda: all(leg.stop_market_ns is not None for leg in legs) or stops.done(), cfg.stop_timeout_s)
+        await wait_until(lambda: all(leg.stop_market_ns is not None for leg in legs) or stops.done(), cfg.stop_timeout_s)
         fills_on_arrival = cfg.sim_ack_latency_ms <= 0 and cfg.sim_fill_latency_ms <= 0
-        held = fills_on_arrival and await _until(lambda: all(_exited(leg) for leg in legs) or stops.done(),
+        held = fills_on_arrival and await wait_until(lambda: all(_exited(leg) for leg in legs) or stops.done(),
                                                  cfg.stop_timeout_s / 2)
         if not held:  # a broker with latency, or an exit the frozen book cannot finish: the market runs on
             gw.clock.set_speed(cfg.speed)

@@ -78,9 +78,8 @@ def adopt_reconciled(supervisor) -> list[str]:
     ts = supervisor.clock.timestamp_ns()
     for sid, strategy in sorted(supervisor.strategies.items()):
         positions = {p.instrument_id: p for p in cache.positions_open(strategy_id=strategy.id)}
-        orders = {o.client_order_id.value: o for o in cache.orders_open(strategy_id=strategy.id)}
-        orders.update((o.client_order_id.value, o) for o in cache.orders_inflight(strategy_id=strategy.id))
-        for coid, o in sorted(orders.items()):
+        for o in strategy.orders_working():  # open and in flight, sorted by client order id
+            coid = o.client_order_id.value
             # no quote has arrived yet at trader start: a market order is valued at the position's price;
             # with none either the price is NaN and the gate refuses to book it (logged, counted), not 0
             p = positions.get(o.instrument_id)

@@ -42,13 +42,18 @@ def resolve_unknown_at_venue(node: TradingNode, counts, log=None) -> None:
     node.kernel.msgbus.subscribe(topic="events.order.*", handler=on_event)
 
 
-async def _wait(pred, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
+POLL_S = 0.02  # wall seconds between polls of the node's state
+
+
+async def wait_until(pred, timeout_s: float, settled: int = 1) -> bool:
+    """``pred()`` true ``settled`` polls running, within ``timeout_s`` wall seconds."""
+    deadline, run = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline:
+        run = run + 1 if pred() else 0
+        if run >= settled:
+            return True
+        await asyncio.sleep(POLL_S)
+    return False
 
 
 async def flatten(node: TradingNode, ids: list[InstrumentId], timeout_s: float, errors: list[str]) -> None:
@@ -65,7 +70,7 @@ async def flatten(node: TradingNode, ids: list[InstrumentId], timeout_s: float, 
         if hasattr(strategy, "closing_only"):
             strategy.closing_only = True
         strategy.market_exit()
-    done = await _wait(lambda: not any(s.is_exiting() for s in strategies)
+    done = await wait_until(lambda: not any(s.is_exiting() for s in strategies)
                        and all(node.portfolio.is_flat(i) for i in ids), timeout_s)
     refused = [f"{d.intent.action} {d.intent.side} {d.intent.qty} {d.intent.instrument_id}: "
                f"{','.join(str(r) for r in d.reasons)} {d.raw_values or ''}".rstrip()
