@@ -22,8 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from workbench.ingest.errors import IngestError, locate_csv_error
-from workbench.ingest.errors import not_utf8 as located_not_utf8
+from workbench.ingest.errors import IngestError, locate_csv_error, not_utf8
 from workbench.ingest.limits import BINARY_MAGIC, BLOCK, LineScan, current
 
 NS_PER_MS = 1_000_000
@@ -128,16 +127,6 @@ def ingested_hashes(store: Any, source: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force: bool = False,
-                keep_going: bool = False) -> FileResult:
-    """Run ``handler(store, path, data, batch)`` for one file inside one store batch; see
-    :func:`workbench.ingest.pipeline.ingest_file` (the single per-file path, imported lazily: the
-    pipeline builds on this module)."""
-    from workbench.ingest.pipeline import ingest_file as one_file
-
-    return one_file(store, path, source, handler, force=force, keep_going=keep_going)
-
-
 def write_file(store: Any, path: Path, source: str, sha: str, write: Callable[[Any, Any], None]) -> FileResult:
     """``write(store, batch)`` inside one store batch for ``path``; a batch of 0 rows is rolled back."""
     try:
@@ -148,16 +137,10 @@ def write_file(store: Any, path: Path, source: str, sha: str, write: Callable[[A
     except _NoRows:
         return FileResult(str(path), "empty")
     except UnicodeDecodeError as exc:
-        raise not_utf8(path, exc) from None
+        raise not_utf8(str(path), exc) from None
     c = batch.counts
     return FileResult(str(path), "ingested", batch.ingest_id, c.rows_in, c.inserted, c.unchanged, c.revised,
                       dict(sorted(batch.repairs.items())))
-
-
-def not_utf8(path: Path, exc: UnicodeDecodeError) -> IngestError:
-    """A reader that decodes text itself still fails with one located line (1-based line and byte,
-    counted in what it decoded: the whole file for every reader here)."""
-    return located_not_utf8(str(path), exc)
 
 
 def scan_file(path: Path) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.ingest.base import IngestSummary, expand_paths, ingest_file, progress
+from workbench.ingest.base import IngestSummary, expand_paths, progress
 from workbench.ingest.chain_dates import parse_download_time, session_stamp
 from workbench.ingest.chain_rows import (
     check_numbers,
@@ -37,6 +37,7 @@ from workbench.ingest.chain_rows import (
     write_snapshot,
 )
 from workbench.ingest.errors import IngestError
+from workbench.ingest.pipeline import ingest_file
 from workbench.numbers import is_positive
 from workbench.store.calendars import calendar
 

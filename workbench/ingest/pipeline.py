@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.ingest.base import FileResult, Handler, ingested_hashes, not_utf8, scan_file, write_file
-from workbench.ingest.errors import IngestError
+from workbench.ingest.base import FileResult, Handler, ingested_hashes, scan_file, write_file
+from workbench.ingest.errors import IngestError, not_utf8
 
 Writer = Callable[[Any, Any], None]
 Prepare = Callable[[Path, bytes], Writer]
@@ -126,5 +126,5 @@ def _finish(store: Any, source: str, a: _Ahead, done: set[str]) -> FileResult:
     try:
         write = a.parsed.result() if a.parsed is not None else _read(a.job)
     except UnicodeDecodeError as exc:
-        raise not_utf8(path, exc) from None
+        raise not_utf8(str(path), exc) from None
     return write_file(store, path, source, a.sha, write)
