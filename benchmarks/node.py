@@ -285,6 +285,7 @@ def run() -> list[dict]:
         make_store(store)
         offered = offered_per_s(store, SPEED)
         slow = OVERHEAD_SPEED if OVERHEAD_SPEED > 0 else SPEED
+        offered_slow = offered_per_s(store, slow)  # the overhead arms' own span and speed
         runs = {(arm, sp): [] for arm in ("ours", "raw") for sp in {SPEED, slow}}
         for k in range(ROUNDS):
             for sp in dict.fromkeys((SPEED, slow)):
@@ -325,7 +326,7 @@ def run() -> list[dict]:
                sim_cores=_r(os_.get("sim_cores")), anchor_sim_cores=_r(as_.get("sim_cores")),
                keepup=_r(os_.get("keepup")), anchor_keepup=_r(as_.get("keepup")), quotes=os_.get("quotes"),
                anchor_quotes=as_.get("quotes"), **{**common, "speed": slow,
-                                                   "offered_per_s": round(offered_per_s(store, slow)),
+                                                   "offered_per_s": round(offered_slow),
                                                    "errors": os_["errors"], "anchor_errors": as_["errors"]},
                at_goal_speed={"cpu_us_per_quote": _r(o.get("cpu_us_per_quote"), 1),
                               "anchor_cpu_us_per_quote": _r(a.get("cpu_us_per_quote"), 1),
