@@ -76,3 +76,53 @@ def test_gate_band_and_log_show_a_kill_switch(small_store, strategy, venue):
     base_view = ReplayView(base)
     base_view.end_btn.click()
     assert set(_trace(base_view, "gate").y) == {0}  # the base run never left NORMAL
+
+
+def _draw(view) -> None:
+    """What plotly's frontend sends once it has drawn the last trace edit (its trace deltas)."""
+    view.fig._js2py_traceDeltas = {"trace_deltas": [], "trace_edit_id": view.fig._last_trace_edit_id}
+    view.fig._js2py_traceDeltas = None
+
+
+def test_play_waits_for_the_browser_to_draw_each_frame(small_store, strategy, venue, monkeypatch):
+    import asyncio
+
+    import workbench.replay.view as view_mod
+
+    monkeypatch.setattr(view_mod, "STALL_S", 30.0)  # the cap is not what releases the frames below
+    view = ReplayView(Replay(strategy, ["DEMO.XNAS"], store=small_store, venue=venue))
+    view.speed.value = "1x"
+    for box in (view.bp_order, view.bp_fill, view.bp_reject, view.bp_kill):
+        box.value = False
+
+    async def scenario() -> tuple[int, int, int]:
+        # no browser has answered yet (nothing displayed): play does not wait for one
+        view.play()
+        await asyncio.sleep(0.5)
+        view.pause()
+        await view._task
+        headless = view.replay.cursor
+        _draw(view)  # a browser draws a frame: from now on each frame waits for its drawing
+        assert view._acked and not view.browser_behind()
+        start = view.replay.cursor
+        view.play()
+        await asyncio.sleep(0.5)
+        stalled = view.replay.cursor - start  # one frame sent, never drawn: no second frame
+        assert view.browser_behind()
+        released = []
+        for _ in range(3):  # each drawing releases exactly one more frame, which again waits
+            _draw(view)
+            for _ in range(2000):
+                await asyncio.sleep(0.01)
+                if view.browser_behind():
+                    break
+            await asyncio.sleep(0.3)
+            released.append(view.replay.cursor - start)
+        view.pause()
+        await view._task
+        return headless, stalled, released
+
+    headless, stalled, released = asyncio.run(scenario())
+    assert headless >= 2  # several 1-event frames played with no view
+    assert stalled == 1
+    assert released == [2, 3, 4]

@@ -21,6 +21,7 @@ WINDOW = 2_000        # price points shown around the cursor
 SPEEDS = {"1x": 1, "10x": 10, "100x": 100, "1000x": 1_000, "max": None}  # events per frame (None: all)
 GATE_LEVELS = {"NORMAL": 0, "REDUCE": 1, "HALT": 2}  # StormGuard WARM/STORM shrink or block new risk: REDUCE
 LOG_LINES = 15        # timeline lines shown up to the cursor
+STALL_S = 2.0         # longest a play frame waits for the browser to draw the previous one (backpressure)
 
 
 def _iso(ts: Any) -> np.ndarray:
@@ -39,6 +40,7 @@ class ReplayView:
         self._playing = False
         self._task: Any = None
         self._sigs: dict[int, tuple] = {}  # per trace: what was last sent
+        self._acked = False  # a browser has drawn (acknowledged) one of our chart updates: a view is live
         self.fig = go.FigureWidget(make_subplots(rows=5, cols=1, shared_xaxes=True, vertical_spacing=0.03,
                                                  row_heights=[0.44, 0.17, 0.13, 0.13, 0.13]))
         self.fig.add_scatter(x=[], y=[], name="mid", mode="lines", row=1, col=1)
@@ -54,6 +56,8 @@ class ReplayView:
                              hovertext=[], row=5, col=1)
         self.fig.update_yaxes(tickvals=[0, 1, 2], ticktext=list(GATE_LEVELS), range=[-0.2, 2.2], row=5, col=1)
         self.fig.update_layout(height=620, margin={"l": 60, "r": 10, "t": 20, "b": 20})
+        # plotly's frontend answers each trace edit with its trace deltas once drawn; seeing one means a live view
+        self.fig.observe(self._on_drawn, names="_js2py_traceDeltas")
         b = w.Button
         self.play_btn, self.pause_btn = b(description="play"), b(description="pause")
         self.step_btn, self.order_btn = b(description="step"), b(description="next order event")
@@ -148,7 +152,26 @@ class ReplayView:
                 self.label.value += f" — <b>break: {hit}</b>"
                 break
             await asyncio.sleep(max(0.0, 1 / MAX_FPS - (time.monotonic() - t0)))
+            await self._browser_caught_up()
         self._playing = False
+
+    def _on_drawn(self, change: dict) -> None:
+        if change["new"]:
+            self._acked = True
+
+    def browser_behind(self) -> bool:
+        """True while a live browser view has not yet drawn the last chart update sent to it."""
+        return self._acked and bool(self.fig._trace_edit_in_process)
+
+    async def _browser_caught_up(self) -> None:
+        """Backpressure: the next frame waits until the browser has drawn the last one (at most ``STALL_S``).
+        Without it a loaded browser fell seconds behind the kernel's 10 frames/s, and after pause the chart and
+        label went on moving through the queued frames. ``_trace_edit_in_process`` is plotly's own flag for an
+        edit the frontend has not acknowledged; with no view displayed nothing is ever acknowledged, so the
+        wait applies only once a browser has answered."""
+        deadline = time.monotonic() + STALL_S
+        while self._playing and self.browser_behind() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
 
     # -- view ----------------------------------------------------------------------------------------
     def render(self) -> None:
