@@ -20,10 +20,6 @@ from nautilus_trader.adapters.interactive_brokers.config import (
     InteractiveBrokersDataClientConfig,
     InteractiveBrokersExecClientConfig,
 )
-from nautilus_trader.adapters.interactive_brokers.factories import (
-    InteractiveBrokersLiveDataClientFactory,
-    InteractiveBrokersLiveExecClientFactory,
-)
 from nautilus_trader.adapters.sandbox.config import SandboxExecutionClientConfig
 from nautilus_trader.adapters.sandbox.factory import SandboxLiveExecClientFactory
 from nautilus_trader.config import ImportableStrategyConfig, LoggingConfig, TradingNodeConfig
@@ -36,6 +32,7 @@ from workbench.errors import WorkbenchError, one_line
 from workbench.node.breaker import CircuitBreaker
 from workbench.node.config import NodeConfig
 from workbench.node.faults import watch_ib
+from workbench.node.ibpump import FastIBDataClientFactory, FastIBExecClientFactory
 from workbench.node.instruments import provider_config
 from workbench.node.recovery import adopt_reconciled, claim_external
 from workbench.node.runfolder import RunFolder
@@ -94,9 +91,9 @@ def _node(cfg: NodeConfig, data, exec_cfg) -> TradingNode:
         timeout_connection=20.0, timeout_reconciliation=10.0, timeout_portfolio=10.0,
         timeout_disconnection=5.0, timeout_post_stop=1.0,
     ))
-    node.add_data_client_factory("IB", InteractiveBrokersLiveDataClientFactory)
+    node.add_data_client_factory("IB", FastIBDataClientFactory)  # WB_IB_PUMP=nautilus: the stock client
     if cfg.mode == "real":
-        node.add_exec_client_factory("IB", InteractiveBrokersLiveExecClientFactory)
+        node.add_exec_client_factory("IB", FastIBExecClientFactory)
     else:
         node.add_exec_client_factory("SANDBOX", SandboxLiveExecClientFactory)
     node.build()
