@@ -20,7 +20,8 @@ message), so ``node_overhead_vs_raw_nautilus`` comes from a second pair of arms 
 (default 25, ~630 quotes/s, which both nodes sustain; 0 = the ``NODE_SPEED`` runs), with the figures at
 the goal's speed beside it (``at_goal_speed``). A run that stalls (no exit within its
 duration + 60 s) is an ``errors`` entry on the lines, not a crash of the suite. ``NODE_WINDOW_S``
-(default 10), ``NODE_ROUNDS`` (2), ``NODE_CRASH_TRIALS`` (20) set the rest.
+(default 10), ``NODE_ROUNDS`` (2), ``NODE_CRASH_TRIALS`` (20) set the rest; ``NODE_ONLY=overhead`` runs
+the overhead pair alone and prints its line only.
 
 Intent match: the orders of the first ours run (at ``NODE_OVERHEAD_SPEED`` if one finished) vs the backtest
 of exactly the quotes that run received (the stored session between its first and last quote) — see
@@ -56,7 +57,11 @@ OVERHEAD_SPEED = float(os.environ.get("NODE_OVERHEAD_SPEED", "25"))
 WINDOW_S = float(os.environ.get("NODE_WINDOW_S", "10"))
 ROUNDS = int(os.environ.get("NODE_ROUNDS", "2"))
 CRASH_TRIALS = int(os.environ.get("NODE_CRASH_TRIALS", "20"))
+# "overhead": only the overhead pair (NODE_OVERHEAD_SPEED arms, alternated), its line alone: no goal-speed
+# arms, intent match or crash campaign (a few minutes instead of the suite's ~15)
+ONLY = os.environ.get("NODE_ONLY", "")
 REPLAY_FROM = "2024-03-04 15:00"
+ANCHOR = "raw nautilus node, same simulator process and replay, same run"
 
 
 def _entry() -> dict:
@@ -98,8 +103,10 @@ def _child_ours(cfg_path: str, store: str, duration: float) -> dict:
     return run_node(load_node_config(cfg_path), duration, store_path=store)
 
 
-async def _raw_async(doc: dict, store_path: str, duration: float) -> dict:
-    """The anchor node: plain nautilus configuration, no workbench node code (the simulator is ours)."""
+async def _raw_async(cfg_path: str, store_path: str, duration: float) -> dict:
+    """The anchor node: plain nautilus configuration, no workbench node code; the simulator is ours, started
+    by the same function as ours (``workbench.node.runner.gateway``: a child process, quotes preloaded over
+    the same horizon so neither arm's loop reads DuckDB in the window, serving before the node dials)."""
     import asyncio
     import contextlib
 
@@ -114,32 +121,19 @@ async def _raw_async(doc: dict, store_path: str, duration: float) -> dict:
     from nautilus_trader.config import ImportableStrategyConfig, LoggingConfig, TradingNodeConfig
     from nautilus_trader.live.node import TradingNode
 
-    from workbench.ibsim.account import AccountConfig
-    from workbench.ibsim.app import catalog_from_store, start_of
-    from workbench.ibsim.broker import BrokerConfig
-    from workbench.ibsim.gateway import LOOKBACK_NS, GatewayConfig
-    from workbench.ibsim.process import spawn_gateway
-    from workbench.node.sharedstore import preload_source
-    from workbench.store import Store
+    from workbench.node import load_node_config
+    from workbench.node.runner import gateway, open_shared
 
-    iid = doc["strategies"][0]["config"]["instrument_id"]
+    cfg = load_node_config(cfg_path)
+    iid = cfg.strategies[0]["config"]["instrument_id"]
     symbol, venue = iid.split(".")
-    gcfg = GatewayConfig(host="127.0.0.1", port=0, start=start_of(doc["replay_from"]), speed=doc["speed"],
-                         broker=BrokerConfig(account=AccountConfig(account="DU1234567")))
-    # the simulator's quotes preloaded over the same horizon as ours (workbench.node.runner.gateway), so
-    # neither arm's loop reads DuckDB during the measured window
-    start = gcfg.start_ns()
-    with Store.open(store_path, read_only=True) as store:
-        catalog = catalog_from_store(store)
-        source = preload_source(store, [iid], start - LOOKBACK_NS, start + int((duration + 60.0) * gcfg.speed * 1e9))
     stack = contextlib.AsyncExitStack()
-    gw = await stack.enter_async_context(spawn_gateway(gcfg, source, catalog))  # a process, as ours
-    await gw.ready()  # as workbench.node.runner.gateway: serving before the node dials
+    gw = await stack.enter_async_context(gateway(cfg, open_shared(store_path), duration))
     provider = InteractiveBrokersInstrumentProviderConfig(
         load_contracts=frozenset([IBContract(secType="STK", symbol=symbol, exchange="SMART", primaryExchange="NASDAQ",
                                              currency="USD")]),
         convert_exchange_to_mic_venue=True, symbol_to_mic_venue={symbol: venue})
-    entries = [dict(e) for e in doc["strategies"]]
+    entries = [dict(e) for e in cfg.strategies]
     entries[0] = {"strategy_path": "benchmarks.node_probe:RawQuoteReversion",
                   "config_path": entries[0]["config_path"], "config": entries[0]["config"]}
     node = TradingNode(config=TradingNodeConfig(
@@ -183,7 +177,7 @@ def _child(arm: str, cfg_path: str, store: str, duration: float) -> None:
     if arm == "ours":
         summary = _child_ours(cfg_path, store, duration)
     else:
-        summary = asyncio.run(_raw_async(yaml.safe_load(Path(cfg_path).read_text()), store, duration))
+        summary = asyncio.run(_raw_async(cfg_path, store, duration))
     print(json.dumps(summary, default=str), flush=True)
 
 
@@ -278,7 +272,42 @@ def _r(x, nd=3):
     return None if x is None else round(float(x), nd)
 
 
+def _overhead_only() -> list[dict]:
+    """``NODE_ONLY=overhead``: the overhead pair alone, its line alone."""
+    slow = OVERHEAD_SPEED if OVERHEAD_SPEED > 0 else SPEED
+    with tempfile.TemporaryDirectory(prefix="wb-node-bench-") as tmp:
+        work = Path(tmp)
+        store = work / "dense.duckdb"
+        make_store(store)
+        offered = offered_per_s(store, slow)
+        runs = {"ours": [], "raw": []}
+        for k in range(ROUNDS):
+            for arm in (("ours", "raw") if k % 2 == 0 else ("raw", "ours")):
+                runs[arm].append(_arm(arm, work, store, k, slow))
+    return [_overhead_line(arm_stats(runs["ours"], slow), arm_stats(runs["raw"], slow), slow, offered)]
+
+
+def _overhead_line(os_: dict, as_: dict, speed: float, offered: float, **extra) -> dict:
+    """``node_overhead_vs_raw_nautilus``: node-process CPU per quote, ours / raw, both arms at ``speed``."""
+    ratio = (os_["cpu_us_per_quote"] / as_["cpu_us_per_quote"]
+             if os_.get("cpu_us_per_quote") and as_.get("cpu_us_per_quote") else None)
+    return metric("node_overhead_vs_raw_nautilus", ratio, "x (node CPU s per quote)", ANCHOR + " (1.0)",
+                  1.0 if ratio is not None else None, higher_is_better=False, goal=1.10,
+                  cpu_us_per_quote=_r(os_.get("cpu_us_per_quote"), 1),
+                  anchor_cpu_us_per_quote=_r(as_.get("cpu_us_per_quote"), 1),
+                  sim_cpu_us_per_quote=_r(os_.get("sim_cpu_us_per_quote"), 1),
+                  anchor_sim_cpu_us_per_quote=_r(as_.get("sim_cpu_us_per_quote"), 1),
+                  node_cores=_r(os_.get("node_cores")), anchor_node_cores=_r(as_.get("node_cores")),
+                  sim_cores=_r(os_.get("sim_cores")), anchor_sim_cores=_r(as_.get("sim_cores")),
+                  keepup=_r(os_.get("keepup")), anchor_keepup=_r(as_.get("keepup")), quotes=os_.get("quotes"),
+                  anchor_quotes=as_.get("quotes"), cores=os.cpu_count(), loadavg_1m=round(os.getloadavg()[0], 2),
+                  speed=speed, offered_per_s=round(offered), window_s=WINDOW_S, runs_per_arm=ROUNDS,
+                  errors=os_["errors"], anchor_errors=as_["errors"], **extra)
+
+
 def run() -> list[dict]:
+    if ONLY == "overhead":
+        return _overhead_only()
     with tempfile.TemporaryDirectory(prefix="wb-node-bench-") as tmp:
         work = Path(tmp)
         store = work / "dense.duckdb"
@@ -298,14 +327,12 @@ def run() -> list[dict]:
         crash = _crash(work)
     o, a = arm_stats(runs["ours", SPEED], SPEED), arm_stats(runs["raw", SPEED], SPEED)
     os_, as_ = arm_stats(runs["ours", slow], slow), arm_stats(runs["raw", slow], slow)
-    anchor = "raw nautilus node, same simulator process and replay, same run"
+    anchor = ANCHOR
     common = {"cores": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2), "speed": SPEED,
               "offered_per_s": round(offered), "window_s": WINDOW_S, "runs_per_arm": ROUNDS,
               "errors": o["errors"], "anchor_errors": a["errors"]}
     sustained = o.get("keepup") is not None and o["keepup"] >= 0.95
     eps = o.get("quotes_per_s") if sustained else None  # behind the simulator: a ceiling, not a sustained rate
-    ratio = (os_["cpu_us_per_quote"] / as_["cpu_us_per_quote"]
-             if os_.get("cpu_us_per_quote") and as_.get("cpu_us_per_quote") else None)
     ours_runs = [r for sp in {SPEED, slow} for r in runs["ours", sp]]
     unapproved = sum(1 for r in ours_runs if "probe" in r for x in r["probe"]["orders"].values()
                      if x["submitted"] is not None and x["approved"] is not True)
@@ -316,23 +343,12 @@ def run() -> list[dict]:
         metric("node_events_per_s", eps, "quotes/s", anchor, a.get("quotes_per_s"), higher_is_better=True,
                goal=5000.0, handled_per_s=_r(o.get("quotes_per_s"), 1), sustained=sustained,
                keepup=_r(o.get("keepup")), anchor_keepup=_r(a.get("keepup")), **common),
-        metric("node_overhead_vs_raw_nautilus", ratio, "x (node CPU s per quote)", anchor + " (1.0)",
-               1.0 if ratio is not None else None, higher_is_better=False, goal=1.10,
-               cpu_us_per_quote=_r(os_.get("cpu_us_per_quote"), 1),
-               anchor_cpu_us_per_quote=_r(as_.get("cpu_us_per_quote"), 1),
-               sim_cpu_us_per_quote=_r(os_.get("sim_cpu_us_per_quote"), 1),
-               anchor_sim_cpu_us_per_quote=_r(as_.get("sim_cpu_us_per_quote"), 1),
-               node_cores=_r(os_.get("node_cores")), anchor_node_cores=_r(as_.get("node_cores")),
-               sim_cores=_r(os_.get("sim_cores")), anchor_sim_cores=_r(as_.get("sim_cores")),
-               keepup=_r(os_.get("keepup")), anchor_keepup=_r(as_.get("keepup")), quotes=os_.get("quotes"),
-               anchor_quotes=as_.get("quotes"), **{**common, "speed": slow,
-                                                   "offered_per_s": round(offered_slow),
-                                                   "errors": os_["errors"], "anchor_errors": as_["errors"]},
-               at_goal_speed={"cpu_us_per_quote": _r(o.get("cpu_us_per_quote"), 1),
-                              "anchor_cpu_us_per_quote": _r(a.get("cpu_us_per_quote"), 1),
-                              "sim_cpu_us_per_quote": _r(o.get("sim_cpu_us_per_quote"), 1),
-                              "node_cores": _r(o.get("node_cores")), "sim_cores": _r(o.get("sim_cores")),
-                              "anchor_node_cores": _r(a.get("node_cores"))}),
+        _overhead_line(os_, as_, slow, offered_slow,
+                       at_goal_speed={"cpu_us_per_quote": _r(o.get("cpu_us_per_quote"), 1),
+                                      "anchor_cpu_us_per_quote": _r(a.get("cpu_us_per_quote"), 1),
+                                      "sim_cpu_us_per_quote": _r(o.get("sim_cpu_us_per_quote"), 1),
+                                      "node_cores": _r(o.get("node_cores")), "sim_cores": _r(o.get("sim_cores")),
+                                      "anchor_node_cores": _r(a.get("node_cores"))}),
         metric("node_unapproved_orders", unapproved, "orders", "none", None, higher_is_better=False, goal=0,
                submitted=sum(_latencies_ms(r["probe"]).size for r in ours_runs if "probe" in r),
                summary_unapproved_orders=[r["summary"].get("unapproved_orders") for r in ours_runs if "summary" in r]),
