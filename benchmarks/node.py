@@ -7,6 +7,9 @@ Arms (each its own process: nautilus keeps process-global state), alternated our
   the same QuoteReversion logic on a plain ``Strategy`` (benchmarks/node_probe.py), against the same embedded
   simulator (started the same way, as a child process, quotes preloaded from the same store; same replay
   start and speed).
+- **stock** (overhead pair only): ours on nautilus's own IB client (``WB_IB_PUMP=nautilus``; ours uses
+  workbench/node/ibpump.py's pump), so the overhead line also carries ``wrapper_only_ratio`` (stock / raw:
+  the wrapper's cost alone) and ``pump_ratio`` (ours / stock): ours can beat raw by the pump alone.
 Both carry the same ``NodeProbe`` (a non-trading strategy entry) which measures one fixed wall window from
 the first quote: quotes/s, tick-to-submit latency (quote ``ts_init`` -> ``OrderSubmitted``, one clock), the
 node process's CPU seconds and its simulator child's. The market is the generator's DEMO session with a
@@ -60,6 +63,9 @@ CRASH_TRIALS = int(os.environ.get("NODE_CRASH_TRIALS", "20"))
 # "overhead": only the overhead pair (NODE_OVERHEAD_SPEED arms, alternated), its line alone: no goal-speed
 # arms, intent match or crash campaign (a few minutes instead of the suite's ~15)
 ONLY = os.environ.get("NODE_ONLY", "")
+# the overhead pair's third arm: ours on nautilus's own IB client (WB_IB_PUMP=nautilus, workbench/node/ibpump.py),
+# so the line says how much of the ratio is the wrapper (stock pump vs raw) and how much the pump
+STOCK = "stock"
 REPLAY_FROM = "2024-03-04 15:00"
 ANCHOR = "raw nautilus node, same simulator process and replay, same run"
 
@@ -186,15 +192,17 @@ def _arm(arm: str, work: Path, store: Path, k: int, speed: float) -> dict:
     """One arm's run: ``{"summary", "probe"}``, or ``{"error"}`` when it failed or did not finish (a node
     far behind the simulator can stall: the line then says so instead of the suite dying)."""
     tag = f"{arm}{k}-{speed:g}"
+    env = {**os.environ, "WB_IB_PUMP": "nautilus" if arm == STOCK else "fast"}  # raw builds its clients itself
     out = work / f"{tag}.json"
     doc = {"mode": "paper", "replay_from": REPLAY_FROM, "speed": speed, "control_file": str(work / f"control-{tag}.json"),
-           "strategies": [_entry(), _probe(out, gated=arm == "ours")]}
+           "strategies": [_entry(), _probe(out, gated=arm != "raw")]}
     cfg = work / f"{tag}.yaml"
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
     duration = WINDOW_S + 8.0  # connect + first quote (~1-3 s) + the window + margin
     try:
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.node", arm, str(cfg), str(store), str(duration)],
-                              capture_output=True, text=True, timeout=duration + 120, cwd=ROOT)
+        proc = subprocess.run([sys.executable, "-m", "benchmarks.node", "ours" if arm == STOCK else arm, str(cfg),
+                               str(store), str(duration)], capture_output=True, text=True, timeout=duration + 120,
+                              cwd=ROOT, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"{arm} run {k}: did not finish within {duration + 120:.0f}s"}
     if proc.returncode == 0 and not out.exists():  # the probe writes at its strategy's stop
@@ -280,17 +288,23 @@ def _overhead_only() -> list[dict]:
         store = work / "dense.duckdb"
         make_store(store)
         offered = offered_per_s(store, slow)
-        runs = {"ours": [], "raw": []}
+        runs = {"ours": [], "raw": [], STOCK: []}
         for k in range(ROUNDS):
-            for arm in (("ours", "raw") if k % 2 == 0 else ("raw", "ours")):
+            for arm in (("ours", "raw", STOCK) if k % 2 == 0 else (STOCK, "raw", "ours")):
                 runs[arm].append(_arm(arm, work, store, k, slow))
-    return [_overhead_line(arm_stats(runs["ours"], slow), arm_stats(runs["raw"], slow), slow, offered)]
+    return [_overhead_line(arm_stats(runs["ours"], slow), arm_stats(runs["raw"], slow), slow, offered,
+                           arm_stats(runs[STOCK], slow))]
 
 
-def _overhead_line(os_: dict, as_: dict, speed: float, offered: float, **extra) -> dict:
-    """``node_overhead_vs_raw_nautilus``: node-process CPU per quote, ours / raw, both arms at ``speed``."""
-    ratio = (os_["cpu_us_per_quote"] / as_["cpu_us_per_quote"]
-             if os_.get("cpu_us_per_quote") and as_.get("cpu_us_per_quote") else None)
+def _cpu_ratio(a: dict, b: dict) -> float | None:
+    return a["cpu_us_per_quote"] / b["cpu_us_per_quote"] if a.get("cpu_us_per_quote") and b.get("cpu_us_per_quote") else None
+
+
+def _overhead_line(os_: dict, as_: dict, speed: float, offered: float, st: dict, **extra) -> dict:
+    """``node_overhead_vs_raw_nautilus``: node-process CPU per quote, ours / raw, both arms at ``speed``.
+    ``wrapper_only_ratio``: ours on nautilus's own IB client (``st``, the STOCK arm) / raw, the wrapper's cost
+    alone; ``pump_ratio``: ours / that arm, what the fast pump saves (ours can beat raw by it)."""
+    ratio = _cpu_ratio(os_, as_)
     return metric("node_overhead_vs_raw_nautilus", ratio, "x (node CPU s per quote)", ANCHOR + " (1.0)",
                   1.0 if ratio is not None else None, higher_is_better=False, goal=1.10,
                   cpu_us_per_quote=_r(os_.get("cpu_us_per_quote"), 1),
@@ -302,7 +316,12 @@ def _overhead_line(os_: dict, as_: dict, speed: float, offered: float, **extra) 
                   keepup=_r(os_.get("keepup")), anchor_keepup=_r(as_.get("keepup")), quotes=os_.get("quotes"),
                   anchor_quotes=as_.get("quotes"), cores=os.cpu_count(), loadavg_1m=round(os.getloadavg()[0], 2),
                   speed=speed, offered_per_s=round(offered), window_s=WINDOW_S, runs_per_arm=ROUNDS,
-                  errors=os_["errors"], anchor_errors=as_["errors"], **extra)
+                  errors=os_["errors"], anchor_errors=as_["errors"], p99_ms=_r(os_.get("p99_ms")),
+                  anchor_p99_ms=_r(as_.get("p99_ms")), quotes_per_s=_r(os_.get("quotes_per_s"), 1),
+                  anchor_quotes_per_s=_r(as_.get("quotes_per_s"), 1), wrapper_only_ratio=_r(_cpu_ratio(st, as_)),
+                  pump_ratio=_r(_cpu_ratio(os_, st)), stock_pump_cpu_us_per_quote=_r(st.get("cpu_us_per_quote"), 1),
+                  stock_pump_keepup=_r(st.get("keepup")), stock_pump_p99_ms=_r(st.get("p99_ms")),
+                  stock_pump_errors=st["errors"], **extra)
 
 
 def run() -> list[dict]:
@@ -315,11 +334,12 @@ def run() -> list[dict]:
         offered = offered_per_s(store, SPEED)
         slow = OVERHEAD_SPEED if OVERHEAD_SPEED > 0 else SPEED
         offered_slow = offered_per_s(store, slow)  # the overhead arms' own span and speed
-        runs = {(arm, sp): [] for arm in ("ours", "raw") for sp in {SPEED, slow}}
+        runs = {(arm, sp): [] for arm in ("ours", "raw", STOCK) for sp in {SPEED, slow}}
         for k in range(ROUNDS):
             for sp in dict.fromkeys((SPEED, slow)):
                 # the order alternates per round, so drift across a pair (cache, load) does not favour one side
-                for arm in (("ours", "raw") if k % 2 == 0 else ("raw", "ours")):
+                arms = ("ours", "raw", STOCK) if sp == slow else ("ours", "raw")  # the stock pump: overhead pair only
+                for arm in (arms if k % 2 == 0 else arms[::-1]):
                     runs[arm, sp].append(_arm(arm, work, store, k, sp))
         # the intent match on a run that kept up with the simulator where there is one
         first = next((r["probe"] for sp in (slow, SPEED) for r in runs["ours", sp] if "probe" in r), None)
@@ -343,7 +363,7 @@ def run() -> list[dict]:
         metric("node_events_per_s", eps, "quotes/s", anchor, a.get("quotes_per_s"), higher_is_better=True,
                goal=5000.0, handled_per_s=_r(o.get("quotes_per_s"), 1), sustained=sustained,
                keepup=_r(o.get("keepup")), anchor_keepup=_r(a.get("keepup")), **common),
-        _overhead_line(os_, as_, slow, offered_slow,
+        _overhead_line(os_, as_, slow, offered_slow, arm_stats(runs[STOCK, slow], slow),
                        at_goal_speed={"cpu_us_per_quote": _r(o.get("cpu_us_per_quote"), 1),
                                       "anchor_cpu_us_per_quote": _r(a.get("cpu_us_per_quote"), 1),
                                       "sim_cpu_us_per_quote": _r(o.get("sim_cpu_us_per_quote"), 1),
