@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -43,25 +44,37 @@ def _run(tmp_path: Path, store: Path, doc: dict, duration_s: float) -> tuple[dic
     return summary, events
 
 
-def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_resends(demo_store, tmp_path):
+def _wall(event: dict) -> float:
+    """The event log line's wall-clock stamp, in seconds."""
+    return datetime.fromisoformat(event["ts"]).timestamp()
+
+
+def _run_against_sim(tmp_path: Path, store: Path, faults: list[dict], duration_s: float,
+                     doc: dict | None = None) -> tuple[dict, list[dict], dict]:
+    """The simulator as its own process with a scenario and a state file (the broker's own count of the orders
+    it got), a REAL node against it; returns the node's summary, its events and the broker's view."""
     scenario = tmp_path / "faults.yaml"
-    scenario.write_text(yaml.safe_dump([
-        {"at": f"+{int(8 * SPEED)}s", "action": "drop_connection"},  # the socket cut (the node is up by ~4 s)
-        {"at": f"+{int(15 * SPEED)}s", "action": "connectivity_loss", "seconds": 60, "data_lost": True},
-    ]))
-    # the simulator as its own process with a state file: the broker's own count of the orders it got
+    scenario.write_text(yaml.safe_dump(faults))
     port, state = free_port(), tmp_path / "broker.json"
-    sim = subprocess.Popen([WB, "--store", str(demo_store), "gateway", "sim", "--port", str(port), "--replay-from",
+    sim = subprocess.Popen([WB, "--store", str(store), "gateway", "sim", "--port", str(port), "--replay-from",
                             "2024-03-04 15:00", "--speed", str(SPEED), "--scenario", str(scenario),
                             "--state", str(state)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(lambda: listening(port) or sim.poll() is not None, 20)
         node_store = tmp_path / "node.duckdb"
         Store.open(str(node_store)).close()
-        summary, events = _run(tmp_path, node_store, {"port": port}, 19.0)
+        summary, events = _run(tmp_path, node_store, {"port": port, **(doc or {})}, duration_s)
     finally:
         sim.kill()
         sim.wait()
+    return summary, events, broker_view(state)
+
+
+def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_resends(demo_store, tmp_path):
+    summary, events, broker = _run_against_sim(tmp_path, demo_store, [
+        {"at": f"+{int(8 * SPEED)}s", "action": "drop_connection"},  # the socket cut (the node is up by ~4 s)
+        {"at": f"+{int(15 * SPEED)}s", "action": "connectivity_loss", "seconds": 60, "data_lost": True},
+    ], 19.0)
     ready = [e for e in events if e["kind"] == "readiness"]
     first_ready = next(i for i, e in enumerate(ready) if e["ready"])
     lost = [i for i, e in enumerate(ready) if i > first_ready and "clients not connected" in e["reasons"]
@@ -71,7 +84,6 @@ def test_disconnect_and_1100_1101_the_node_reconnects_resubscribes_and_never_res
     assert summary["reconnects"] == 2, summary
     # resubscribed after 1101 (the simulator dropped the subscriptions): quotes still flow at the end
     assert ready[-1]["ready"], ready[-1]
-    broker = broker_view(state)
     assert broker["duplicate_orders"] == 0 and broker["orders"] == summary["orders"] > 0, (broker, summary)
     assert summary["unapproved_orders"] == 0, summary
     # fills the broker made while the link was down are reconciled after each reconnect: the stop ends flat
@@ -113,3 +125,24 @@ def test_reject_burst_opens_the_breaker_which_half_opens_and_closes(demo_store, 
         rows = store.con.execute("SELECT count(*) FROM risk_events WHERE run_id = ? AND reason LIKE "
                                  "'%circuit breaker open%'", [summary["run_id"]]).fetchone()[0]
     assert rows >= 1
+
+
+def test_slow_acks_and_slow_fills_never_double_send_and_the_stop_ends_flat(demo_store, tmp_path):
+    # from wall second ~3 on, every order's placeOrder waits 1.5 wall seconds at the gateway before it is
+    # handled (no ack, no fill meanwhile: the order is in flight), and fills come 30 simulated seconds late.
+    # A strategy that counted only acknowledged orders would send again on every quote of that wait; a cancel
+    # sent while the place is still stalled reaches the gateway first.
+    summary, events, broker = _run_against_sim(tmp_path, demo_store, [
+        {"at": f"+{int(3 * SPEED)}s", "action": "stall_request", "request": "place_order", "seconds": 1.5,
+         "every": "1s", "times": int(8 * SPEED)},
+        {"at": f"+{int(3 * SPEED)}s", "action": "delay_fills", "seconds": 30},
+    ], 14.0)
+    orders = [e for e in events if e["kind"] == "order"]
+    submitted = [e for e in orders if e["event"] == "OrderSubmitted"]
+    accepted = {e["client_order_id"]: _wall(e) for e in orders if e["event"] == "OrderAccepted"}
+    slow = [e for e in submitted if accepted.get(e["client_order_id"], 0) - _wall(e) > 1.0]
+    assert slow, "no order waited for its acknowledgement"  # the fault did happen
+    assert broker["duplicate_orders"] == 0 and broker["orders"] == summary["orders"] > 0, (broker, summary)
+    assert summary["unapproved_orders"] == 0, summary
+    assert summary["residual_positions"] == {}, summary
+    assert broker["position"] == 0 and broker["open_orders"] == [], broker
