@@ -128,3 +128,35 @@ def test_unreadable_date_names_the_field(tmp_path, store):
     path = _write(tmp_path, "Date: 12/08/2023 16:30", [_row(4000)])
     with pytest.raises(IngestError, match="field 'Date'"):
         ingest_chain_file(store, path)
+
+
+def test_cli_goes_on_past_a_bad_chain_file_and_exits_nonzero(tmp_path, capsys):
+    from workbench.cli.main import main
+    from workbench.store import Store
+
+    date = '"Date: December 8, 2023 at 4:30 PM EST"'
+    good = _write(tmp_path, date, [_row(4000)], name="a.csv")
+    bad = _write(tmp_path, date, [_row(4100, pask="inf")], name="b.csv")
+    later = _write(tmp_path, date, [_row(4200)], name="c.csv")
+    unknown = tmp_path / "d.csv"
+    unknown.write_text("not,a,chain\n1,2,3\n")
+    db = str(tmp_path / "s.duckdb")
+    assert main(["--store", db, "ingest", "chain", str(good), str(bad), str(later), str(unknown), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "2 ingested" in out and "2 failed" in out, out
+    assert f"failed: {bad} line 5, field 'Ask'" in out and f"failed: {unknown}" in out, out
+    with Store.open(db) as st:
+        assert sorted(st.read_chain("SPX.XCBO")["strike"].astype(float).unique()) == [4000, 4200]
+        log = st.con.execute("SELECT path FROM ingest_log ORDER BY path").fetchall()
+    assert [r[0] for r in log] == [str(good), str(later)]
+
+
+def test_unknown_layout_raises_before_anything_is_written(tmp_path, store):
+    from workbench.ingest import ingest_chains
+
+    good = _write(tmp_path, '"Date: December 8, 2023 at 4:30 PM EST"', [_row(4000)], name="a.csv")
+    unknown = tmp_path / "b.csv"
+    unknown.write_text("not,a,chain\n")
+    with pytest.raises(IngestError, match="not a known option-chain layout"):
+        ingest_chains(store, [good, unknown], quiet=True)
+    assert store.con.execute("SELECT count(*) FROM chain_rows").fetchall()[0][0] == 0

@@ -42,5 +42,5 @@ def test_bad_file_exits_1_with_the_location(tmp_path, capsys):
     bad = tmp_path / "chain.csv"
     bad.write_text("not,a,chain\n1,2,3\n")
     assert main(["--store", db, "ingest", "chain", str(bad), "--quiet"]) == 1
-    assert "not a known option-chain layout" in capsys.readouterr().err
+    assert f"failed: {bad}: not a known option-chain layout" in capsys.readouterr().out  # the summary's list
     assert main(["--store", db, "ingest"]) == 2

@@ -75,7 +75,8 @@ def _lean(args: argparse.Namespace) -> int:
 def _chain(args: argparse.Namespace) -> int:
     from workbench.ingest import ingest_chains
 
-    return _run(args, lambda st: ingest_chains(st, args.paths, args.format, quiet=args.quiet, force=args.force))
+    return _run(args, lambda st: ingest_chains(st, args.paths, args.format, quiet=args.quiet, force=args.force,
+                                               keep_going=True))
 
 
 def _csv(args: argparse.Namespace) -> int:

@@ -23,13 +23,14 @@ import os
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from workbench.ingest.base import IngestSummary, expand_paths, progress
+from workbench.ingest.base import FileResult, IngestSummary, expand_paths, progress
 from workbench.ingest.chain_dates import parse_download_time, session_stamp
 from workbench.ingest.chain_rows import (
     check_numbers,
@@ -37,7 +38,7 @@ from workbench.ingest.chain_rows import (
     write_snapshot,
 )
 from workbench.ingest.errors import IngestError
-from workbench.ingest.pipeline import ingest_file
+from workbench.ingest.pipeline import Job, in_write, ingest_jobs
 from workbench.numbers import is_positive
 from workbench.store.calendars import calendar
 
@@ -57,14 +58,32 @@ def ingest_chain_file(store: Any, path: str | os.PathLike, fmt: str | None = Non
 
 
 def ingest_chains(store: Any, paths: str | os.PathLike | Iterable[str | os.PathLike], fmt: str | None = None,
-                  quiet: bool = False, *, force: bool = False) -> IngestSummary:
+                  quiet: bool = False, *, force: bool = False, keep_going: bool = False) -> IngestSummary:
+    """Ingest chain files, one store batch per file; layouts are detected for every file before any is read.
+    ``keep_going``: a bad file (an unknown layout included) is a ``failed`` result in the summary and the
+    others are read; without it an unknown layout raises before anything is written, and a bad file stops
+    the run there (the files before it stay ingested: each is its own batch)."""
     files = expand_paths(paths, lambda p: p.suffix.lower() in (".csv", ".json"))
+    layouts: list[str | FileResult] = []
+    for path in files:
+        try:
+            layout = fmt or detect_layout(path)
+            if layout not in _READERS:
+                raise IngestError(str(path), f"unknown chain format {layout!r} (ivolatility | cboe | cboe_json)")
+            layouts.append(layout)
+        except IngestError as exc:
+            if not keep_going:
+                raise
+            layouts.append(FileResult(str(path), "failed", error=str(exc)))
     summary = IngestSummary()
-    for path in progress(files, "chains", quiet):
-        layout = fmt or detect_layout(path)
-        if layout not in _READERS:
-            raise IngestError(str(path), f"unknown chain format {layout!r} (ivolatility | cboe | cboe_json)")
-        summary.files.append(ingest_file(store, path, layout, _READERS[layout], force=force))
+    # consecutive files of one layout go through one ingest_jobs call (one source, the next file read ahead)
+    for layout, group in groupby(zip(files, layouts, strict=True), key=lambda fl: fl[1]):
+        if isinstance(layout, FileResult):  # failed detection (keep_going)
+            summary.files.extend(result for _, result in group)
+            continue
+        jobs = [Job(path, in_write(_READERS[layout]), force) for path, _ in group]
+        summary.files.extend(ingest_jobs(store, jobs, layout, keep_going=keep_going,
+                                         wrap=lambda items: progress(items, "chains", quiet)))
     return summary
 
 

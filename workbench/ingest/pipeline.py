@@ -84,14 +84,6 @@ def in_write(handler: Handler) -> Prepare:
     return lambda path, data: (lambda store, batch: handler(store, path, data, batch))
 
 
-def ingest_file(store: Any, path: Path, source: str, handler: Handler, *, force: bool = False,
-                keep_going: bool = False) -> FileResult:
-    """One file through :func:`ingest_jobs` (the one per-file path: skip, batch, failure, 0 rows):
-    ``handler(store, path, data, batch)`` runs inside the file's store batch. With ``keep_going``
-    a bad file (``IngestError``) is a ``failed`` result instead of an exception."""
-    return next(ingest_jobs(store, [Job(path, in_write(handler), force)], source, keep_going=keep_going))
-
-
 def _start(done: set[str], job: Job, pool: ThreadPoolExecutor | None) -> _Ahead:
     if job.prepare is None:
         return _Ahead(job)
