@@ -37,7 +37,7 @@ def _run(strategy_cls, store):
         strategy = strategy_cls(QuoteReversionConfig(instrument_id="DEMO.XNAS", warmup=50))
     engine.add_strategy(strategy)
     counters = NodeCounters()
-    audit = OrderAudit(engine.kernel.msgbus, [strategy], counters)
+    audit = OrderAudit(engine.kernel, [strategy], counters)
     engine.run()
     audit.drain_decisions()
     return audit, counters
@@ -65,3 +65,15 @@ def test_a_closing_only_strategy_opens_nothing(seeded_quotes):
     audit, counters = _run(_Closing, seeded_quotes(2000, 3))
     assert counters.counts["quotes"] == 2000 and counters.counts["orders"] == 0
     assert sum(counters.decisions.values()) == 0
+
+
+def test_tick_to_submit_runs_from_the_quote_the_decision_used(seeded_quotes):
+    """The latency starts at the receipt stamp (``ts_init``) of the quote the strategy was handling when it
+    created the order, on the kernel clock that also stamps the submission: in a backtest the clock stands at
+    that quote until the order is submitted, so every sample is exactly 0 (a start taken from another quote,
+    or from another clock, is not). The per-quote handler only counts, so this is all that times orders."""
+    audit, counters = _run(QuoteReversion, seeded_quotes(2000, 3))
+    assert counters.counts["quotes"] == 2000
+    assert 3 < len(counters.samples_s) <= counters.counts["orders"]
+    assert set(counters.samples_s) == {0.0}
+    assert counters.latency_summary_ms()["n"] == len(counters.samples_s)

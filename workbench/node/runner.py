@@ -193,7 +193,7 @@ class Leg:
         cfg, risk, run = self.cfg, self.risk, self.run
         node = self.node = build_node(cfg, port, gate=risk.gate)
         strategies = [s for s in node.trader.strategies() if hasattr(s, "decisions")]
-        self.audit = OrderAudit(node.kernel.msgbus, strategies, risk.counters, run.log)
+        self.audit = OrderAudit(node.kernel, strategies, risk.counters, run.log)
         # broker faults (docs/node.md): the IB link in /ready and reconnects, the circuit breaker on rejects
         self.readiness.link = watch_ib(cfg.host, port, cfg.client_id,
                                        on_restore=self._reconcile_after_reconnect if cfg.mode == "real" else None)
@@ -341,7 +341,7 @@ async def _monitor(node, ids, risk: NodeRisk, audit: OrderAudit, readiness: Read
     commands from the store applied, the journal flushed."""
     last_err = None
     while True:
-        changed, snap = readiness.update(node, ids, audit, risk.counters)
+        changed, snap = readiness.update(node, ids, risk.counters)
         if changed:
             run.log.write("readiness", **snap)
         audit.drain_decisions()

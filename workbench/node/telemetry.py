@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from bisect import bisect_left
 from collections import Counter
 from datetime import UTC, datetime
@@ -118,12 +117,17 @@ class OrderAudit:
     """Watches the message bus: counts quotes and order events, times tick-to-submit, logs each order
     event, and lists orders whose client order id has no approved gate decision (``unapproved``).
 
-    Works on any nautilus kernel (a live node or a BacktestEngine's ``kernel``)."""
+    Works on any nautilus kernel (a live node or a BacktestEngine's ``kernel``). Tick-to-submit runs from
+    the receipt stamp (``ts_init``, the kernel clock) of the instrument's latest quote in the cache when the
+    order is created (the quote the decision used) to the kernel clock at ``OrderSubmitted``: the per-quote
+    handler only counts (one call per quote on every quote of the node: it does nothing it need not)."""
 
-    def __init__(self, msgbus, strategies, counters: NodeCounters, log: RunLog | None = None):
+    def __init__(self, kernel, strategies, counters: NodeCounters, log: RunLog | None = None):
         self.strategies = list(strategies)
         self.counters = counters
         self.log = log
+        self._cache, self._clock = kernel.cache, kernel.clock
+        self._counts = counters.counts
         self.errors: list[str] = []
         # the unapproved check, incremental (each drain, i.e. every 0.1 s on a node, so /metrics shows it
         # while the node runs): orders created since the last drain, matched against the approved NEW
@@ -132,15 +136,13 @@ class OrderAudit:
         self._unmatched: list[str] = []
         self._approved: set[str] = set()
         self._unapproved: list[str] = []
-        self.last_quote_ns: dict[str, int] = {}  # instrument -> perf_counter_ns of its last quote
-        self._t0: dict[str, int] = {}
+        self._t0: dict[str, int] = {}  # client order id -> ts_init of the quote its decision used
         self._decisions_seen: dict[str, int] = {}
-        msgbus.subscribe(topic="data.quotes.*", handler=self._on_quote)
-        msgbus.subscribe(topic="events.order.*", handler=self._on_event)
+        kernel.msgbus.subscribe(topic="data.quotes.*", handler=self._on_quote)
+        kernel.msgbus.subscribe(topic="events.order.*", handler=self._on_event)
 
     def _on_quote(self, tick) -> None:
-        self.counters.counts["quotes"] += 1
-        self.last_quote_ns[tick.instrument_id.value] = time.perf_counter_ns()
+        self._counts["quotes"] += 1
 
     def _on_event(self, ev) -> None:
         name = type(ev).__name__
@@ -153,13 +155,13 @@ class OrderAudit:
         elif name == "OrderInitialized":
             c.counts["orders"] += 1
             self._unmatched.append(coid)
-            t = self.last_quote_ns.get(ev.instrument_id.value)
-            if t is not None:
-                self._t0[coid] = t
+            q = self._cache.quote_tick(ev.instrument_id)
+            if q is not None:
+                self._t0[coid] = q.ts_init
         elif name == "OrderSubmitted":
             t = self._t0.pop(coid, None)
             if t is not None:
-                c.observe_tick_to_submit((time.perf_counter_ns() - t) / 1e9)
+                c.observe_tick_to_submit((self._clock.timestamp_ns() - t) / 1e9)
         elif name == "OrderFilled":
             c.counts["fills"] += 1
         elif name == "OrderDenied" and getattr(ev, "reason", "") == "MARKET_EXIT_IN_PROGRESS":
@@ -237,7 +239,7 @@ class Readiness:
         # own flags stay "connected" through an IB socket drop or a 1100
         self.link = None
 
-    def update(self, node, ids, audit: OrderAudit, counters: NodeCounters) -> tuple[bool, dict]:
+    def update(self, node, ids, counters: NodeCounters) -> tuple[bool, dict]:
         """Recompute; returns (changed, snapshot). Counts a reconnect when clients come back after a loss."""
         reasons = []
         k = node.kernel
@@ -255,8 +257,8 @@ class Readiness:
             reasons.append(f"instruments not loaded: {missing}")
         if not node.trader.is_running:
             reasons.append("reconciliation not done (trader not started)")
-        now = time.perf_counter_ns()
-        stale = [str(i) for i in ids if now - audit.last_quote_ns.get(str(i), -(1 << 62)) > self.stale_s * 1e9]
+        now, cache = k.clock.timestamp_ns(), node.cache
+        stale = [str(i) for i in ids if (q := cache.quote_tick(i)) is None or now - q.ts_init > self.stale_s * 1e9]
         if stale:
             reasons.append(f"no quotes within {self.stale_s:g}s for {stale}")
         for check in self.extra:

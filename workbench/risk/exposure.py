@@ -59,13 +59,16 @@ class Leg:
 
 
 class Quote:
-    """Top of book of one instrument (a view); ``legs`` are the legs its mark values."""
+    """Top of book of one instrument (a view); ``legs`` are the legs its mark values, ``strategies`` their
+    strategies, sorted (the guards a new mark updates, in a fixed order: kept here rather than rebuilt from
+    ``legs`` on every quote)."""
 
-    __slots__ = ("book", "row", "ts", "legs")
+    __slots__ = ("book", "row", "ts", "legs", "strategies")
 
     def __init__(self, book: Book, row: int):
         self.book, self.row, self.ts = book, row, 0
         self.legs: list[Leg] = []
+        self.strategies: tuple[str, ...] = ()
 
     bid = _field(lay.Q_BID)
     ask = _field(lay.Q_ASK)
@@ -165,6 +168,7 @@ class Book(BookCore):
         leg = self.legs[(strategy, instrument)] = Leg(self, r, strategy, instrument, bucket, ins.group)
         self.rows.setdefault(strategy, {})[instrument] = r
         qt.legs.append(leg)
+        qt.strategies = tuple(sorted({lg.strategy for lg in qt.legs}))
         return leg
 
     # -- config numbers ------------------------------------------------------------------------------

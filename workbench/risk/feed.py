@@ -69,7 +69,7 @@ class MarketEvents:
                 if ts > self._market_ts:
                     self._market_ts = ts
                 q = self.book.set_mark(instrument_id, ts, bid, ask)
-                self._update_guards(cfg, {leg.strategy for leg in q.legs}, ts)
+                self._update_guards(cfg, q.strategies, ts)
                 ok = True
             f.last_ok = ok
         self._dispatch()
@@ -110,7 +110,7 @@ class MarketEvents:
                     self.journal.fill(
                         fill_id, client_order_id, sid, iid, "BUY" if sign > 0 else "SELL", qty, price, ts
                     )
-                self._update_guards(cfg, {sid}, ts)
+                self._update_guards(cfg, (sid,), ts)
         self._dispatch()
         return applied
 
@@ -150,12 +150,17 @@ class MarketEvents:
             if client_order_id in self.book.orders:
                 self.book.change_order(client_order_id, leaves_qty)
 
-    def _update_guards(self, cfg: CompiledConfig, strategies, ts: int) -> None:
+    def _update_guards(self, cfg: CompiledConfig, strategies: tuple[str, ...], ts: int) -> None:
+        """The StormGuards of ``strategies`` (sorted, distinct), then the global one, fed the new P&L."""
         spec = cfg.spec.stormguard
-        for sid in sorted(strategies):
+        for sid in strategies:
             g = self.guards.get(sid)
             if g is None:
                 g = self.guards[sid] = StormGuard(sid)
-            self._transition(g, g.update(self.book.strategy_pnl(sid), cfg.capital(sid), spec), ts, "drawdown")
+            change = g.update(self.book.strategy_pnl(sid), cfg.capital(sid), spec)
+            if change is not None:  # almost never: no call for the quotes that change nothing
+                self._transition(g, change, ts, "drawdown")
         g = self.global_guard
-        self._transition(g, g.update(self.book.total_pnl, cfg.spec.equity, spec), ts, "drawdown")
+        change = g.update(self.book.total_pnl, cfg.spec.equity, spec)
+        if change is not None:
+            self._transition(g, change, ts, "drawdown")

@@ -206,6 +206,8 @@ class RiskGate(GateCore, OperatorActions, MarketEvents):
 
     def _dispatch(self) -> None:
         """Deliver queued events and kill-switch cancels outside the lock, in order."""
+        if not self._pending:  # the common case (every quote): nothing queued, no lock, no allocation. A
+            return  # thread that queues after this read delivers its items by its own _dispatch call
         with self._lock:
             pending, self._pending = self._pending, []
         for kind, item in pending:
