@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from functools import partial
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from ibapi import comm
+from ibapi.connection import Connection
 from ibapi.const import MAX_MSG_LEN
 from ibapi.decoder import Decoder
 from ibapi.protobuf.ErrorMessage_pb2 import ErrorMessage
@@ -26,7 +28,7 @@ from nautilus_trader.model.identifiers import TraderId
 from workbench.errors import WorkbenchError
 from workbench.ibsim import msg_core as m
 from workbench.ibsim.wire import frame as wire_frame
-from workbench.node.ibpump import FastIBClient, frame, pump
+from workbench.node.ibpump import SLICE, FastIBClient, frame, pump
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -184,6 +186,58 @@ def test_a_handler_submitted_from_another_thread_still_arrives():
         return _calls(fast)
 
     assert [c[0] for c in asyncio.run(main())] == ["process_next_valid_id"]
+
+
+def test_a_large_receive_gives_the_loop_a_turn_every_slice_in_order():
+    msgs = _text_messages(200)[:1] * (3 * SLICE + 5)
+
+    async def main():
+        fast = _client(FastIBClient, asyncio.get_running_loop(), 200)
+        seen = []
+
+        async def other_task():  # the handler processor's place: ready while the batch is decoded
+            while len(seen) < 4:
+                seen.append(fast._msg_handler_task_queue.qsize())
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        seen.clear()
+        assert await fast._process_batch(msgs)
+        await watcher
+        return seen, _calls(fast)
+
+    seen, calls = asyncio.run(main())
+    assert seen[:3] == [SLICE, 2 * SLICE, 3 * SLICE]  # it ran between slices, not only after the batch
+    assert len(calls) == len(msgs)
+
+
+def _connected(client):
+    a, b = socket.socketpair()
+    a.settimeout(0.2)  # nautilus's connection uses 1 s (ibapi/connection.py)
+    conn = Connection("127.0.0.1", 1)
+    conn.socket = a
+    client._eclient.conn = conn
+    return conn, b
+
+
+def test_recv_has_recvmsg_semantics_and_takes_a_backlog_in_one_receive():
+    async def main():
+        fast = _client(FastIBClient, asyncio.get_running_loop(), 200)
+        conn, peer = _connected(fast)
+        assert fast._recv() == b"" and conn.isConnected()  # the timeout: nothing yet, still connected
+        backlog = _stream(2500)  # ~130 KB queued behind a slow node (fits the socket buffers)
+        peer.settimeout(5)
+        peer.sendall(backlog)
+        peer.close()
+        parts = []
+        while conn.isConnected():
+            parts.append(fast._recv())
+        assert b"".join(parts) == backlog and parts[-1] == b""  # then the peer's close: disconnected
+        assert len(parts) == 2  # the backlog in one receive (ibapi's recvMsg: 4 KiB pieces concatenated)
+        assert fast._recv() == b""
+
+    asyncio.run(main())
 
 
 # ------------------------------------------------------------------------------------------------ a node

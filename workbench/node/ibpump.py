@@ -19,12 +19,17 @@ What this module changes, and only that (every other method is nautilus's own):
 
 * :func:`frame` takes all whole messages out of a ``bytearray`` with one slice each and drops the consumed
   prefix once per receive (``read_msg``'s framing, same results: tests/node/test_ibpump.py).
-* :class:`FastIBClient` reads with nautilus's ``conn.recvMsg`` in a worker thread as before (one hop per
-  *receive*, not per message), queues each receive's messages as one batch, and decodes them on the
-  event-loop thread (``decoder.interpret`` / ``processProtoBuf`` called directly); the wrapper's callbacks
-  then run on the loop too, so ``submit_to_msg_handler_queue`` puts the handler straight into the queue
-  (``put_nowait``; from another thread it keeps nautilus's thread-safe path). Handlers still run one at a
-  time, in message order, in nautilus's ``_run_msg_handler_processor``.
+* :class:`FastIBClient` receives in a worker thread as before (one hop per *receive*, not per message),
+  queues each receive's messages as one batch, and decodes them on the event-loop thread
+  (``decoder.interpret`` / ``processProtoBuf`` called directly); the wrapper's callbacks then run on the
+  loop too, so ``submit_to_msg_handler_queue`` puts the handler straight into the queue (``put_nowait``;
+  from another thread it keeps nautilus's thread-safe path). Handlers still run one at a time, in message
+  order, in nautilus's ``_run_msg_handler_processor``.
+* A receive is one ``recv`` of up to 256 KiB (:meth:`FastIBClient._recv`, ``conn.recvMsg``'s semantics):
+  ibapi's ``recvMsg`` takes 4 KiB pieces and concatenates them (``allbuf += buf``), quadratic in a backlog.
+* Every :data:`SLICE` messages the decoder gives the loop a turn (as nautilus's per-message ``await`` did),
+  so a large receive's first quotes reach the strategy while the rest waits, instead of thousands being
+  stamped (``ts_init``) and queued before the data engine sees the first.
 * No per-message debug strings: :class:`QuietWrapper` skips ``logAnswer``'s formatting, the client skips
   ``logRequest``'s and ``sendMsg``'s. The node logs at ERROR (runner.py), where nautilus drops these lines
   anyway; for a wire trace run the stock pump (``WB_IB_PUMP=nautilus``) at DEBUG.
@@ -66,6 +71,8 @@ from workbench.errors import WorkbenchError
 PUMP_ENV = "WB_IB_PUMP"
 PUMPS = ("fast", "nautilus")
 _SIZE = struct.Struct("!I")  # IB's 4-byte big-endian length prefix
+RECV_BYTES = 1 << 18  # one receive takes up to this much (a backlog in one piece, not ibapi's 4 KiB pieces)
+SLICE = 32  # messages decoded between two turns of the loop: bounds how long a big receive holds the handlers
 
 
 def pump() -> str:
@@ -116,7 +123,7 @@ class FastIBClient(InteractiveBrokersClient):
             while not self._is_message_processing_stopping() and (
                 self._eclient.conn and self._eclient.conn.isConnected()
             ):
-                data = await asyncio.to_thread(self._eclient.conn.recvMsg)
+                data = await asyncio.to_thread(self._recv)
                 if not data:
                     continue
                 buf += data
@@ -138,6 +145,24 @@ class FastIBClient(InteractiveBrokersClient):
             if self._is_ib_connected.is_set() and not self.is_disposed:
                 self._is_ib_connected.clear()
 
+    def _recv(self) -> bytes:
+        """``conn.recvMsg`` (ibapi/connection.py) in one ``recv``: b"" on the socket's 1 s timeout, the
+        connection closed (``disconnect``: ``connectionClosed``) when the peer closed it or it broke."""
+        conn = self._eclient.conn
+        sock = conn.socket
+        if sock is None:  # closed on the loop thread (stop, watchdog): the reader's loop ends
+            return b""
+        try:
+            data = sock.recv(RECV_BYTES)
+        except TimeoutError:  # socket.timeout: nothing yet, the reader re-checks its stop conditions
+            return b""
+        except OSError:
+            conn.disconnect()
+            return b""
+        if not data:
+            conn.disconnect()
+        return data
+
     async def _run_internal_msg_queue_processor(self) -> None:
         """nautilus's processor, taking a batch per ``get``; stops as nautilus's does (BAD_LENGTH, stop)."""
         queue = self._internal_msg_queue
@@ -158,7 +183,7 @@ class FastIBClient(InteractiveBrokersClient):
         longer than MAX_MSG_LEN, the rest of the batch dropped, as nautilus's processor stops there."""
         decoder = self._eclient.decoder
         raw_id = self._use_raw_int_msg_id()  # fixed by the handshake, before the reader starts
-        for msg in batch:
+        for n, msg in enumerate(batch, 1):
             if len(msg) > MAX_MSG_LEN:
                 await self.process_error(req_id=NO_VALID_ID, error_time=0, error_code=BAD_LENGTH.code(),
                                          error_string=f"{BAD_LENGTH.msg()}:{len(msg)}:{msg!r}")
@@ -178,6 +203,11 @@ class FastIBClient(InteractiveBrokersClient):
                     decoder.processProtoBuf(msg[len(fields[0]) + 1:], msg_id - PROTOBUF_MSG_ID)
                 else:
                     decoder.interpret(tuple(fields[1:-1]), msg_id)
+            if n % SLICE == 0 and n < len(batch):
+                await asyncio.sleep(0)  # the handlers (and the strategy behind them) run; then as nautilus's
+                if self._is_message_processing_stopping():  # loop: a stop between two messages ends it there
+                    return False
+                decoder = self._eclient.decoder  # a reconnect in that turn replaces it
         return True
 
     def submit_to_msg_handler_queue(self, task) -> None:
