@@ -67,7 +67,9 @@ class RiskSupervisor(Actor):
 
     def on_quote_tick(self, tick: QuoteTick):
         self.gate.on_quote_tick(tick)  # once per tick with the strategies' feed (RiskGate.on_quote_tick)
-        self.run_derisk(tick.ts_event)
+        ts = tick.ts_event
+        if ts >= self._next_derisk:  # run_derisk's own test, here: no call on the quotes between steps
+            self.run_derisk(ts)
 
     def run_derisk(self, ts: int) -> list[RiskDecision]:
         """One playbook step (at most one per ``derisk_interval_ms`` of exchange time): its intents go
