@@ -478,5 +478,6 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    for m in run():
+    # ``python -m benchmarks.vol iv``: only the IV engine's metrics (the surface suites take minutes)
+    for m in _iv_metrics() if sys.argv[1:] == ["iv"] else run():
         print(json.dumps(m, default=float))

@@ -101,3 +101,37 @@ def test_parallel_and_serial_kernels_agree_bitwise():
     _lbr.iv_kernel_serial(P, F, K, T, DF, call, out_s, st_s)
     np.testing.assert_array_equal(out_p, out_s)
     np.testing.assert_array_equal(st_p, st_s)
+
+
+def test_answers_do_not_depend_on_the_option_solved_alongside():
+    # the kernels solve options two at a time in lockstep: every answer (vol bits and status) must be the
+    # one the option gets alone, whatever its partner -- solvable, unsolvable or NaN -- and for the last
+    # option of an odd-length batch, which is paired with itself
+    rng = np.random.default_rng(23)
+    n = 5001
+    F = np.full(n, 100.0)
+    K = F * np.exp(rng.uniform(-3.0, 3.0, n))
+    T = np.exp(rng.uniform(np.log(1e-3), np.log(10.0), n))
+    DF = np.exp(-0.03 * T)
+    call = rng.random(n) < 0.5
+    P = black_price(F, K, T, DF, np.exp(rng.uniform(np.log(0.01), np.log(3.0), n)), call)
+    kind = rng.integers(0, 8, n)
+    P[kind == 0] = np.nan
+    P[kind == 1] = -1.0
+    T[kind == 2] = 0.0
+    P[kind == 3] = np.where(call, DF * F, DF * K)[kind == 3]
+    vol, status = implied_vol_status(P, F, K, T, DF, call)
+    assert len(set(status.tolist())) >= 4  # solvable and refused options were paired with each other
+    for par in (True, False):
+        shuffled = rng.permutation(n)
+        v2, s2 = implied_vol_status(
+            P[shuffled], F[shuffled], K[shuffled], T[shuffled], DF[shuffled], call[shuffled], parallel=par
+        )
+        np.testing.assert_array_equal(v2, vol[shuffled])
+        np.testing.assert_array_equal(s2, status[shuffled])
+    for i in list(range(0, n, 97)) + [n - 1]:
+        v1, s1 = implied_vol_status(
+            P[i : i + 1], F[i : i + 1], K[i : i + 1], T[i : i + 1], DF[i : i + 1], call[i : i + 1]
+        )
+        np.testing.assert_array_equal(v1, vol[i : i + 1])
+        assert s1[0] == status[i]

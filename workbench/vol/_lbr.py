@@ -20,6 +20,9 @@ replaces any step that would leave it, so the iteration cannot wander.  Unlike t
 implementation we evaluate ``b_max - b`` as a sum of two positive terms, so the high branch never
 suffers cancellation.
 
+The kernels take the options two at a time and step both in turn (``_solve_pair``): one option's solve
+is a single chain of dependent latencies, so a second, independent chain fills the core's idle units.
+
 The status codes are small ints so that they can live in an ``int8`` array beside the vols.  The
 kernels here and in the helper modules use ``error_model="numpy"``: a division by zero then gives
 inf/NaN, which the bracket and NaN checks turn into a status for that one option, instead of an
@@ -38,6 +41,7 @@ from workbench.vol._erfcx_black import erfcx as _erfcx  # noqa: F401  (the tests
 from workbench.vol._rational import initial_guess
 
 OK, BELOW_INTRINSIC, ABOVE_MAX_PRICE, ILL_CONDITIONED, NOT_CONVERGED, BAD_INPUT = 0, 1, 2, 3, 4, 5
+SOLVING = -1  # internal: the option is still in the solver
 
 EPS = 2.220446049250313e-16
 DBL_MIN = 2.2250738585072014e-308
@@ -60,109 +64,114 @@ def _householder_factor(newton, halley, hh3):
     return (1.0 + 0.5 * halley * newton) / (1.0 + newton * (halley + hh3 * newton / 6.0))
 
 
-@njit(cache=True, error_model="numpy")
-def _solve_s(beta, x, ea, eb):
-    """Total vol s > 0 with b(x, s) = beta for x <= 0 and 0 < beta < exp(x/2); returns (s, status)."""
-    s, s_left, s_right, mode = initial_guess(beta, x, ea, eb)
-    b_max = ea
-
+@njit(cache=True, error_model="numpy", inline="always")
+def _start(beta, x, ea):
+    """The solver's fixed problem data and its starting state from the guess (see ``_step``)."""
+    s, s_left, s_right, mode = initial_guess(beta, x, ea, 1.0 / ea)
     ln_beta = math.log(beta)
-    inv_ln_beta = 1.0 / ln_beta
-    bmb_target = b_max - beta
-    ds = 0.0
-    ds_prev = 0.0
-    reversals = 0
-    for it in range(MAX_ITER):
-        if ds * ds_prev < 0.0:
-            reversals += 1
-        bisect = False
-        if it > 0 and (reversals == 3 or not (s > s_left and s < s_right)):
-            if s_right == math.inf:
-                s = 2.0 * s_left
-            else:
-                s = 0.5 * (s_left + s_right)
-                if s_right - s_left <= 4.0 * EPS * s:
-                    return s, OK
-            reversals = 0
-            ds = 0.0
-        ds_prev = ds
-        if mode == 2:
-            _, bmb, bp = b_parts(x, s, ea)
-            if bmb < bmb_target and s < s_right:
-                s_right = s
-            elif bmb > bmb_target and s > s_left:
-                s_left = s
-            if bmb <= 0.0 or bp <= DBL_MIN:
-                bisect = True
-            else:
-                g = math.log(bmb_target / bmb)
-                gp = bp / bmb
-                b_halley = (x / s) ** 2 / s - 0.25 * s
-                b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) ** 2 - 0.25
-                newton = -g / gp
-                ds = newton * _householder_factor(
-                    newton, b_halley + gp, b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
-                )
-        elif mode == 0:
-            ln_b, bpob, inv_bpob = lnb_bpob(x, s, ea)
-            if ln_b > ln_beta and s < s_right:
-                s_right = s
-            elif ln_b < ln_beta and s > s_left:
-                s_left = s
-            if not (ln_b > -math.inf) or not (bpob < math.inf):
-                bisect = True
-            else:
-                h = x / s
-                hos = h / s
-                b_halley = h * hos - 0.25 * s
-                newton = (ln_beta - ln_b) * ln_b * inv_ln_beta * inv_bpob
-                inv_lnb = 1.0 / ln_b
-                halley = b_halley - bpob * (1.0 + 2.0 * inv_lnb)
-                b_hh3 = b_halley * b_halley - 3.0 * hos * hos - 0.25
-                hh3 = (
-                    b_hh3
-                    + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_lnb * (1.0 + inv_lnb))
-                    - 3.0 * b_halley * bpob * (1.0 + 2.0 * inv_lnb)
-                )
-                ds = newton * _householder_factor(newton, halley, hh3)
+    problem = (x, ea, beta, mode, ln_beta, 1.0 / ln_beta, ea - beta)
+    # state: s, bracket, the last two steps, reversals of direction, iterations done
+    return problem, (s, s_left, s_right, 0.0, 0.0, 0, 0)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _step(problem, state):
+    """One safeguarded Householder(3) step towards b(x, s) = beta (x <= 0, 0 < beta < exp(x/2)).
+
+    Returns (state, status) with status SOLVING until s is converged (OK) or given up (NOT_CONVERGED).
+    """
+    x, ea, beta, mode, ln_beta, inv_ln_beta, bmb_target = problem
+    s, s_left, s_right, ds, ds_prev, reversals, it = state
+    if ds * ds_prev < 0.0:
+        reversals += 1
+    bisect = False
+    if it > 0 and (reversals == 3 or not (s > s_left and s < s_right)):
+        if s_right == math.inf:
+            s = 2.0 * s_left
         else:
-            b, bp = b_vega(x, s, ea)
-            if b > beta and s < s_right:
-                s_right = s
-            elif b < beta and s > s_left:
-                s_left = s
-            if b <= 0.0 or bp <= 0.0:
-                bisect = True
+            s = 0.5 * (s_left + s_right)
+            if s_right - s_left <= 4.0 * EPS * s:
+                return (s, s_left, s_right, ds, ds_prev, reversals, it), OK
+        reversals = 0
+        ds = 0.0
+    ds_prev = ds
+    if mode == 2:
+        _, bmb, bp = b_parts(x, s, ea)
+        if bmb < bmb_target and s < s_right:
+            s_right = s
+        elif bmb > bmb_target and s > s_left:
+            s_left = s
+        if bmb <= 0.0 or bp <= DBL_MIN:
+            bisect = True
+        else:
+            g = math.log(bmb_target / bmb)
+            gp = bp / bmb
+            b_halley = (x / s) ** 2 / s - 0.25 * s
+            b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) ** 2 - 0.25
+            newton = -g / gp
+            ds = newton * _householder_factor(newton, b_halley + gp, b_hh3 + gp * (2.0 * gp + 3.0 * b_halley))
+    elif mode == 0:
+        ln_b, bpob, inv_bpob = lnb_bpob(x, s, ea)
+        if ln_b > ln_beta and s < s_right:
+            s_right = s
+        elif ln_b < ln_beta and s > s_left:
+            s_left = s
+        if not (ln_b > -math.inf) or not (bpob < math.inf):
+            bisect = True
+        else:
+            h = x / s
+            hos = h / s
+            b_halley = h * hos - 0.25 * s
+            newton = (ln_beta - ln_b) * ln_b * inv_ln_beta * inv_bpob
+            inv_lnb = 1.0 / ln_b
+            halley = b_halley - bpob * (1.0 + 2.0 * inv_lnb)
+            b_hh3 = b_halley * b_halley - 3.0 * hos * hos - 0.25
+            hh3 = (
+                b_hh3
+                + 2.0 * bpob * bpob * (1.0 + 3.0 * inv_lnb * (1.0 + inv_lnb))
+                - 3.0 * b_halley * bpob * (1.0 + 2.0 * inv_lnb)
+            )
+            ds = newton * _householder_factor(newton, halley, hh3)
+    else:
+        b, bp = b_vega(x, s, ea)
+        if b > beta and s < s_right:
+            s_right = s
+        elif b < beta and s > s_left:
+            s_left = s
+        if b <= 0.0 or bp <= 0.0:
+            bisect = True
+        else:
+            h = x / s
+            hos = h / s
+            halley = h * hos - 0.25 * s
+            hh3 = halley * halley - 3.0 * hos * hos - 0.25
+            d = beta - b
+            if bp > 1e-100:
+                # The Householder step d/b' * factor over one common denominator: one division
+                # instead of two on the critical path; b'^2 cannot underflow here.
+                ds = d * (bp + 0.5 * halley * d) / (bp * bp + d * (halley * bp + hh3 * d / 6.0))
             else:
-                h = x / s
-                hos = h / s
-                halley = h * hos - 0.25 * s
-                hh3 = halley * halley - 3.0 * hos * hos - 0.25
-                d = beta - b
-                if bp > 1e-100:
-                    # The Householder step d/b' * factor over one common denominator: one division
-                    # instead of two on the critical path; b'^2 cannot underflow here.
-                    ds = d * (bp + 0.5 * halley * d) / (bp * bp + d * (halley * bp + hh3 * d / 6.0))
-                else:
-                    newton = d / bp
-                    ds = newton * _householder_factor(newton, halley, hh3)
-        if bisect:
-            target = 0.5 * (s_left + s_right) if s_right < math.inf else 2.0 * s
-            ds = target - s
-        if not (ds == ds):
-            return math.nan, NOT_CONVERGED
-        ds = max(-0.5 * s, ds)
-        s += ds
-        if not bisect and abs(ds) <= STEP_TOL * s:
-            return s, OK
-        if s_right - s_left <= 4.0 * EPS * s:
-            return s, OK
-    return math.nan, NOT_CONVERGED
+                newton = d / bp
+                ds = newton * _householder_factor(newton, halley, hh3)
+    if bisect:
+        target = 0.5 * (s_left + s_right) if s_right < math.inf else 2.0 * s
+        ds = target - s
+    if not (ds == ds):
+        return (math.nan, s_left, s_right, ds, ds_prev, reversals, it), NOT_CONVERGED
+    ds = max(-0.5 * s, ds)
+    s += ds
+    state = (s, s_left, s_right, ds, ds_prev, reversals, it + 1)
+    if (not bisect and abs(ds) <= STEP_TOL * s) or s_right - s_left <= 4.0 * EPS * s:
+        return state, OK
+    if it + 1 == MAX_ITER:
+        return state, NOT_CONVERGED
+    return state, SOLVING
 
 
-@njit(cache=True, error_model="numpy")
-def iv_one(price, F, K, T, DF, is_call):
-    """Black-76 implied vol of one option: returns (sigma, status); sigma is NaN unless status is OK."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _reduce(price, F, K, T, DF, is_call):
+    """(status, beta, x, ea): the option as a normalised OTM call (x <= 0, ea = exp(x/2)), or why it
+    has no vol; status SOLVING means it goes to the solver (otherwise beta, x, ea are a placeholder problem)."""
     if (
         not (
             math.isfinite(price)
@@ -176,7 +185,7 @@ def iv_one(price, F, K, T, DF, is_call):
         or T <= 0.0
         or DF <= 0.0
     ):
-        return math.nan, BAD_INPUT
+        return BAD_INPUT, 0.1, 0.0, 1.0
     if is_call:
         intrinsic = DF * (F - K) if F > K else 0.0
         upper = DF * F
@@ -184,39 +193,72 @@ def iv_one(price, F, K, T, DF, is_call):
         intrinsic = DF * (K - F) if K > F else 0.0
         upper = DF * K
     if price >= upper:
-        return math.nan, ABOVE_MAX_PRICE
+        return ABOVE_MAX_PRICE, 0.1, 0.0, 1.0
     tv = price - intrinsic
     tol = TIME_VALUE_ULPS * EPS * max(price, intrinsic)
     if tv <= tol:
         if intrinsic > 0.0 and tv >= -tol:
-            return math.nan, ILL_CONDITIONED
-        return math.nan, BELOW_INTRINSIC
+            return ILL_CONDITIONED, 0.1, 0.0, 1.0
+        return BELOW_INTRINSIC, 0.1, 0.0, 1.0
     x = math.log(F / K)
     xn = -abs(x)
     beta = tv / (DF * math.sqrt(F * K))
     ea = math.exp(0.5 * xn)
     if beta < BETA_FLOOR or ea - beta <= TIME_VALUE_ULPS * EPS * ea:
-        return math.nan, ILL_CONDITIONED
-    s, status = _solve_s(beta, xn, ea, 1.0 / ea)
-    if status != OK:
-        return math.nan, status
-    return s / math.sqrt(T), OK
+        return ILL_CONDITIONED, 0.1, 0.0, 1.0
+    return SOLVING, beta, xn, ea
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _vol(state, st, T):
+    return state[0] / math.sqrt(T) if st == OK else math.nan
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_pair(p_a, f_a, k_a, t_a, df_a, c_a, p_b, f_b, k_b, t_b, df_b, c_b):
+    """Two options solved in lockstep, one Householder step of each in turn: (vol_a, status_a, vol_b,
+    status_b), each as if solved alone.
+
+    Each option is one long chain of dependent latencies (guess, then exp/erfcx/divisions per step),
+    so one option alone leaves the core's execution units mostly idle; two independent chains
+    interleaved step by step let the out-of-order core overlap them.
+    """
+    st_a, beta_a, x_a, ea_a = _reduce(p_a, f_a, k_a, t_a, df_a, c_a)
+    st_b, beta_b, x_b, ea_b = _reduce(p_b, f_b, k_b, t_b, df_b, c_b)
+    # an option that skips the solver gets _reduce's placeholder problem (x = 0, beta = 0.1): never stepped
+    problem_a, state_a = _start(beta_a, x_a, ea_a)
+    problem_b, state_b = _start(beta_b, x_b, ea_b)
+    while st_a == SOLVING or st_b == SOLVING:
+        if st_a == SOLVING:
+            state_a, st_a = _step(problem_a, state_a)
+        if st_b == SOLVING:
+            state_b, st_b = _step(problem_b, state_b)
+    return _vol(state_a, st_a, t_a), st_a, _vol(state_b, st_b, t_b), st_b
+
+
+# Both kernels take options in pairs (see _solve_pair); an odd last option is paired with itself.
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def iv_kernel(price, F, K, T, DF, is_call, out, status):
-    for i in prange(price.shape[0]):
-        v, st = iv_one(price[i], F[i], K[i], T[i], DF[i], is_call[i])
-        out[i] = v
-        status[i] = st
+    n = price.shape[0]
+    for p in prange((n + 1) // 2):
+        i = 2 * p
+        j = min(i + 1, n - 1)
+        out[i], status[i], out[j], status[j] = _solve_pair(
+            price[i], F[i], K[i], T[i], DF[i], is_call[i], price[j], F[j], K[j], T[j], DF[j], is_call[j]
+        )
 
 
 @njit(cache=True, error_model="numpy")
 def iv_kernel_serial(price, F, K, T, DF, is_call, out, status):
-    for i in range(price.shape[0]):
-        v, st = iv_one(price[i], F[i], K[i], T[i], DF[i], is_call[i])
-        out[i] = v
-        status[i] = st
+    n = price.shape[0]
+    for p in range((n + 1) // 2):
+        i = 2 * p
+        j = min(i + 1, n - 1)
+        out[i], status[i], out[j], status[j] = _solve_pair(
+            price[i], F[i], K[i], T[i], DF[i], is_call[i], price[j], F[j], K[j], T[j], DF[j], is_call[j]
+        )
 
 
 @njit(cache=True, error_model="numpy")
