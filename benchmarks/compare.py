@@ -25,10 +25,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from decimal import Decimal
@@ -37,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.lines import metric
+from benchmarks.loopback import node_run
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 10_000
@@ -163,14 +161,10 @@ def _backtest_vs_paper(tmp: Path) -> tuple[float | None, str]:
         generate_market(store, MarketConfig(n_sessions=1))
     cfg = tmp / "node_paper.yaml"
     cfg.write_text((ROOT / "config/node_paper.yaml").read_text().replace("speed: 10.0", "speed: 120.0"))
-    env = {**os.environ, "WB_CONTROL_FILE": str(tmp / "control.json")}
-    wb = str(Path(sys.executable).with_name("wb"))
-    proc = subprocess.run([wb, "--store", str(store_path), "node", "run", str(cfg), "--duration", "15", "--json"],
-                          capture_output=True, text=True, timeout=180, cwd=tmp, env=env)
-    try:
-        run_id = json.loads(proc.stdout.strip().splitlines()[-1])["run_id"]
-    except (IndexError, ValueError, KeyError):
+    summary, proc = node_run(store_path, cfg, 15, tmp, timeout_s=180, cwd=tmp)
+    if not summary or "run_id" not in summary:
         return None, f"node run failed: {proc.stderr.strip()[-300:]}"
+    run_id = summary["run_id"]
     run = load_run_config(ROOT / "config/backtest_demo.yaml")
     with Store.open(store_path) as store:
         window = run_window(store, run_id)
@@ -198,17 +192,12 @@ def _pair(tmp: Path, store_path: Path, name: str, speed: float, duration_s: floa
     doc.update(speed=speed, runs_dir=str(tmp / "runs"), **sim)
     if entry is not None:
         doc["strategies"] = [entry]
-    cfg = tmp / f"{name}.yaml"
-    cfg.write_text(yaml.safe_dump(doc))
-    env = {**os.environ, "WB_CONTROL_FILE": str(tmp / f"{name}.control.json")}
-    wb = str(Path(sys.executable).with_name("wb"))
-    proc = subprocess.run([wb, "--store", str(store_path), "node", "run", str(cfg), "--duration", str(duration_s),
-                           "--json"], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
-    try:
-        out = json.loads(proc.stdout.strip().splitlines()[-1])
-        ids, legs = out["run_ids"], out["legs"]
-    except (IndexError, ValueError, KeyError):
+    work = tmp / name
+    work.mkdir()
+    out, proc = node_run(store_path, doc, duration_s, work, timeout_s=300)
+    if not out or "run_ids" not in out or "legs" not in out:
         return None, f"pair run failed: {proc.stderr.strip()[-300:]}"
+    ids, legs = out["run_ids"], out["legs"]
     with Store.open(store_path, read_only=True) as store:
         c = compare(ids["paper"], ids["real"], store=store)
     frame = c.to_frame()

@@ -6,7 +6,6 @@ an order twice (counted at the broker), and its circuit breaker opens, half-open
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from datetime import datetime
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.loopback import free_port, listening, wait_until
+from benchmarks.loopback import free_port, listening, node_run, wait_until
 from workbench.node.recovery import broker_view
 from workbench.store import Store
 
@@ -30,16 +29,12 @@ def _entry() -> dict:
 
 
 def _run(tmp_path: Path, store: Path, doc: dict, duration_s: float) -> tuple[dict, list[dict]]:
-    cfg = tmp_path / "node.yaml"
     # stop_timeout_s 15: the wait ends as soon as the node is flat; the 5 s default was missed once on a loaded
     # 2-core machine, and these tests are about faults (the stop's own bound is tested in test_node_run)
-    cfg.write_text(yaml.safe_dump({"mode": "real", "speed": SPEED, "runs_dir": str(tmp_path / "runs"),
-                                   "stop_timeout_s": 15.0, "strategies": [_entry()], **doc}, sort_keys=False))
-    env = {**os.environ, "WB_CONTROL_FILE": str(tmp_path / "control.json")}
-    proc = subprocess.run([WB, "--store", str(store), "node", "run", str(cfg), "--duration", str(duration_s),
-                           "--json"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
-    assert proc.stdout.strip(), proc.stderr[-2000:]  # exit 3 when the summary lists errors (a reject is one)
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, proc = node_run(store, {"mode": "real", "speed": SPEED, "runs_dir": str(tmp_path / "runs"),
+                                     "stop_timeout_s": 15.0, "strategies": [_entry()], **doc}, duration_s, tmp_path,
+                             timeout_s=120)
+    assert summary is not None, proc.stderr[-2000:]  # exit 3 when the summary lists errors (a reject is one)
     events = [json.loads(line) for line in (Path(summary["run_dir"]) / "events.jsonl").read_text().splitlines()]
     return summary, events
 

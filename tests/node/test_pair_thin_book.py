@@ -12,9 +12,6 @@ more trades), 150 shares displayed each side."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.node.test_node_run import ROOT, WB
+from benchmarks.loopback import node_run
+from tests.node.test_node_run import ROOT
 from workbench.reports import compare
 from workbench.store import Instrument, Store
 
@@ -49,13 +47,9 @@ def _pair(market: Path, tmp_path: Path, **sim) -> dict:
                                           max_position=300)
     doc.update(replay_from=str(START.tz_localize(None)), speed=4.0, stop_timeout_s=8.0,
                runs_dir=str(tmp_path / "runs"), **sim)
-    cfg = tmp_path / "pair.yaml"
-    cfg.write_text(yaml.safe_dump(doc))
-    proc = subprocess.run([WB, "--store", str(market), "node", "run", str(cfg), "--duration", "8", "--json"],
-                          capture_output=True, text=True, timeout=150, cwd=ROOT,
-                          env={**os.environ, "WB_CONTROL_FILE": str(tmp_path / "control.json")})
-    assert proc.returncode == 0, proc.stderr[-500:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, proc = node_run(market, doc, 8, tmp_path)
+    assert proc.returncode == 0 and summary is not None, proc.stderr[-500:]
+    return summary
 
 
 def _comparison(market: Path, summary: dict):

@@ -3,14 +3,11 @@ simulator, sandbox execution) journals like a backtest, and a backtest of the st
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 
+from benchmarks.loopback import node_run
 from workbench.engine import backtest
 from workbench.engine.runconfig import load_run_config
 from workbench.ingest.generator import MarketConfig, generate_market
@@ -27,11 +24,8 @@ def test_paper_node_run_compares_with_a_backtest_of_its_window(tmp_path):
         generate_market(store, MarketConfig(n_sessions=1))
     cfg = tmp_path / "node_paper.yaml"
     cfg.write_text((ROOT / "config/node_paper.yaml").read_text().replace("speed: 10.0", "speed: 120.0"))
-    wb = str(Path(sys.executable).with_name("wb"))
-    proc = subprocess.run([wb, "--store", str(store_path), "node", "run", str(cfg), "--duration", "8", "--json"],
-                          capture_output=True, text=True, timeout=150, cwd=tmp_path,
-                          env={**os.environ, "WB_CONTROL_FILE": str(tmp_path / "control.json")})
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, proc = node_run(store_path, cfg, 8, tmp_path, cwd=tmp_path)  # run from elsewhere than the checkout
+    assert summary is not None, proc.stderr[-2000:]
     paper = summary["run_id"]
     assert summary["journal_rows"].get("risk_order_events", 0) > 0, summary
 

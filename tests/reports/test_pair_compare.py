@@ -16,10 +16,6 @@ the legs part."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +23,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from benchmarks.loopback import node_run
 from workbench.reports import compare
 from workbench.store import Instrument, Store
 
 ROOT = Path(__file__).resolve().parents[2]
-WB = str(Path(sys.executable).with_name("wb"))
 START = pd.Timestamp("2024-03-04 15:00", tz="UTC")
 
 
@@ -57,12 +53,8 @@ def _pair(market: Path, tmp_path: Path, **sim) -> tuple[dict, str]:
     # the shipped entry, trading within a short run on this calmer market
     entry["config"].update(warmup=8, ema_alpha=0.3, entry_spreads=1.0, order_ttl_quotes=4)
     doc.update(replay_from=str(START.tz_localize(None)), speed=4.0, runs_dir=str(tmp_path / "runs"), **sim)
-    cfg = tmp_path / "pair.yaml"
-    cfg.write_text(yaml.safe_dump(doc))
-    proc = subprocess.run([WB, "--store", str(market), "node", "run", str(cfg), "--duration", "9", "--json"],
-                          capture_output=True, text=True, timeout=150, cwd=ROOT,
-                          env={**os.environ, "WB_CONTROL_FILE": str(tmp_path / "control.json")})
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary, proc = node_run(market, doc, 9, tmp_path)
+    assert summary is not None, proc.stderr[-2000:]
     return summary, proc.stderr
 
 
