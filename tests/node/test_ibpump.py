@@ -236,6 +236,8 @@ def test_recv_has_recvmsg_semantics_and_takes_a_backlog_in_one_receive():
         assert b"".join(parts) == backlog and parts[-1] == b""  # then the peer's close: disconnected
         assert len(parts) == 2  # the backlog in one receive (ibapi's recvMsg: 4 KiB pieces concatenated)
         assert fast._recv() == b""
+        fast._eclient.reset()  # EClient.disconnect's reset: no connection object at all
+        assert fast._eclient.conn is None and fast._recv() == b""
 
     asyncio.run(main())
 

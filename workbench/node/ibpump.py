@@ -147,10 +147,10 @@ class FastIBClient(InteractiveBrokersClient):
 
     def _recv(self) -> bytes:
         """``conn.recvMsg`` (ibapi/connection.py) in one ``recv``: b"" on the socket's 1 s timeout, the
-        connection closed (``disconnect``: ``connectionClosed``) when the peer closed it or it broke."""
+        connection closed (``conn.disconnect()``) when the peer closed it or it broke."""
         conn = self._eclient.conn
-        sock = conn.socket
-        if sock is None:  # closed on the loop thread (stop, watchdog): the reader's loop ends
+        sock = conn.socket if conn is not None else None
+        if sock is None:  # closed or reset on the loop thread (stop, watchdog): the reader's loop ends
             return b""
         try:
             data = sock.recv(RECV_BYTES)
