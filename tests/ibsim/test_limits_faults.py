@@ -210,3 +210,41 @@ def test_scenario_file_schedules_faults_on_the_simulated_clock(spy_source, tmp_p
             await asyncio.wait_for(disconnected.wait(), 5)
 
     run(scenario())
+
+
+def test_scenario_faults_timed_from_the_first_order_and_the_connection(spy_source, tmp_path):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(
+        "- {from: first_order, at: '+10s', action: reject_next_order, reason: 'after the first order'}\n"
+        "- {from: connect, at: '+5s', action: delay_fills, seconds: 7}\n"
+        "- {at: '+1s', action: stall_request, request: historical_data, seconds: 1}\n"
+    )
+    for text, match in (("- {from: first_order, at: '2024-03-04 15:00', action: drop_connection}\n",
+                         "at must be relative"),
+                        ("- {from: lunch, at: '+1s', action: drop_connection}\n", "from must be one of"),
+                        ("- {from: connect, at: -5, action: drop_connection}\n", "must not be negative")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            load_scenario(bad, 0)
+
+    async def scenario():
+        async with gateway(spy_source, scenario=path) as gw:
+            assert [f.action for f in gw.faults.schedule] == ["stall_request"]  # the others wait for their anchor
+            await advance(gw, 30)  # long past +10 s of the start: nothing timed from the first order yet
+            await settle(0.1)
+            assert gw.broker.reject_next is None and gw.broker.extra_fill_delay_ns == 0
+            ib, errors = await _connect(gw)
+            connected = gw.clock.now_ns()
+            await advance(gw, 6)
+            await wait_for(lambda: gw.broker.extra_fill_delay_ns == 7 * NS)  # 5 s after the connection
+            spy = (await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD")))[0]
+            ib.placeOrder(spy, MarketOrder("BUY", 10))
+            await settle(0.2)
+            assert gw.broker.reject_next is None
+            await advance(gw, 11)
+            await wait_for(lambda: gw.broker.reject_next == "after the first order")
+            assert gw.clock.now_ns() - connected > 15 * NS
+            ib.disconnect()
+
+    run(scenario())

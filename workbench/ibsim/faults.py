@@ -21,6 +21,12 @@ clock from a scenario file::
 ``every`` + ``times`` (any action) repeat a fault ``times`` times, ``every`` apart on the simulated clock
 (a one-shot like ``reject_next_order`` re-armed: every order in that stretch is rejected).
 
+``from`` says what a relative ``at`` counts from: ``start`` (the simulator's start, the default), ``connect``
+(the first API client's connection) or ``first_order`` (the first ``placeOrder`` received). A node's start-up
+time varies with the machine, so a fault meant to hit a trading node is best timed from its first order::
+
+    - {from: first_order, at: "+120s", action: drop_connection}   # 120 simulated seconds after it
+
 Scenario files are read with ``yaml.safe_load`` (JSON is valid YAML).
 """
 
@@ -49,11 +55,15 @@ ACTIONS = ("drop_connection", "connectivity_loss", "reject_next_order", "delay_f
            "stall_request")
 
 
+ANCHORS = ("start", "connect", "first_order")
+
+
 @dataclass(frozen=True)
 class ScheduledFault:
-    at_ns: int
+    at_ns: int  # absolute simulated time; for another anchor than "start", the offset from it until it happens
     action: str
     args: dict = field(default_factory=dict)
+    anchor: str = "start"
 
 
 @dataclass
@@ -63,6 +73,19 @@ class Faults:
     schedule: list[ScheduledFault] = field(default_factory=list)
     duplicate_next_execution: bool = False
     stalls: dict[int, float | None] = field(default_factory=dict)  # msg id -> seconds (None = forever)
+    waiting: list[ScheduledFault] = field(default_factory=list)  # timed from an anchor that has not happened
+
+    def set_schedule(self, faults: list[ScheduledFault]) -> None:
+        """The scenario's faults: those timed from the start now, the others once their anchor happens."""
+        self.schedule = sorted((f for f in faults if f.anchor == "start"), key=lambda f: f.at_ns)
+        self.waiting = [f for f in faults if f.anchor != "start"]
+
+    def anchor(self, name: str, now_ns: int) -> None:
+        """``name`` happened at ``now_ns`` (the first time only: later calls find nothing waiting on it)."""
+        if any(f.anchor == name for f in self.waiting):
+            fired = [ScheduledFault(now_ns + f.at_ns, f.action, f.args) for f in self.waiting if f.anchor == name]
+            self.waiting = [f for f in self.waiting if f.anchor != name]
+            self.schedule = sorted([*self.schedule, *fired], key=lambda f: f.at_ns)
 
     def stall_request(self, request: str, seconds: float | None = None) -> None:
         if request not in REQUEST_IDS:
@@ -136,7 +159,7 @@ def load_scenario(path: str | Path, start_ns: int) -> list[ScheduledFault]:
         action = item["action"]
         if action not in ACTIONS:
             raise ValueError(f"{where}: unknown action {action!r}; known: {', '.join(ACTIONS)}")
-        args = {k: v for k, v in item.items() if k not in ("at", "action", "every", "times")}
+        args = {k: v for k, v in item.items() if k not in ("at", "action", "every", "times", "from")}
         allowed = {"connectivity_loss": {"seconds", "data_lost"}, "reject_next_order": {"reason"},
                    "delay_fills": {"seconds"}, "stall_request": {"request", "seconds"}}.get(action, set())
         extra = set(args) - allowed
@@ -144,7 +167,18 @@ def load_scenario(path: str | Path, start_ns: int) -> list[ScheduledFault]:
             raise ValueError(f"{where}: unexpected field(s) {sorted(extra)} for {action}")
         if action == "stall_request" and args.get("request") not in REQUEST_IDS:
             raise ValueError(f"{where}: stall_request needs request in {sorted(REQUEST_IDS)}")
-        at = _parse_at(item.get("at", 0), start_ns, where)
+        anchor = item.get("from", "start")
+        if anchor not in ANCHORS:
+            raise ValueError(f"{where}: from must be one of {', '.join(ANCHORS)}, got {anchor!r}")
+        if anchor == "start":
+            at = _parse_at(item.get("at", 0), start_ns, where)
+        else:  # an offset from an event to come: an absolute time makes no sense
+            rel = item.get("at", 0)
+            if not (isinstance(rel, int | float) and not isinstance(rel, bool) or str(rel).strip().startswith("+")):
+                raise ValueError(f"{where}: with from: {anchor}, at must be relative ('+30s'), got {rel!r}")
+            at = _parse_at(rel, 0, where)
+            if not at >= 0:
+                raise ValueError(f"{where}: at must not be negative, got {rel!r}")
         every, times = _repeat(item, where)
-        out.extend(ScheduledFault(at + k * every, action, args) for k in range(times))
+        out.extend(ScheduledFault(at + k * every, action, args, anchor) for k in range(times))
     return sorted(out, key=lambda f: f.at_ns)

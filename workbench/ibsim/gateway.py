@@ -94,7 +94,7 @@ class Gateway:
         self.pacer = HistoricalPacer(config.pacing)
         self.faults = Faults()
         if config.scenario:
-            self.faults.schedule = load_scenario(config.scenario, self.clock.now_ns())
+            self.faults.set_schedule(load_scenario(config.scenario, self.clock.now_ns()))
         self.sessions: list[Session] = []
         self.handlers = {**h_market.HANDLERS, **h_account.HANDLERS}
         self._server: asyncio.AbstractServer | None = None

@@ -191,6 +191,7 @@ class Session:
             return
         self.client_id = client_id
         self.started = True
+        self.gw.faults.anchor("connect", self.gw.clock.now_ns())  # a scenario may time faults from it
         broker = self.gw.broker
         self.send(mcore.next_valid_id(self.version, broker.state.next_order_id))
         self.send(mcore.managed_accounts(self.version, [broker.account]))
@@ -222,6 +223,8 @@ class Session:
         if not self.started:
             self.error(-1, 321, "Error validating request: START_API must be the first request")
             return
+        if msg_id == rq.PLACE_ORDER:  # a scenario may time faults from the first order (faults.py)
+            self.gw.faults.anchor("first_order", self.gw.clock.now_ns())
         stalled, seconds = self.gw.faults.take_stall(msg_id)
         if stalled:
             if seconds is not None:
