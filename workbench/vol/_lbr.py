@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from workbench.vol._erfcx_black import b_parts, b_vega, lnb_bpob
+from workbench.vol._erfcx_black import b_parts, lnb_bpob
 from workbench.vol._erfcx_black import erfcx as _erfcx  # noqa: F401  (the tests reach erfcx through here)
 from workbench.vol._rational import initial_guess
 
@@ -95,22 +95,7 @@ def _step(problem, state):
         reversals = 0
         ds = 0.0
     ds_prev = ds
-    if mode == 2:
-        _, bmb, bp = b_parts(x, s, ea)
-        if bmb < bmb_target and s < s_right:
-            s_right = s
-        elif bmb > bmb_target and s > s_left:
-            s_left = s
-        if bmb <= 0.0 or bp <= DBL_MIN:
-            bisect = True
-        else:
-            g = math.log(bmb_target / bmb)
-            gp = bp / bmb
-            b_halley = (x / s) ** 2 / s - 0.25 * s
-            b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) ** 2 - 0.25
-            newton = -g / gp
-            ds = newton * _householder_factor(newton, b_halley + gp, b_hh3 + gp * (2.0 * gp + 3.0 * b_halley))
-    elif mode == 0:
+    if mode == 0:
         ln_b, bpob, inv_bpob = lnb_bpob(x, s, ea)
         if ln_b > ln_beta and s < s_right:
             s_right = s
@@ -133,26 +118,44 @@ def _step(problem, state):
             )
             ds = newton * _householder_factor(newton, halley, hh3)
     else:
-        b, bp = b_vega(x, s, ea)
-        if b > beta and s < s_right:
-            s_right = s
-        elif b < beta and s > s_left:
-            s_left = s
-        if b <= 0.0 or bp <= 0.0:
-            bisect = True
-        else:
-            h = x / s
-            hos = h / s
-            halley = h * hos - 0.25 * s
-            hh3 = halley * halley - 3.0 * hos * hos - 0.25
-            d = beta - b
-            if bp > 1e-100:
-                # The Householder step d/b' * factor over one common denominator: one division
-                # instead of two on the critical path; b'^2 cannot underflow here.
-                ds = d * (bp + 0.5 * halley * d) / (bp * bp + d * (halley * bp + hh3 * d / 6.0))
+        # one evaluation for both objectives: one copy of b in the compiled step, not two
+        b, bmb, bp = b_parts(x, s, ea)
+        if mode == 2:
+            if bmb < bmb_target and s < s_right:
+                s_right = s
+            elif bmb > bmb_target and s > s_left:
+                s_left = s
+            if bmb <= 0.0 or bp <= DBL_MIN:
+                bisect = True
             else:
-                newton = d / bp
-                ds = newton * _householder_factor(newton, halley, hh3)
+                g = math.log(bmb_target / bmb)
+                gp = bp / bmb
+                b_halley = (x / s) ** 2 / s - 0.25 * s
+                b_hh3 = b_halley * b_halley - 3.0 * (x / (s * s)) ** 2 - 0.25
+                newton = -g / gp
+                ds = newton * _householder_factor(
+                    newton, b_halley + gp, b_hh3 + gp * (2.0 * gp + 3.0 * b_halley)
+                )
+        else:
+            if b > beta and s < s_right:
+                s_right = s
+            elif b < beta and s > s_left:
+                s_left = s
+            if b <= 0.0 or bp <= 0.0:
+                bisect = True
+            else:
+                h = x / s
+                hos = h / s
+                halley = h * hos - 0.25 * s
+                hh3 = halley * halley - 3.0 * hos * hos - 0.25
+                d = beta - b
+                if bp > 1e-100:
+                    # The Householder step d/b' * factor over one common denominator: one division
+                    # instead of two on the critical path; b'^2 cannot underflow here.
+                    ds = d * (bp + 0.5 * halley * d) / (bp * bp + d * (halley * bp + hh3 * d / 6.0))
+                else:
+                    newton = d / bp
+                    ds = newton * _householder_factor(newton, halley, hh3)
     if bisect:
         target = 0.5 * (s_left + s_right) if s_right < math.inf else 2.0 * s
         ds = target - s
