@@ -212,6 +212,36 @@ def test_a_large_receive_gives_the_loop_a_turn_every_slice_in_order():
     assert len(calls) == len(msgs)
 
 
+def test_a_task_a_handler_made_ready_runs_before_the_next_queued_handler():
+    # the strategy's order send is a task made ready by a quote's handler: it must not wait for the rest of
+    # the decoded slice's handlers (with nautilus's processor it did: tick-to-submit grew with the slice)
+    async def main():
+        fast = _client(FastIBClient, asyncio.get_running_loop(), 200)
+        order: list[str] = []
+
+        async def send() -> None:
+            order.append("order sent")
+
+        def handler(name: str, submits: bool):
+            async def run() -> None:
+                order.append(name)
+                if submits:
+                    asyncio.get_running_loop().create_task(send())
+            return run
+
+        for i in range(4):
+            fast._msg_handler_task_queue.put_nowait(handler(f"quote {i}", i == 0))
+        processor = asyncio.create_task(fast._run_msg_handler_processor())
+        for _ in range(100):
+            await asyncio.sleep(0)
+            if len(order) == 5:
+                break
+        processor.cancel()
+        return order
+
+    assert asyncio.run(main()) == ["quote 0", "order sent", "quote 1", "quote 2", "quote 3"]
+
+
 def _connected(client):
     a, b = socket.socketpair()
     a.settimeout(0.2)  # nautilus's connection uses 1 s (ibapi/connection.py)

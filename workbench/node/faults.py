@@ -18,7 +18,8 @@ What the simulator's scenario files showed (docs/node.md, "Broker faults and the
   again but nothing resubscribes, so quotes never came back. :func:`resubscribe_on_data_lost` resubscribes
   everything (nautilus's own ``_resubscribe_all``, as after a reconnect).
 
-Only this module and workbench/node/runner.py reach into the IB adapter's client object.
+This module, workbench/node/ibpump.py (the message pump) and workbench/node/runner.py reach into the IB adapter's
+client object.
 """
 
 from __future__ import annotations

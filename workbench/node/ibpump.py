@@ -210,6 +210,27 @@ class FastIBClient(InteractiveBrokersClient):
                 decoder = self._eclient.decoder  # a reconnect in that turn replaces it
         return True
 
+    async def _run_msg_handler_processor(self) -> None:
+        """nautilus's handler processor, giving the loop a turn after each handler. With the stock pump each
+        message came through a thread hop, so the handler queue held one task at a time and emptied between
+        messages; here a decoded slice queues many, and ``await queue.get()`` on a non-empty queue does not
+        suspend: an order the strategy submitted on the first quote (its send is a task) waited behind the
+        slice's other handlers (tick-to-submit p99 21-37 ms against 8-20 ms with the stock client)."""
+        queue = self._msg_handler_task_queue
+        try:
+            while True:
+                handler_task = await queue.get()
+                try:
+                    await handler_task()
+                except Exception as e:
+                    name = getattr(handler_task, "__name__", str(handler_task))
+                    self._log.exception(f"Exception in message handler task '{name}'", e)
+                queue.task_done()
+                await asyncio.sleep(0)  # the order sends (and timers) the handler made ready go first
+        except asyncio.CancelledError:
+            log_msg = f"Handler task processing was cancelled. (qsize={queue.qsize()})."
+            self._log.warning(log_msg) if not queue.empty() else self._log.debug(log_msg)
+
     def submit_to_msg_handler_queue(self, task) -> None:
         """On the loop thread (every decoded message now): straight into the handler queue, in order."""
         try:
