@@ -488,6 +488,8 @@ def run() -> list[dict]:
 
 
 if __name__ == "__main__":
-    # ``python -m benchmarks.vol iv``: only the IV engine's metrics (the surface suites take minutes)
-    for m in _iv_metrics() if sys.argv[1:] == ["iv"] else run():
+    # ``python -m benchmarks.vol iv``: only the IV engine's metrics (the surface suites take minutes);
+    # ``dev``: only the dev-set ingest and default-surface metrics (the fit's figures, SVI beside them)
+    parts = {"iv": _iv_metrics, "dev": lambda: _chain_ingest_metrics() + _dev_surface_metrics()}
+    for m in parts[sys.argv[1]]() if sys.argv[1:] and sys.argv[1] in parts else run():
         print(json.dumps(m, default=float))

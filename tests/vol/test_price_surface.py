@@ -248,3 +248,38 @@ def test_end_atoms_lost_to_solver_tolerance_are_restored():
     assert abs(p.sum() - 1.0) < 1e-14 and abs(p @ y - 1.0) < 1e-14
     assert np.all(calls(p) >= calls(law) - 1e-15) and np.max(calls(p) - calls(law)) < 1e-8
     np.testing.assert_allclose(o2 + np.maximum(1.0 - y, 0.0), calls(p), atol=1e-15)
+
+
+def test_lp_matrix_matches_scipy_compressed_columns():
+    # the fit compresses its COO triplets itself (scipy's constructor validates on every call); duplicates
+    # (the atom rows' pairs) are summed and each column's rows sorted, as scipy does
+    import scipy.sparse as sp
+
+    from workbench.vol.pricefit import _csc
+
+    rng = np.random.default_rng(3)
+    cell = rng.choice(40 * 25, 300, replace=False)  # distinct (row, col) cells, then 50 of them twice
+    rows, cols = np.r_[cell, cell[:50]] // 25, np.r_[cell, cell[:50]] % 25
+    vals = rng.normal(size=rows.size)
+    value, index, start = _csc(rows, cols, vals, 30)  # 5 empty columns at the end
+    ref = sp.csc_matrix((vals, (rows, cols)), shape=(40, 30))
+    ref.sum_duplicates()
+    np.testing.assert_array_equal(start, ref.indptr)
+    np.testing.assert_array_equal(index, ref.indices)
+    np.testing.assert_array_equal(value, ref.data)
+
+
+def test_refits_are_identical_whatever_was_fitted_before():
+    # one HiGHS instance per thread is kept across LPs (options set once): it must carry nothing from one
+    # LP to the next, so a surface is the same bit for bit whether it is fitted first or after another
+    import workbench.vol.pricefit as pricefit
+
+    chain, as_of = synthetic_chain(expiry_days=(30, 91), seed=8)
+    other, other_as_of = synthetic_chain(expiry_days=(14, 60, 182), seed=9)
+    pricefit._LOCAL.__dict__.clear()  # no kept instance: the first LP runs on a fresh one
+    first = VolSurface.from_chain(chain, as_of)
+    VolSurface.from_chain(other, other_as_of)
+    again = VolSurface.from_chain(chain, as_of)
+    for a, b in zip(first.smiles, again.smiles, strict=True):
+        np.testing.assert_array_equal(a.p, b.p)
+        np.testing.assert_array_equal(a.y, b.y)
