@@ -239,29 +239,29 @@ def _solve_pair(p_a, f_a, k_a, t_a, df_a, c_a, p_b, f_b, k_b, t_b, df_b, c_b):
     return _vol(state_a, st_a, t_a), st_a, _vol(state_b, st_b, t_b), st_b
 
 
-# Both kernels take options in pairs (see _solve_pair); an odd last option is paired with itself.
+# Both kernels take options in pairs (see _solve_pair); an odd last option is paired with itself. numba needs
+# prange and range in two functions: the pair's body is shared (_pair_at, inlined into each).
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _pair_at(p, price, F, K, T, DF, is_call, out, status):
+    i = 2 * p
+    j = min(i + 1, price.shape[0] - 1)
+    out[i], status[i], out[j], status[j] = _solve_pair(
+        price[i], F[i], K[i], T[i], DF[i], is_call[i], price[j], F[j], K[j], T[j], DF[j], is_call[j]
+    )
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
 def iv_kernel(price, F, K, T, DF, is_call, out, status):
-    n = price.shape[0]
-    for p in prange((n + 1) // 2):
-        i = 2 * p
-        j = min(i + 1, n - 1)
-        out[i], status[i], out[j], status[j] = _solve_pair(
-            price[i], F[i], K[i], T[i], DF[i], is_call[i], price[j], F[j], K[j], T[j], DF[j], is_call[j]
-        )
+    for p in prange((price.shape[0] + 1) // 2):
+        _pair_at(p, price, F, K, T, DF, is_call, out, status)
 
 
 @njit(cache=True, error_model="numpy")
 def iv_kernel_serial(price, F, K, T, DF, is_call, out, status):
-    n = price.shape[0]
-    for p in range((n + 1) // 2):
-        i = 2 * p
-        j = min(i + 1, n - 1)
-        out[i], status[i], out[j], status[j] = _solve_pair(
-            price[i], F[i], K[i], T[i], DF[i], is_call[i], price[j], F[j], K[j], T[j], DF[j], is_call[j]
-        )
+    for p in range((price.shape[0] + 1) // 2):
+        _pair_at(p, price, F, K, T, DF, is_call, out, status)
 
 
 @njit(cache=True, error_model="numpy")
